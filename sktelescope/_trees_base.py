@@ -1,0 +1,131 @@
+"""Library-neutral description of a fitted boosted tree ensemble.
+
+Each backend (``_trees_xgboost``, ``_trees_lightgbm``, ``_trees_sklearn``) turns a fitted model
+into a :class:`BoosterSpec`; :mod:`sktelescope.trees` builds stages, kernels and smoothers from it
+without knowing which library the trees came from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import sparse
+from scipy.special import expit
+
+SQUARED_ERROR = "squared_error"
+LOG_LOSS = "log_loss"
+
+
+@dataclass
+class BoosterSpec:
+    """What the telescope needs to know about one fitted booster.
+
+    Attributes
+    ----------
+    library : str
+        Human-readable name of the model class, used in messages.
+    loss : {"squared_error", "log_loss"}
+        The training loss, as a function of the raw prediction.
+    n_stages : int
+        Number of boosting rounds the model's own prediction uses (after early stopping).
+    learning_rate : float
+        Shrinkage applied to every leaf value.
+    reg_lambda : float
+        Constant added to the hessian sum of every leaf (L2 leaf penalty and numerical guards).
+    apply : callable
+        ``apply(X) -> ndarray (n_samples, n_stages)`` of integer leaf ids, one column per round.
+    leaf_values : list of ndarray
+        ``leaf_values[k][leaf_id]`` is round k's contribution (learning rate included) for
+        inputs falling in that leaf.
+    init : callable
+        ``init(X) -> ndarray (n_samples,)``, the initial raw prediction (base score).
+    raw_predict : callable
+        ``raw_predict(X) -> ndarray (n_samples,)``, the library's own final raw prediction.
+    staged_raw_predict : callable
+        ``staged_raw_predict(X, k) -> ndarray``, the library's raw prediction after k rounds.
+    y : ndarray
+        Training targets as the loss sees them (0/1 for binary classifiers).
+    fit_mask : ndarray of bool
+        Which training points the trees were fitted on (False for an internal validation split).
+    approximations : list of str
+        Every way in which the library departs from "leaf value = learning rate x weighted sum
+        of pseudo-residuals of the training points in the leaf".
+    """
+
+    library: str
+    loss: str
+    n_stages: int
+    learning_rate: float
+    reg_lambda: float
+    apply: Callable[[np.ndarray], np.ndarray]
+    leaf_values: list[np.ndarray]
+    init: Callable[[np.ndarray], np.ndarray]
+    raw_predict: Callable[[np.ndarray], np.ndarray]
+    staged_raw_predict: Callable[[np.ndarray, int], np.ndarray]
+    y: np.ndarray
+    fit_mask: np.ndarray
+    approximations: list[str] = field(default_factory=list)
+
+
+def negative_gradient_and_hessian(
+    loss: str, raw: np.ndarray, y: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pseudo-residuals ``-dl/df`` and hessians ``d2l/df2`` at raw predictions ``raw``.
+
+    ``squared_error`` is ``(y - f)**2 / 2``; ``log_loss`` is the binomial deviance of
+    ``sigmoid(f)`` against 0/1 labels, as every supported library defines them.
+    """
+    if loss == SQUARED_ERROR:
+        return y - raw, np.ones_like(raw)
+    p = expit(raw)
+    return y - p, p * (1.0 - p)
+
+
+def leaf_indicator(leaves: np.ndarray, n_leaves: int, mask: np.ndarray | None = None):
+    """One-hot CSR matrix (n_samples, n_leaves) of leaf membership, rows outside mask empty."""
+    n = leaves.shape[0]
+    rows = np.arange(n)
+    if mask is not None:
+        rows, leaves = rows[mask], leaves[mask]
+    data = np.ones(rows.shape[0])
+    return sparse.csr_array((data, (rows, leaves)), shape=(n, n_leaves))
+
+
+def validation_split_mask(
+    n_samples: int, test_size: float, random_state, stratify: np.ndarray | None
+) -> np.ndarray:
+    """Boolean mask of the points a library's internal ``train_test_split`` kept for training."""
+    from sklearn.model_selection import train_test_split
+
+    train_idx, _ = train_test_split(
+        np.arange(n_samples), test_size=test_size, random_state=random_state, stratify=stratify
+    )
+    mask = np.zeros(n_samples, dtype=bool)
+    mask[train_idx] = True
+    return mask
+
+
+def binary_targets(y: np.ndarray, classes: np.ndarray, library: str) -> np.ndarray:
+    """Encode binary labels as 0/1 floats in the order of ``classes``; refuse multiclass."""
+    classes = np.asarray(classes)
+    if classes.shape[0] != 2:
+        raise ValueError(
+            f"TreeTelescope supports binary classifiers only for now; this {library} was fitted "
+            f"on {classes.shape[0]} classes. Fit one binary model per class to inspect it."
+        )
+    y = np.asarray(y)
+    unknown = ~np.isin(y, classes)
+    if unknown.any():
+        raise ValueError(
+            f"y_train contains labels {np.unique(y[unknown])[:5]} the {library} was not "
+            f"fitted on (classes_={classes}). Pass the training labels the model was fitted on."
+        )
+    return (y == classes[1]).astype(np.float64)
+
+
+def parse_float_list(text: str) -> np.ndarray:
+    """Parse XGBoost-style numbers such as ``"0.5"`` or ``"[5E-1]"`` into a float array."""
+    text = text.strip().strip("[]")
+    return np.array([float(t) for t in text.split(",") if t.strip()], dtype=np.float64)

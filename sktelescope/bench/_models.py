@@ -1,0 +1,442 @@
+"""The benchmark's model registry: pipelines with their preprocessing, and random-search spaces.
+
+Every model is a scikit-learn :class:`~sklearn.pipeline.Pipeline` whose first step does the
+preprocessing its family needs (one-hot categoricals and quantile or standard scaling for
+networks; native categoricals for HistGradientBoosting; one-hot for the other boosters). Its
+configuration 0 is the library's default; configurations 1, 2, ... are random draws from its
+search space, determined by ``(seed, model, config)`` only, so configuration ``k`` is the same on
+every dataset and split, and on every machine.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sklearn.compose import ColumnTransformer, TransformedTargetRegressor
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import (
+    OneHotEncoder,
+    OrdinalEncoder,
+    QuantileTransformer,
+    StandardScaler,
+)
+
+__all__ = ["MODELS", "ModelSpec", "available_models", "build_model", "get_config", "get_model"]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One benchmark model: how to build its pipeline and how to draw its configurations.
+
+    Attributes
+    ----------
+    name : str
+    family : {"network", "trees"}
+    description : str
+    build : callable
+        ``build(task, params, categorical_columns, seed, n_threads) -> estimator``.
+    sample : callable
+        ``sample(rng) -> dict`` draws one configuration of the search space.
+    quick : dict
+        Parameter caps for the ``quick`` profile (tests and smoke runs).
+    requires : tuple of str
+        Modules that must be importable for the model to be available.
+
+    Examples
+    --------
+    >>> from sktelescope.bench._models import get_model
+    >>> get_model("hgb").family
+    'trees'
+    """
+
+    name: str
+    family: str
+    description: str
+    build: Callable[..., Any]
+    sample: Callable[[np.random.Generator], dict]
+    quick: dict = field(default_factory=dict)
+    requires: tuple[str, ...] = ()
+
+    def is_available(self) -> bool:
+        """Whether the modules this model needs can be imported."""
+        return all(_importable(m) for m in self.requires)
+
+
+def _importable(module: str) -> bool:
+    if module == "sktelescope._mlp":
+        try:
+            _telescoping_classes()
+        except ImportError:
+            return False
+        return True
+    return importlib.util.find_spec(module) is not None
+
+
+# --------------------------------------------------------------------------- sampling helpers
+
+
+def _loguniform(rng: np.random.Generator, low: float, high: float) -> float:
+    return float(np.exp(rng.uniform(np.log(low), np.log(high))))
+
+
+def _loguniform_int(rng: np.random.Generator, low: float, high: float) -> int:
+    return int(round(_loguniform(rng, low, high)))
+
+
+def _choice(rng: np.random.Generator, options: list, p: list | None = None):
+    return options[int(rng.choice(len(options), p=p))]
+
+
+# --------------------------------------------------------------------------- preprocessing
+
+
+def _network_preprocessor(cats: list[str], scaling: str = "quantile") -> ColumnTransformer:
+    """One-hot categoricals; quantile-normal (or standard) scaling of the numeric columns."""
+    if scaling == "quantile":
+        scaler = QuantileTransformer(output_distribution="normal", n_quantiles=1000, random_state=0)
+    else:
+        scaler = StandardScaler()
+    onehot = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
+    return ColumnTransformer(
+        [("cat", onehot, cats), ("num", scaler, _not(cats))], verbose_feature_names_out=False
+    )
+
+
+def _onehot_preprocessor(cats: list[str]) -> ColumnTransformer:
+    onehot = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
+    return ColumnTransformer(
+        [("cat", onehot, cats)], remainder="passthrough", verbose_feature_names_out=False
+    )
+
+
+def _not(cats: list[str]) -> Callable:
+    """A column selector for every column not in ``cats`` (resolved at fit time)."""
+
+    def select(X):
+        return [c for c in X.columns if c not in set(cats)]
+
+    return select
+
+
+def _is_regression(task: str) -> bool:
+    return task == "regression"
+
+
+# --------------------------------------------------------------------------- telescoping MLP
+
+
+def _telescoping_classes():
+    try:
+        from sktelescope import TelescopingMLPClassifier, TelescopingMLPRegressor
+    except ImportError:
+        from sktelescope._mlp import TelescopingMLPClassifier, TelescopingMLPRegressor
+    return TelescopingMLPRegressor, TelescopingMLPClassifier
+
+
+def _build_telescoping(task, params, cats, seed, n_threads):
+    reg, clf = _telescoping_classes()
+    params = dict(params)
+    scaling = params.pop("scaling", "quantile")
+    if "hidden_layer_sizes" in params:
+        params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
+    est = (reg if _is_regression(task) else clf)(random_state=seed, **params)
+    return Pipeline([("prep", _network_preprocessor(cats, scaling)), ("model", est)])
+
+
+def _sample_telescoping(rng):
+    decay = _choice(rng, [0.0, None])
+    return {
+        "hidden_layer_sizes": _choice(rng, [[64, 64, 64], [128, 128], [256, 256], [512, 512]]),
+        "optimizer": _choice(rng, ["adam", "adamw"]),
+        "learning_rate": _loguniform(rng, 1e-5, 1e-2),
+        "batch_size": _choice(rng, [128, 256, 512]),
+        "weight_decay": decay if decay is not None else _loguniform(rng, 1e-6, 1e-2),
+        "scaling": _choice(rng, ["quantile", "standard"]),
+    }
+
+
+# --------------------------------------------------------------------------- scikit-learn MLP
+
+
+def _build_sklearn_mlp(task, params, cats, seed, n_threads):
+    from sklearn.neural_network import MLPClassifier, MLPRegressor
+
+    params = dict(params)
+    scaling = params.pop("scaling", "quantile")
+    if "hidden_layer_sizes" in params:
+        params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
+    if _is_regression(task):
+        est = TransformedTargetRegressor(
+            MLPRegressor(random_state=seed, **params), transformer=StandardScaler()
+        )
+    else:
+        est = MLPClassifier(random_state=seed, **params)
+    return Pipeline([("prep", _network_preprocessor(cats, scaling)), ("model", est)])
+
+
+def _sample_sklearn_mlp(rng):
+    return {
+        "hidden_layer_sizes": _choice(rng, [[64, 64, 64], [128, 128], [256, 256], [512, 512]]),
+        "learning_rate_init": _loguniform(rng, 1e-5, 1e-2),
+        "alpha": _loguniform(rng, 1e-6, 1e-2),
+        "batch_size": _choice(rng, [128, 256, 512]),
+        "early_stopping": True,
+        "scaling": _choice(rng, ["quantile", "standard"]),
+    }
+
+
+# --------------------------------------------------------------------------- HistGradientBoosting
+
+
+def _build_hgb(task, params, cats, seed, n_threads):
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
+    ordinal = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1)
+    prep = ColumnTransformer(
+        [("cat", ordinal, cats)], remainder="passthrough", verbose_feature_names_out=False
+    ).set_output(transform="pandas")
+    cls = HistGradientBoostingRegressor if _is_regression(task) else HistGradientBoostingClassifier
+    est = cls(random_state=seed, categorical_features=list(cats) or None, **params)
+    return Pipeline([("prep", prep), ("model", est)])
+
+
+def _sample_hgb(rng):
+    # Grinsztajn et al. 2022's GradientBoostingTree space, as cited by the paper (Case 2).
+    lr = float(np.exp(rng.normal(np.log(0.01), np.log(10))))
+    return {
+        "learning_rate": float(np.clip(lr, 1e-4, 1.0)),
+        "max_iter": _loguniform_int(rng, 10.5, 1000.5),
+        "max_depth": _choice(rng, [None, 2, 3, 4, 5], p=[0.1, 0.1, 0.6, 0.1, 0.1]),
+        "min_samples_leaf": _loguniform_int(rng, 2, 100),
+    }
+
+
+# --------------------------------------------------------------------------- XGBoost
+
+
+def _build_xgboost(task, params, cats, seed, n_threads):
+    import xgboost as xgb
+
+    cls = xgb.XGBRegressor if _is_regression(task) else xgb.XGBClassifier
+    est = cls(tree_method="hist", random_state=seed, n_jobs=n_threads, verbosity=0, **params)
+    return Pipeline([("prep", _onehot_preprocessor(cats)), ("model", est)])
+
+
+def _sample_xgboost(rng):
+    # Grinsztajn et al. 2022's XGBoost space, with n_estimators capped at 1000.
+    return {
+        "max_depth": int(rng.integers(1, 12)),
+        "n_estimators": _loguniform_int(rng, 50, 1000),
+        "learning_rate": _loguniform(rng, 1e-3, 0.7),
+        "subsample": float(rng.uniform(0.5, 1.0)),
+        "colsample_bytree": float(rng.uniform(0.5, 1.0)),
+        "colsample_bylevel": float(rng.uniform(0.5, 1.0)),
+        "min_child_weight": _loguniform_int(rng, 1, 100),
+        "reg_alpha": _loguniform(rng, 1e-8, 1e2),
+        "reg_lambda": _loguniform(rng, 1, 4),
+        "gamma": _loguniform(rng, 1e-8, 7),
+    }
+
+
+# --------------------------------------------------------------------------- LightGBM
+
+
+def _build_lightgbm(task, params, cats, seed, n_threads):
+    import lightgbm as lgb
+
+    cls = lgb.LGBMRegressor if _is_regression(task) else lgb.LGBMClassifier
+    est = cls(random_state=seed, n_jobs=n_threads, verbose=-1, **params)
+    return Pipeline([("prep", _onehot_preprocessor(cats)), ("model", est)])
+
+
+def _sample_lightgbm(rng):
+    return {
+        "num_leaves": _loguniform_int(rng, 8, 256),
+        "learning_rate": _loguniform(rng, 1e-3, 0.5),
+        "n_estimators": _loguniform_int(rng, 50, 1000),
+        "subsample": float(rng.uniform(0.5, 1.0)),
+        "subsample_freq": 1,
+        "colsample_bytree": float(rng.uniform(0.5, 1.0)),
+        "min_child_samples": _loguniform_int(rng, 2, 100),
+        "reg_lambda": _loguniform(rng, 1e-8, 10.0),
+    }
+
+
+# --------------------------------------------------------------------------- skorch
+
+
+def _build_skorch(task, params, cats, seed, n_threads):
+    from sktelescope.bench._skorch import SkorchMLPClassifier, SkorchMLPRegressor
+
+    params = dict(params)
+    scaling = params.pop("scaling", "quantile")
+    if _is_regression(task):
+        est = TransformedTargetRegressor(
+            SkorchMLPRegressor(random_state=seed, **params), transformer=StandardScaler()
+        )
+    else:
+        est = SkorchMLPClassifier(random_state=seed, **params)
+    return Pipeline([("prep", _network_preprocessor(cats, scaling)), ("model", est)])
+
+
+def _sample_skorch(rng):
+    return {
+        "hidden_layer_sizes": _choice(rng, [[64, 64, 64], [128, 128], [256, 256], [512, 512]]),
+        "lr": _loguniform(rng, 1e-5, 1e-2),
+        "batch_size": _choice(rng, [128, 256, 512]),
+        "weight_decay": _loguniform(rng, 1e-6, 1e-2),
+        "scaling": _choice(rng, ["quantile", "standard"]),
+    }
+
+
+# --------------------------------------------------------------------------- registry
+
+MODELS: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in [
+        ModelSpec(
+            "telescoping_mlp",
+            "network",
+            "sktelescope's TelescopingMLP (this project)",
+            _build_telescoping,
+            _sample_telescoping,
+            {"max_iter": 5},
+            ("sktelescope._mlp", "torch"),
+        ),
+        ModelSpec(
+            "xgboost",
+            "trees",
+            "XGBoost, hist trees",
+            _build_xgboost,
+            _sample_xgboost,
+            {"n_estimators": 20},
+            ("xgboost",),
+        ),
+        ModelSpec(
+            "hgb",
+            "trees",
+            "scikit-learn HistGradientBoosting",
+            _build_hgb,
+            _sample_hgb,
+            {"max_iter": 20},
+        ),
+        ModelSpec(
+            "sklearn_mlp",
+            "network",
+            "scikit-learn MLP",
+            _build_sklearn_mlp,
+            _sample_sklearn_mlp,
+            {"max_iter": 5},
+        ),
+        ModelSpec(
+            "lightgbm",
+            "trees",
+            "LightGBM (optional)",
+            _build_lightgbm,
+            _sample_lightgbm,
+            {"n_estimators": 20},
+            ("lightgbm",),
+        ),
+        ModelSpec(
+            "skorch_mlp",
+            "network",
+            "skorch MLP (optional)",
+            _build_skorch,
+            _sample_skorch,
+            {"max_epochs": 3},
+            ("skorch", "torch"),
+        ),
+    ]
+}
+
+
+def get_model(name: str) -> ModelSpec:
+    """Return the :class:`ModelSpec` called ``name``, with a clear error when unknown.
+
+    Examples
+    --------
+    >>> get_model("xgboost").name
+    'xgboost'
+    """
+    if name not in MODELS:
+        raise ValueError(
+            f"Unknown model {name!r}; expected one of {sorted(MODELS)}. "
+            "Run `sktelescope bench --list` to see which are installed."
+        )
+    return MODELS[name]
+
+
+def available_models() -> list[str]:
+    """Names of the models whose libraries are installed, in registry order.
+
+    Examples
+    --------
+    >>> "hgb" in available_models()
+    True
+    """
+    return [name for name, spec in MODELS.items() if spec.is_available()]
+
+
+def derive_seed(*parts: object) -> int:
+    """A deterministic 31-bit seed from any printable parts (stable across processes).
+
+    Examples
+    --------
+    >>> derive_seed(0, "hgb", 3) == derive_seed(0, "hgb", 3)
+    True
+    """
+    return zlib.crc32("|".join(map(str, parts)).encode()) & 0x7FFFFFFF
+
+
+def get_config(model: str, config: int, seed: int = 0, quick: bool = False) -> dict:
+    """The parameters of configuration ``config`` of ``model``.
+
+    Configuration 0 is the model's default (an empty dict: the library defaults); configuration
+    ``k > 0`` is a draw from the search space seeded by ``(seed, model, k)``. With ``quick``,
+    the model's quick-profile caps (epochs, trees) are applied.
+
+    Examples
+    --------
+    >>> get_config("hgb", 0)
+    {}
+    >>> get_config("hgb", 2) == get_config("hgb", 2)
+    True
+    """
+    spec = get_model(model)
+    params = (
+        {} if config == 0 else spec.sample(np.random.default_rng(derive_seed(seed, model, config)))
+    )
+    if quick:
+        for key, cap in spec.quick.items():
+            params[key] = min(params.get(key, cap), cap)
+    return params
+
+
+def build_model(
+    model: str,
+    task: str,
+    params: dict,
+    categorical_columns: list[str],
+    seed: int,
+    n_threads: int = 1,
+):
+    """Build the unfitted pipeline of ``model`` for ``task`` with ``params``.
+
+    Examples
+    --------
+    >>> pipe = build_model("hgb", "regression", {}, [], seed=0)
+    >>> [name for name, _ in pipe.steps]
+    ['prep', 'model']
+    """
+    spec = get_model(model)
+    if not spec.is_available():
+        raise ImportError(
+            f"Model {model!r} needs {list(spec.requires)}, which is not installed. Install it "
+            "(e.g. `pip install sktelescope[bench]`) or choose other models with --models."
+        )
+    return spec.build(task, params, list(categorical_columns), seed, n_threads)
