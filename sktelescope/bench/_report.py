@@ -1,0 +1,176 @@
+"""Turn the results CSV into the summary table and the plots.
+
+Selection: for each dataset x split x model, the configuration with the best validation score
+(R² for regression, accuracy for classification) is chosen and its test score reported. The
+"score versus tuning budget" curve is, after k configurations, the test score of the best
+validation configuration among the first k.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from sktelescope.bench._protocol import PRIMARY
+from sktelescope.bench._store import ResultStore
+
+__all__ = ["budget_curves", "load_results", "select_best", "summary_table", "write_report"]
+
+
+def load_results(
+    store: ResultStore,
+    datasets: Sequence[str] | None = None,
+    models: Sequence[str] | None = None,
+    budget: int | None = None,
+    n_splits: int | None = None,
+) -> pd.DataFrame:
+    """The successful rows of the CSV, restricted to a run's datasets, models, budget, splits.
+
+    Adds ``metric``, ``val_score`` and ``test_score`` (the task's primary metric).
+    """
+    df = pd.DataFrame(store.read_rows())
+    if df.empty:
+        return df
+    for col in df.columns:
+        if col.startswith(("val_", "test_")) or col.endswith("_seconds"):
+            df[col] = pd.to_numeric(df[col], errors="coerce")
+    df["split"], df["config"] = df["split"].astype(int), df["config"].astype(int)
+    keep = df["status"] == "ok"
+    if datasets is not None:
+        keep &= df["dataset"].isin(list(datasets))
+    if models is not None:
+        keep &= df["model"].isin(list(models))
+    if budget is not None:
+        keep &= df["config"] < budget
+    if n_splits is not None:
+        keep &= df["split"] < n_splits
+    df = df[keep].copy()
+    df["metric"] = df["task"].map(PRIMARY)
+    df["val_score"] = [r[f"val_{m}"] for m, (_, r) in zip(df["metric"], df.iterrows())]
+    df["test_score"] = [r[f"test_{m}"] for m, (_, r) in zip(df["metric"], df.iterrows())]
+    return df
+
+
+def select_best(df: pd.DataFrame) -> pd.DataFrame:
+    """Per dataset x split x model, the row of the configuration with the best validation score.
+
+    Ties go to the lower configuration index (the default first).
+    """
+    if df.empty:
+        return df
+    ordered = df.sort_values(["val_score", "config"], ascending=[False, True], na_position="last")
+    return ordered.groupby(["dataset", "split", "model"], sort=True).head(1).reset_index(drop=True)
+
+
+def summary_table(best: pd.DataFrame, models: Sequence[str]) -> str:
+    """Markdown table: per dataset, mean ± std over splits of each model's test score.
+
+    The best mean of each row is in bold.
+    """
+    if best.empty:
+        return "_No finished results yet._\n"
+    agg = best.groupby(["dataset", "model"])["test_score"].agg(["mean", "std", "count"])
+    models = [m for m in models if m in set(best["model"])]
+    metric = best.groupby("dataset")["metric"].first()
+    lines = [
+        "| dataset | metric | " + " | ".join(models) + " |",
+        "|---|---|" + "---|" * len(models),
+    ]
+    for dataset in metric.index:
+        cells = {m: agg.loc[(dataset, m)] for m in models if (dataset, m) in agg.index}
+        top = max((c["mean"] for c in cells.values()), default=np.nan)
+        row = []
+        for m in models:
+            if m not in cells:
+                row.append("–")
+                continue
+            c = cells[m]
+            std = 0.0 if np.isnan(c["std"]) else c["std"]
+            text = f"{c['mean']:.4f} ± {std:.4f}"
+            row.append(f"**{text}**" if np.isclose(c["mean"], top) else text)
+        lines.append(f"| {dataset} | {metric[dataset]} | " + " | ".join(row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def budget_curves(df: pd.DataFrame) -> pd.DataFrame:
+    """Test score after ``k`` configurations, per dataset x split x model x k.
+
+    After ``k`` configurations the chosen one is the best-validation configuration among
+    configurations ``0..k-1``; its test score is reported.
+    """
+    rows = []
+    for (dataset, split, model), group in df.groupby(["dataset", "split", "model"]):
+        group = group.sort_values("config")
+        best_val, best_test = -np.inf, np.nan
+        for k, (val, test) in enumerate(zip(group["val_score"], group["test_score"]), start=1):
+            if val > best_val:
+                best_val, best_test = val, test
+            rows.append(
+                {
+                    "dataset": dataset,
+                    "split": split,
+                    "model": model,
+                    "k": k,
+                    "test_score": best_test,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def _normalise(frame: pd.DataFrame, by: str = "dataset") -> pd.Series:
+    """Min-max normalise ``test_score`` within each dataset (1 = best model, 0 = worst)."""
+    grouped = frame.groupby(by)["test_score"]
+    low, high = grouped.transform("min"), grouped.transform("max")
+    span = (high - low).replace(0, np.nan)
+    return ((frame["test_score"] - low) / span).fillna(1.0)
+
+
+def write_report(
+    store: ResultStore, datasets: Sequence[str], models: Sequence[str], budget: int, n_splits: int
+) -> str:
+    """Write ``summary.md``, ``best.csv`` and the PNG plots of a run; return the table.
+
+    Examples
+    --------
+    >>> write_report(store, ["sklearn:diabetes"], ["hgb"], 2, 1)  # doctest: +SKIP
+    """
+    df = load_results(store, datasets, models, budget, n_splits)
+    best = select_best(df)
+    table = summary_table(best, models)
+    header = (
+        f"# sktelescope bench summary\n\nTest score of the best-validation configuration "
+        f"({budget} configurations per model, {n_splits} splits): mean ± std over splits; "
+        "best per dataset in bold. Regression: R²; classification: accuracy.\n\n"
+    )
+    (store.out / "summary.md").write_text(header + table)
+    if not best.empty:
+        best.drop(columns=["params"]).to_csv(store.out / "best.csv", index=False)
+        _plots(store, best, budget_curves(df), models)
+    return table
+
+
+def _plots(
+    store: ResultStore, best: pd.DataFrame, curves: pd.DataFrame, models: Sequence[str]
+) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        warnings.warn(
+            "matplotlib is not installed: skipping the benchmark plots (`pip install matplotlib`).",
+            stacklevel=2,
+        )
+        return
+    from sktelescope.bench._plots import plot_budget, plot_normalised
+
+    for name, fig in (
+        ("normalised_scores.png", plot_normalised(best, models, _normalise)),
+        ("score_vs_budget.png", plot_budget(curves, models, _normalise)),
+    ):
+        fig.savefig(store.out / name, dpi=120, bbox_inches="tight")
+        plt.close(fig)

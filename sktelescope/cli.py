@@ -1,0 +1,202 @@
+"""The ``sktelescope`` command line (also ``python -m sktelescope``).
+
+Examples
+--------
+``sktelescope bench`` runs the embedded default (scikit-learn's bundled datasets)::
+
+    sktelescope bench --budget 3 --splits 2
+    sktelescope bench --data-dir ../shared/data/tabular --datasets cpu_act,pol --n-jobs 2
+    sktelescope bench --list --data-dir ../shared/data/tabular
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+__all__ = ["main"]
+
+
+def _csv_list(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _bench_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "bench",
+        help="cross-validated tabular benchmark: networks versus boosted trees",
+        description="Random search for every model on every dataset and split; results stream "
+        "to OUT/results.csv (a rerun resumes), then OUT/summary.md and PNG plots.",
+    )
+    data = p.add_argument_group("data")
+    data.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="folder of gzip CSVs with a MANIFEST.json (e.g. ../shared/data/tabular)",
+    )
+    data.add_argument(
+        "--datasets",
+        type=_csv_list,
+        metavar="NAMES",
+        help="comma-separated: folder names (cpu_act, clf_num/electricity), "
+        "core|extra|all, openml:ID, suite:grinsztajn, sklearn:NAME "
+        "(default: the folder's core set, else the embedded sklearn sets)",
+    )
+    data.add_argument(
+        "--tier",
+        choices=("core", "extra", "all"),
+        default="core",
+        help="folder datasets used when --datasets is not given (default: core)",
+    )
+    run = p.add_argument_group("protocol")
+    run.add_argument(
+        "--models",
+        type=_csv_list,
+        metavar="NAMES",
+        help="comma-separated model names (default: every installed model)",
+    )
+    run.add_argument(
+        "--budget",
+        type=int,
+        default=5,
+        metavar="N",
+        help="random-search configurations per model; the first is the default (default: 5)",
+    )
+    run.add_argument(
+        "--splits",
+        type=int,
+        default=3,
+        metavar="N",
+        help="repeated random splits, or K with --kfold (default: 3)",
+    )
+    run.add_argument("--kfold", action="store_true", help="use K-fold test sets, K = --splits")
+    run.add_argument(
+        "--max-train",
+        type=int,
+        default=10_000,
+        metavar="N",
+        help="training rows cap (default: 10000, the benchmark's 'medium')",
+    )
+    run.add_argument("--seed", type=int, default=0, help="base seed (default: 0)")
+    run.add_argument(
+        "--quick", action="store_true", help="cap epochs and trees: a smoke test, not a benchmark"
+    )
+    scale = p.add_argument_group("output and scale")
+    scale.add_argument(
+        "--out",
+        default="sktelescope-results",
+        metavar="DIR",
+        help="results folder (default: ./sktelescope-results)",
+    )
+    scale.add_argument(
+        "--n-jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="parallel fits (joblib n_jobs; -1: all cores)",
+    )
+    scale.add_argument(
+        "--backend",
+        choices=("loky", "dask", "ray"),
+        default="loky",
+        help="joblib backend (default: loky, this machine)",
+    )
+    scale.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="Dask scheduler address, e.g. tcp://host:8786 (default: a local "
+        "cluster with --n-jobs workers)",
+    )
+    scale.add_argument(
+        "--ray-address", metavar="ADDRESS", help="Ray cluster address (default: start Ray locally)"
+    )
+    scale.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--list", action="store_true", help="list datasets and models, then exit")
+    return p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``sktelescope`` command.
+
+    Examples
+    --------
+    >>> build_parser().parse_args(["bench", "--budget", "2"]).budget
+    2
+    """
+    parser = argparse.ArgumentParser(
+        prog="sktelescope", description="sktelescope: MLPs seen as boosted ensembles."
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _bench_parser(sub)
+    return parser
+
+
+def _list(args) -> None:
+    from sktelescope.bench._models import MODELS
+    from sktelescope.datasets import SKLEARN_DATASETS, resolve_datasets
+
+    print("Models (name, family, installed):")
+    for spec in MODELS.values():
+        mark = "yes" if spec.is_available() else "no "
+        print(f"  {spec.name:<16} {spec.family:<8} {mark}  {spec.description}")
+    print("\nEmbedded datasets (no download):")
+    for name, task in SKLEARN_DATASETS.items():
+        print(f"  sklearn:{name:<22} {task}")
+    print("\nOpenML (needs internet or scikit-learn's cache): openml:ID, suite:grinsztajn")
+    if args.data_dir:
+        print(f"\nData folder {args.data_dir}:")
+        for ref in resolve_datasets(["all"], data_dir=args.data_dir):
+            print(f"  {ref.name:<44} {ref.task:<11} {ref.description}")
+
+
+def _bench(args) -> int:
+    from sktelescope.bench import run_benchmark
+
+    address = args.scheduler if args.backend == "dask" else args.ray_address
+    result = run_benchmark(
+        args.datasets,
+        args.models,
+        data_dir=args.data_dir,
+        tier=args.tier,
+        budget=args.budget,
+        n_splits=args.splits,
+        kfold=args.kfold,
+        out=args.out,
+        n_jobs=args.n_jobs,
+        backend=args.backend,
+        address=address,
+        seed=args.seed,
+        quick=args.quick,
+        max_train=args.max_train,
+        progress=not args.no_progress,
+    )
+    print(
+        f"\n{result.n_run} fits run, {result.n_skipped} already in {result.csv_path} "
+        f"(of {result.n_jobs_total}).\n"
+    )
+    print(result.summary)
+    print(f"Results: {result.out}/ (results.csv, summary.md, best.csv, *.png)")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``sktelescope`` command; returns the exit status.
+
+    Examples
+    --------
+    >>> main(["bench", "--list"])  # doctest: +SKIP
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        if args.list:
+            _list(args)
+            return 0
+        return _bench(args)
+    except (ValueError, FileNotFoundError, ImportError, ConnectionError) as exc:
+        print(f"sktelescope bench: error: {exc}", file=sys.stderr)
+        return 2
