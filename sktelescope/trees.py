@@ -1,0 +1,473 @@
+"""Gradient-boosted trees through the telescoping lens.
+
+A boosted ensemble is its initial prediction plus one tree per round. Each tree is a kernel
+smoother of the pseudo-residuals ``r = -dl/df`` of the round (PAPER.md §2c): the contribution of
+round k at ``x`` is ``sum_i w_k(x, x_i) r_ik`` with ``w_k(x, x_i) = eta * 1{same leaf} / D``,
+where ``D`` is the leaf's hessian sum plus the L2 leaf penalty (the leaf size under squared
+error). :class:`TreeTelescope` gives a fitted XGBoost, LightGBM or scikit-learn booster the same
+surface as the telescoping networks: ``stages_``, ``staged_predict``, ``telescope`` and per-stage
+kernels, plus smoother matrices and effective parameters under squared loss.
+
+What is exact and what is not
+-----------------------------
+``telescope`` / ``staged_predict`` / ``stage.predict`` read the library's own leaf values, so
+they are exact (float32 round-off for XGBoost). ``stage.weights(X) @ stage.pseudo_residuals``
+equals ``stage.predict(X)`` exactly (float32 round-off for XGBoost, LightGBM and
+HistGradientBoosting, which compute gradients in float32) unless the library did something a
+smoother cannot express: row subsampling, L1 leaf penalties, ``max_delta_step`` clipping.
+Those are listed in ``TreeTelescope.approximations_``; :meth:`TreeTelescope.reconstruction_errors`
+measures the effect. Only squared error and binary log-loss are supported; only squared error
+gives a linear smoother ``S y + c``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import sparse
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import check_array
+
+from sktelescope._trees_base import (
+    SQUARED_ERROR,
+    BoosterSpec,
+    leaf_indicator,
+    negative_gradient_and_hessian,
+)
+
+__all__ = ["TreeTelescope", "TreeStage", "TreeSmoother", "EffectiveParameters"]
+
+#: Largest dense smoother block (rows x training points) built without being asked to:
+#: 25 million float64 entries = 200 MB, e.g. 5000 x 5000.
+MAX_SMOOTHER_ENTRIES = 25_000_000
+
+_SUPPORTED = (
+    "xgboost.XGBRegressor, xgboost.XGBClassifier (binary), lightgbm.LGBMRegressor, "
+    "lightgbm.LGBMClassifier (binary), sklearn GradientBoostingRegressor/Classifier (binary), "
+    "sklearn HistGradientBoostingRegressor/Classifier (binary)"
+)
+
+
+def _spec_for(model, X_train: np.ndarray, y_train: np.ndarray) -> BoosterSpec:
+    """Dispatch on the model's class name, so that xgboost / lightgbm stay optional imports."""
+    name = type(model).__name__
+    module = type(model).__module__.split(".")[0]
+    if module == "xgboost" and name in ("XGBRegressor", "XGBClassifier"):
+        from sktelescope._trees_xgboost import xgboost_spec
+
+        _check_fitted(model, "_Booster")
+        return xgboost_spec(model, X_train, y_train)
+    if module == "lightgbm" and name in ("LGBMRegressor", "LGBMClassifier"):
+        from sktelescope._trees_lightgbm import lightgbm_spec
+
+        _check_fitted(model, "_Booster")
+        return lightgbm_spec(model, X_train, y_train)
+    if module == "sklearn":
+        from sktelescope import _trees_sklearn as sk
+
+        if name in ("GradientBoostingRegressor", "GradientBoostingClassifier"):
+            _check_fitted(model, "estimators_")
+            return sk.gradient_boosting_spec(model, X_train, y_train)
+        if name in ("HistGradientBoostingRegressor", "HistGradientBoostingClassifier"):
+            _check_fitted(model, "_predictors")
+            return sk.hist_gradient_boosting_spec(model, X_train, y_train)
+    raise TypeError(f"TreeTelescope does not support {name}; supported models are {_SUPPORTED}.")
+
+
+def _check_fitted(model, attribute: str) -> None:
+    if getattr(model, attribute, None) is None:
+        raise NotFittedError(
+            f"This {type(model).__name__} instance is not fitted yet. Call 'fit' with "
+            "appropriate arguments before passing it to TreeTelescope."
+        )
+
+
+class TreeStage:
+    """One boosting round seen as a kernel smoother of that round's pseudo-residuals.
+
+    Created by :class:`TreeTelescope`; not meant to be built directly.
+
+    Attributes
+    ----------
+    steps : range
+        ``range(k, k + 1)``: the 0-based boosting round this stage covers.
+    pseudo_residuals : ndarray of shape (n_train,)
+        ``-dl/df`` at the raw training predictions before this round.
+    hessians : ndarray of shape (n_train,)
+        ``d2l/df2`` at the same predictions (1 under squared error).
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_diabetes
+    >>> from sklearn.ensemble import GradientBoostingRegressor
+    >>> X, y = load_diabetes(return_X_y=True)
+    >>> tel = TreeTelescope(GradientBoostingRegressor(n_estimators=5).fit(X, y), X, y)
+    >>> stage = tel.stages_[2]
+    >>> bool(np.allclose(stage.weights(X[:3]) @ stage.pseudo_residuals, stage.predict(X[:3])))
+    True
+    """
+
+    def __init__(self, telescope: TreeTelescope, k: int, residuals, hessians, leaves_train):
+        self._tel = telescope
+        self._k = k
+        self.steps = range(k, k + 1)
+        self.pseudo_residuals = residuals
+        self.hessians = hessians
+        spec = telescope._spec
+        self._values = spec.leaf_values[k]
+        n_leaves = max(self._values.shape[0], int(leaves_train.max()) + 1)
+        self._train_indicator = leaf_indicator(leaves_train, n_leaves, spec.fit_mask)
+        self._leaf_count = np.asarray(self._train_indicator.sum(axis=0)).ravel()
+        hess_sum = self._train_indicator.T @ hessians
+        denom = hess_sum + spec.reg_lambda
+        with np.errstate(divide="ignore"):
+            self._inv_denominator = np.where(denom > 0, 1.0 / np.where(denom > 0, denom, 1), 0.0)
+
+    def __repr__(self) -> str:
+        return f"TreeStage(round={self._k})"
+
+    def _leaves(self, X) -> np.ndarray:
+        return self._tel._leaves(X)[:, self._k]
+
+    def predict(self, X) -> np.ndarray:
+        """Contribution of this round to the raw prediction (learning rate included).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+        """
+        return self._values[self._leaves(X)]
+
+    def _indicator(self, X) -> sparse.csr_array:
+        return leaf_indicator(self._leaves(X), self._train_indicator.shape[1])
+
+    def kernel(self, X, Z) -> sparse.csr_array:
+        """Leaf co-membership kernel ``1{leaf(x) = leaf(z)} / D(leaf(x))``, sparse.
+
+        ``D`` is the hessian sum of the leaf's training points plus the L2 leaf penalty, i.e.
+        the leaf size under squared error without penalty, so that ``kernel(X, X_train)`` is the
+        paper's ``K_h`` (rows summing to 1). The learning rate is not included (see
+        :meth:`weights`).
+
+        Returns
+        -------
+        scipy.sparse.csr_array of shape (len(X), len(Z))
+            Use ``.toarray()`` for a dense matrix.
+        """
+        scaled = self._indicator(X) @ sparse.diags_array(self._inv_denominator)
+        return sparse.csr_array(scaled @ self._indicator(Z).T)
+
+    def weights(self, X) -> sparse.csr_array:
+        """Weights on the training points: ``weights(X) @ pseudo_residuals == predict(X)``.
+
+        ``w(x, x_i) = learning_rate * 1{same leaf} / D``, with the library's normalisation ``D``
+        (leaf size; hessian sum plus ``reg_lambda`` / ``l2_regularization``); zero for training
+        points the trees were not fitted on (internal early-stopping split).
+
+        Returns
+        -------
+        scipy.sparse.csr_array of shape (len(X), n_train)
+        """
+        scale = self._tel._spec.learning_rate * self._inv_denominator
+        scaled = self._indicator(X) @ sparse.diags_array(scale)
+        return sparse.csr_array(scaled @ self._train_indicator.T)
+
+    def kernel_row_norms(self, X) -> np.ndarray:
+        """``||k(x)||_2`` over the training points, for the kernel-extremity ratio.
+
+        Under squared error without leaf penalty this is ``1 / sqrt(n_leaf(x))``, between
+        ``1/sqrt(n)`` and 1 (PAPER.md §2c); a penalty ``lambda`` gives
+        ``sqrt(n_leaf) / (n_leaf + lambda)``. Under log-loss ``D`` is a hessian sum and the
+        norm is not bounded by 1.
+
+        Returns
+        -------
+        ndarray of shape (len(X),)
+        """
+        leaves = self._leaves(X)
+        return np.sqrt(self._leaf_count[leaves]) * self._inv_denominator[leaves]
+
+
+@dataclass
+class TreeSmoother:
+    """Smoother of a squared-error ensemble: ``prediction = S @ y_train + c``.
+
+    Attributes
+    ----------
+    S_train : ndarray of shape (n_train, n_train)
+    s_eval : ndarray of shape (n_eval, n_train) or None
+    c_train : ndarray of shape (n_train,)
+    c_eval : ndarray of shape (n_eval,) or None
+    """
+
+    S_train: np.ndarray
+    s_eval: np.ndarray | None
+    c_train: np.ndarray
+    c_eval: np.ndarray | None
+
+    def __iter__(self):
+        return iter((self.S_train, self.s_eval, self.c_train, self.c_eval))
+
+
+@dataclass
+class EffectiveParameters:
+    """Effective parameters after each stage (PAPER.md §2b).
+
+    Attributes
+    ----------
+    p_train : ndarray of shape (1 + n_stages,)
+        ``||S_t||_F^2`` over the fitted training points; index 0 is the initial prediction
+        (1 for a mean initialisation, 0 for a constant one), the last is the whole ensemble.
+    p_test : ndarray of shape (1 + n_stages,) or None
+        ``n / |I| * sum_x ||s_t(x)||^2`` over the evaluation inputs (no labels needed).
+    """
+
+    p_train: np.ndarray
+    p_test: np.ndarray | None
+
+
+class TreeTelescope:
+    """A fitted gradient-boosted tree ensemble as a telescoping sum of kernel smoothers.
+
+    Parameters
+    ----------
+    model : fitted estimator
+        One of ``xgboost.XGBRegressor`` / ``XGBClassifier`` (binary), ``lightgbm.LGBMRegressor``
+        / ``LGBMClassifier`` (binary), scikit-learn's ``GradientBoostingRegressor`` /
+        ``GradientBoostingClassifier`` (binary) or ``HistGradientBoostingRegressor`` /
+        ``HistGradientBoostingClassifier`` (binary), with squared-error or log-loss objective.
+    X_train : array-like of shape (n_train, n_features)
+        The inputs the model was fitted on (all of them, including any internal validation
+        split: that split is re-drawn and its points get zero weight).
+    y_train : array-like of shape (n_train,)
+        The targets the model was fitted on.
+
+    Attributes
+    ----------
+    stages_ : list of TreeStage
+        One per boosting round that the model's own prediction uses. After early stopping
+        that is ``best_iteration + 1`` rounds for XGBoost and ``best_iteration_`` for LightGBM,
+        so the telescope always ends at ``model.predict``'s raw prediction.
+    n_stages_ : int
+    loss_ : {"squared_error", "log_loss"}
+    approximations_ : list of str
+        Why ``weights @ pseudo_residuals`` may differ from ``stage.predict`` for this model
+        (empty when the smoother view is exact).
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_diabetes
+    >>> from sklearn.ensemble import GradientBoostingRegressor
+    >>> X, y = load_diabetes(return_X_y=True)
+    >>> model = GradientBoostingRegressor(n_estimators=10, max_depth=2).fit(X, y)
+    >>> tel = TreeTelescope(model, X, y)
+    >>> tel.n_stages_
+    10
+    >>> parts = tel.telescope(X[:5])
+    >>> bool(np.allclose(parts.sum(axis=1), model.predict(X[:5])))
+    True
+    """
+
+    def __init__(self, model, X_train, y_train) -> None:
+        y_train = np.asarray(y_train)
+        if y_train.ndim != 1:
+            raise ValueError(f"y_train must be 1-dimensional, got shape {y_train.shape}.")
+        if _n_rows(X_train) != y_train.shape[0]:
+            raise ValueError(
+                f"X_train has {_n_rows(X_train)} rows but y_train has {y_train.shape[0]}; "
+                "pass the data the model was fitted on."
+            )
+        self.model = model
+        self._spec = _spec_for(model, X_train, y_train)
+        self._X_train = X_train
+        self._leaves_train = self._spec.apply(X_train)
+        self.n_stages_ = self._spec.n_stages
+        self.loss_ = self._spec.loss
+        self.approximations_ = list(self._spec.approximations)
+        self.stages_ = self._build_stages()
+
+    def _build_stages(self) -> list[TreeStage]:
+        spec = self._spec
+        raw = spec.init(self._X_train).astype(np.float64)
+        stages = []
+        for k in range(spec.n_stages):
+            residuals, hessians = negative_gradient_and_hessian(spec.loss, raw, spec.y)
+            stages.append(TreeStage(self, k, residuals, hessians, self._leaves_train[:, k]))
+            raw = raw + spec.leaf_values[k][self._leaves_train[:, k]]
+        return stages
+
+    def _leaves(self, X) -> np.ndarray:
+        if X is self._X_train:
+            return self._leaves_train
+        return self._spec.apply(X)
+
+    @property
+    def fit_mask_(self) -> np.ndarray:
+        """Boolean mask of the training points the trees were fitted on."""
+        return self._spec.fit_mask
+
+    def pseudo_residuals(self, k: int) -> np.ndarray:
+        """Pseudo-residuals ``-dl/df`` of round ``k`` on the training points.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_diabetes
+        >>> from sklearn.ensemble import GradientBoostingRegressor
+        >>> X, y = load_diabetes(return_X_y=True)
+        >>> tel = TreeTelescope(GradientBoostingRegressor(n_estimators=3).fit(X, y), X, y)
+        >>> bool(np.allclose(tel.pseudo_residuals(0), y - y.mean()))
+        True
+        """
+        return self.stages_[k].pseudo_residuals
+
+    def telescope(self, X) -> np.ndarray:
+        """Initial prediction and per-round contributions, shape (n_samples, 1 + n_stages).
+
+        Column 0 is the initial raw prediction (base score / init estimator); the rows sum to
+        the model's raw prediction (margin / decision function).
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_diabetes
+        >>> from sklearn.ensemble import HistGradientBoostingRegressor
+        >>> X, y = load_diabetes(return_X_y=True)
+        >>> model = HistGradientBoostingRegressor(max_iter=5).fit(X, y)
+        >>> TreeTelescope(model, X, y).telescope(X[:2]).shape
+        (2, 6)
+        """
+        leaves = self._leaves(X)
+        columns = [self._spec.init(X).astype(np.float64)]
+        columns += [self._spec.leaf_values[k][leaves[:, k]] for k in range(self.n_stages_)]
+        return np.column_stack(columns)
+
+    def staged_predict(self, X) -> Iterator[np.ndarray]:
+        """Raw prediction after each round; the last one is the model's raw prediction.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_diabetes
+        >>> from sklearn.ensemble import GradientBoostingRegressor
+        >>> X, y = load_diabetes(return_X_y=True)
+        >>> model = GradientBoostingRegressor(n_estimators=4).fit(X, y)
+        >>> len(list(TreeTelescope(model, X, y).staged_predict(X[:3])))
+        4
+        """
+        parts = self.telescope(X)
+        yield from np.cumsum(parts, axis=1)[:, 1:].T
+
+    def reconstruction_errors(self, X=None) -> dict[str, np.ndarray | float]:
+        """Measured gaps between this view and the library, on ``X`` (default: X_train).
+
+        Returns
+        -------
+        dict with
+            ``"telescope"``: max |row sum of telescope(X) - library raw prediction|;
+            ``"staged"``: per round, max |staged_predict - library staged raw prediction|;
+            ``"weights"``: per round, max |weights(X) @ pseudo_residuals - stage.predict(X)|.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_diabetes
+        >>> from sklearn.ensemble import GradientBoostingRegressor
+        >>> X, y = load_diabetes(return_X_y=True)
+        >>> tel = TreeTelescope(GradientBoostingRegressor(n_estimators=3).fit(X, y), X, y)
+        >>> bool(tel.reconstruction_errors()["weights"].max() < 1e-9)
+        True
+        """
+        X = self._X_train if X is None else X
+        parts = self.telescope(X)
+        staged = np.cumsum(parts, axis=1)
+        library = [self._spec.staged_raw_predict(X, k) for k in range(1, self.n_stages_ + 1)]
+        weights = [
+            np.max(np.abs(s.weights(X) @ s.pseudo_residuals - parts[:, k + 1]))
+            for k, s in enumerate(self.stages_)
+        ]
+        return {
+            "telescope": float(np.max(np.abs(staged[:, -1] - self._spec.raw_predict(X)))),
+            "staged": np.array(
+                [np.max(np.abs(staged[:, k + 1] - lib)) for k, lib in enumerate(library)]
+            ),
+            "weights": np.array(weights),
+        }
+
+    def _check_squared_error(self) -> None:
+        if self.loss_ != SQUARED_ERROR:
+            raise ValueError(
+                f"The smoother S y + c exists only under squared-error loss; this "
+                f"{self._spec.library} uses {self.loss_!r}, whose rounds are not linear in y."
+            )
+
+    def _states(self, X_eval, max_entries: int):
+        from sktelescope import _trees_smoother as sm
+
+        self._check_squared_error()
+        n = self._spec.y.shape[0]
+        sm.check_size(n, n, max_entries, "training")
+        init_eval = None
+        if X_eval is not None:
+            sm.check_size(_n_rows(X_eval), n, max_entries, "evaluation")
+            init_eval = self._spec.init(X_eval).astype(np.float64)
+        init_train = self._spec.init(self._X_train).astype(np.float64)
+        start = sm.initial_smoother(init_train, init_eval, self._spec.y, self.fit_mask_)
+        w_train = (s.weights(self._X_train) for s in self.stages_)
+        w_eval = (None if X_eval is None else s.weights(X_eval) for s in self.stages_)
+        return sm.run_recursion(w_train, w_eval, start)
+
+    def smoother(self, X_eval=None, *, max_entries: int = MAX_SMOOTHER_ENTRIES) -> TreeSmoother:
+        """Smoother matrices of the whole (squared-error) ensemble.
+
+        ``S_train @ y_train + c_train`` is the raw prediction on the training inputs and
+        ``s_eval @ y_train + c_eval`` on ``X_eval``. Dense: raises ValueError when a block has
+        more than ``max_entries`` entries (default 25 million = 200 MB, e.g. 5000 x 5000).
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_diabetes
+        >>> from sklearn.ensemble import GradientBoostingRegressor
+        >>> X, y = load_diabetes(return_X_y=True)
+        >>> model = GradientBoostingRegressor(n_estimators=5, max_depth=2).fit(X, y)
+        >>> S, s, c, c_eval = TreeTelescope(model, X, y).smoother(X[:4])
+        >>> bool(np.allclose(s @ y + c_eval, model.predict(X[:4])))
+        True
+        """
+        *_, last = self._states(X_eval, max_entries)
+        return TreeSmoother(*last)
+
+    def effective_parameters(
+        self, X_eval=None, *, max_entries: int = MAX_SMOOTHER_ENTRIES
+    ) -> EffectiveParameters:
+        """Effective parameters ``p^train`` and ``p^test`` after each stage (PAPER.md §2b).
+
+        Entry 0 is the initial prediction, entry t the ensemble after t rounds (aligned with
+        the columns of :meth:`telescope`); the last entry is the whole ensemble. ``p_test`` is
+        None without ``X_eval``. Squared-error loss only; same memory limit as
+        :meth:`smoother`.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_diabetes
+        >>> from sklearn.ensemble import GradientBoostingRegressor
+        >>> X, y = load_diabetes(return_X_y=True)
+        >>> model = GradientBoostingRegressor(n_estimators=5, max_depth=2).fit(X[:300], y[:300])
+        >>> p = TreeTelescope(model, X[:300], y[:300]).effective_parameters(X[300:])
+        >>> float(round(p.p_train[0], 6)), p.p_test.shape
+        (1.0, (6,))
+        """
+        from sktelescope._trees_smoother import effective_parameters
+
+        p_train, p_test = effective_parameters(self._states(X_eval, max_entries), self.fit_mask_)
+        return EffectiveParameters(p_train, p_test)
+
+
+def _n_rows(X) -> int:
+    shape = getattr(X, "shape", None)
+    if shape is None:
+        X = check_array(X, ensure_all_finite=False)
+        shape = X.shape
+    return int(shape[0])
