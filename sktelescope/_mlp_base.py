@@ -21,7 +21,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from sktelescope._network import build_mlp, forward_stacked
+from sktelescope._network import build_mlp, forward_flat, forward_stacked
 from sktelescope._stages import CheckpointStore, StageRecorder, staged_outputs
 from sktelescope._training import DivergenceError, TrainConfig, Trainer
 
@@ -279,7 +279,7 @@ class _BaseTelescopingMLP(BaseEstimator):
     def _to_network(self, X) -> torch.Tensor:
         check_is_fitted(self, "module_")
         X = validate_data(self, X, dtype=np.float64, reset=False)
-        return self._tensor_maker.inputs(X)
+        return self._tensor_maker.inputs(X, torch.float64)
 
     def _to_output(self, raw: torch.Tensor, shift: bool = True) -> np.ndarray:
         """Network outputs -> output units (un-standardised); ``shift=False`` for increments."""
@@ -290,8 +290,9 @@ class _BaseTelescopingMLP(BaseEstimator):
 
     def _raw_output(self, X) -> np.ndarray:
         Xt = self._to_network(X)
+        flat = torch.nn.utils.parameters_to_vector(self.module_.parameters()).detach()
         with torch.no_grad():
-            return self._to_output(self.module_(Xt))
+            return self._to_output(forward_flat(self.module_, flat.to(Xt), Xt))
 
     def _staged_raw_output(self, X, chunk_size: int = 16):
         Xt = self._to_network(X)
@@ -310,7 +311,7 @@ class _BaseTelescopingMLP(BaseEstimator):
             float32 round-off.
         """
         Xt = self._to_network(X)
-        outs = forward_stacked(self._store.module, self._store.stacked(), Xt)
+        outs = forward_stacked(self._store.module, self._store.stacked().to(Xt), Xt)
         first = self._to_output(outs[:1], shift=True)
         steps = self._to_output(outs[1:] - outs[:-1], shift=False)
         return np.moveaxis(np.concatenate([first, steps], axis=0), 0, 1)
@@ -343,9 +344,9 @@ class _TensorMaker:
         self.device = device
         return self
 
-    def inputs(self, X: np.ndarray) -> torch.Tensor:
+    def inputs(self, X: np.ndarray, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         Xs = (X - self.x_mean) / self.x_scale
-        return torch.as_tensor(Xs, dtype=torch.float32, device=self.device)
+        return torch.as_tensor(Xs, dtype=dtype, device=self.device)
 
     def __call__(self, X, targets, weights):
         t = torch.as_tensor(targets, dtype=self.target_dtype, device=self.device)

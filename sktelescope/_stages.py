@@ -143,7 +143,7 @@ class Stage:
         contribution : ndarray of shape (n_samples,) or (n_samples, n_outputs)
         """
         Xt = self._to_network(X)
-        start, end = self.start_parameters, self.end_parameters
+        start, end = self.start_parameters.to(Xt), self.end_parameters.to(Xt)
         if linear:
             delta = linearised_increment(self._store.module, start, end - start, Xt)
         else:
@@ -177,7 +177,9 @@ class Stage:
                 )
         Xt = self._to_network(X)
         Zt = None if Z is None else self._to_network(Z)
-        k = tangent_kernel(self._store.module, self.start_parameters, Xt, Zt, output, pre)
+        pre = None if pre is None else pre.to(Xt)
+        start = self.start_parameters.to(Xt)
+        k = tangent_kernel(self._store.module, start, Xt, Zt, output, pre)
         return k.detach().cpu().numpy()
 
     def __repr__(self) -> str:
@@ -187,7 +189,7 @@ class Stage:
 
 def staged_outputs(store: CheckpointStore, Xt: torch.Tensor, chunk_size: int) -> Iterator:
     """Yield the raw network outputs at each stage end, evaluated in stacked chunks."""
-    flats = store.stacked()
+    flats = store.stacked().to(Xt)
     for start in range(1, len(flats), chunk_size):
         block = forward_stacked(store.module, flats[start : start + chunk_size], Xt)
         yield from block
