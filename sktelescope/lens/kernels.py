@@ -86,13 +86,15 @@ def _layer_jacobian(a: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
 def _preconditioned_kernel(
     sx: LayerSignals, sz: LayerSignals, layer_precond: list[torch.Tensor], chunk: int
 ) -> torch.Tensor:
+    """Per-layer per-example gradients in ``chunk``-row blocks of X and of Z (bounded memory)."""
     n, m = len(sx.inputs[0]), len(sz.inputs[0])
     kernel = sx.inputs[0].new_zeros(n, m)
     for ax, dx, az, dz, p in zip(sx.inputs, sx.deltas, sz.inputs, sz.deltas, layer_precond):
-        jz = _layer_jacobian(az, dz) * p
-        for start in range(0, n, chunk):
-            stop = start + chunk
-            kernel[start:stop] += _layer_jacobian(ax[start:stop], dx[start:stop]) @ jz.T
+        for zs in range(0, m, chunk):
+            jz = _layer_jacobian(az[zs : zs + chunk], dz[zs : zs + chunk]) * p
+            for xs in range(0, n, chunk):
+                jx = _layer_jacobian(ax[xs : xs + chunk], dx[xs : xs + chunk])
+                kernel[xs : xs + chunk, zs : zs + chunk] += jx @ jz.T
     return kernel
 
 
@@ -162,3 +164,95 @@ def tangent_kernel(
     if output is not None or n_outputs == 1:
         return blocks[0]
     return torch.stack(blocks)
+
+
+def _signal_widths(module: nn.Sequential) -> tuple[int, int]:
+    """Floats of layer signals per input, and the largest layer's parameter count."""
+    layers = [m for m in module.children() if isinstance(m, nn.Linear)]
+    per_input = sum(layer.in_features + layer.out_features for layer in layers)
+    largest = max((layer.out_features * (layer.in_features + 1) for layer in layers), default=0)
+    return per_input, largest
+
+
+def tangent_kernel_nbytes(
+    module: nn.Sequential,
+    n_x: int,
+    n_z: int,
+    preconditioned: bool = False,
+    chunk_size: int = 512,
+    element_size: int = 4,
+) -> int:
+    """Peak working memory of :func:`tangent_kernel_row_norms`, in bytes.
+
+    Counts the layer signals of all ``n_z`` reference inputs and of one chunk of
+    ``chunk_size`` rows of X, the ``(chunk_size, n_z)`` kernel block and, with a
+    preconditioner, two ``(chunk_size, largest layer's n_params)`` per-example
+    gradient blocks.
+
+    Examples
+    --------
+    >>> from sktelescope._network import build_mlp
+    >>> tangent_kernel_nbytes(build_mlp(2, (), 1), n_x=10, n_z=100)  # (110 * 3 + 1000) * 4
+    5320
+    """
+    per_input, largest = _signal_widths(module)
+    chunk = min(chunk_size, n_x)
+    floats = (n_z + chunk) * per_input + chunk * n_z
+    if preconditioned:
+        floats += 2 * min(chunk_size, max(n_x, n_z)) * largest
+    return int(floats * element_size)
+
+
+def tangent_kernel_row_norms(
+    module: nn.Sequential,
+    flat: torch.Tensor,
+    X: torch.Tensor,
+    Z: torch.Tensor,
+    preconditioner: torch.Tensor | None = None,
+    chunk_size: int = 512,
+) -> torch.Tensor:
+    """Euclidean norms of the tangent-kernel rows ``||K(x, Z)||_2`` without forming ``K(X, Z)``.
+
+    The layer signals of ``Z`` are computed once; ``X`` is processed in blocks of
+    ``chunk_size`` rows, so memory is :func:`tangent_kernel_nbytes`, not ``N * M``.
+    For several outputs the norm runs over all outputs' kernels (Frobenius norm of the
+    ``(n_outputs, M)`` row block).
+
+    Parameters
+    ----------
+    module, flat, preconditioner
+        As for :func:`tangent_kernel`.
+    X : torch.Tensor of shape (N, d)
+    Z : torch.Tensor of shape (M, d)
+    chunk_size : int
+        Rows of ``X`` per block.
+
+    Returns
+    -------
+    norms : torch.Tensor of shape (N,)
+        In the kernel's units (squared network outputs per unit of parameter change):
+        ``norms[i] = sqrt(sum_o sum_j K_o(X[i], Z[j])**2)``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sktelescope._network import build_mlp, flatten_parameters
+    >>> net = build_mlp(3, (5,), 1)
+    >>> X, Z = torch.randn(4, 3), torch.randn(6, 3)
+    >>> norms = tangent_kernel_row_norms(net, flatten_parameters(net), X, Z)
+    >>> k = tangent_kernel(net, flatten_parameters(net), X, Z)
+    >>> bool(torch.allclose(norms, k.norm(dim=1)))
+    True
+    """
+    layer_precond = None if preconditioner is None else _split_by_layer(module, preconditioner)
+    squared = X.new_zeros(len(X))
+    for k in range(module[-1].out_features):
+        sz = layer_signals(module, flat, Z, k)
+        for start in range(0, len(X), chunk_size):
+            sx = layer_signals(module, flat, X[start : start + chunk_size], k)
+            if layer_precond is None:
+                block = _plain_kernel(sx, sz)
+            else:
+                block = _preconditioned_kernel(sx, sz, layer_precond, chunk_size)
+            squared[start : start + chunk_size] += block.pow(2).sum(dim=1)
+    return squared.sqrt()
