@@ -1,0 +1,178 @@
+"""Tests of ``sktelescope bench``: configs, splits, streaming CSV, resume, Dask, report, CLI."""
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sktelescope.bench import (
+    COLUMNS,
+    Protocol,
+    ResultStore,
+    get_config,
+    make_split,
+    run_benchmark,
+)
+from sktelescope.bench._models import available_models
+from sktelescope.cli import main
+
+SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "tabular"
+TIMING = {"fit_seconds", "predict_seconds"}
+# Fast models: both families; the project's network when it is importable.
+MODELS = [m for m in ("telescoping_mlp", "hgb", "xgboost") if m in available_models()]
+TINY = dict(models=MODELS, budget=2, n_splits=1, quick=True, progress=False)
+
+
+def _rows(out) -> dict:
+    """CSV rows keyed by (dataset, split, model, config), timing columns dropped."""
+    with open(Path(out) / "results.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    return {
+        (r["dataset"], r["split"], r["model"], r["config"]): {
+            k: v for k, v in r.items() if k not in TIMING
+        }
+        for r in rows
+    }
+
+
+def test_config_zero_is_default_and_draws_are_deterministic():
+    for model in available_models():
+        assert get_config(model, 0) == {}
+        assert get_config(model, 3, seed=1) == get_config(model, 3, seed=1)
+        assert get_config(model, 1) != get_config(model, 2)
+    assert get_config("hgb", 1, quick=True)["max_iter"] <= 20
+
+
+def test_splits_are_disjoint_capped_and_kfold_covers_every_row():
+    protocol = Protocol(n_splits=3, max_train=500)
+    train, val, test = make_split(5000, "d", 1, protocol)
+    assert len(train) == 500 and len(val) == 1000 and len(test) == 1000
+    assert not set(train) & set(val) and not set(val) & set(test)
+    again = make_split(5000, "d", 1, protocol)
+    assert all(np.array_equal(a, b) for a, b in zip((train, val, test), again))
+    kfold = Protocol(n_splits=4, kfold=True)
+    tests = np.concatenate([make_split(103, "d", k, kfold)[2] for k in range(4)])
+    assert sorted(tests.tolist()) == list(range(103))
+
+
+def test_run_writes_csv_summary_and_plots(tmp_path):
+    res = run_benchmark(["sklearn:diabetes", "sklearn:breast_cancer"], out=tmp_path, **TINY)
+    rows = _rows(tmp_path)
+    assert res.n_run == len(rows) == 2 * len(MODELS) * 2
+    assert all(r["status"] == "ok" for r in rows.values()), rows
+    clf = next(r for k, r in rows.items() if k[0] == "sklearn:breast_cancer")
+    assert all(clf[f"test_{m}"] for m in ("accuracy", "log_loss", "roc_auc"))
+    summary = (tmp_path / "summary.md").read_text()
+    assert "sklearn:diabetes" in summary and "**" in summary and "±" in summary
+    pytest.importorskip("matplotlib")
+    assert (tmp_path / "normalised_scores.png").stat().st_size > 0
+    assert (tmp_path / "score_vs_budget.png").stat().st_size > 0
+
+
+def test_killed_run_resumes_without_refitting(tmp_path):
+    run_benchmark(["sklearn:diabetes"], out=tmp_path, **TINY)
+    before = _rows(tmp_path)
+    lines = (tmp_path / "results.csv").read_text().splitlines(keepends=True)
+    # Simulate a kill: the last two rows never arrived, the one before was half written.
+    kept = "".join(lines[:-3]) + lines[-3][: len(lines[-3]) // 2]
+    (tmp_path / "results.csv").write_text(kept)
+    res = run_benchmark(["sklearn:diabetes"], out=tmp_path, **TINY)
+    assert (res.n_run, res.n_skipped) == (3, len(before) - 3)
+    assert _rows(tmp_path) == before
+    res = run_benchmark(["sklearn:diabetes"], out=tmp_path, **TINY)
+    assert res.n_run == 0
+    # More configurations extend the same CSV; only the new ones are fitted.
+    res = run_benchmark(["sklearn:diabetes"], out=tmp_path, **{**TINY, "budget": 3})
+    assert res.n_run == len(MODELS)
+
+
+def test_refuses_to_mix_settings(tmp_path):
+    run_benchmark(["sklearn:diabetes"], out=tmp_path, **{**TINY, "models": ["hgb"]})
+    with pytest.raises(ValueError, match="other settings.*--out"):
+        run_benchmark(["sklearn:diabetes"], out=tmp_path, seed=1, **{**TINY, "models": ["hgb"]})
+    settings = json.loads((tmp_path / "run.json").read_text())
+    assert settings["quick"] is True and settings["protocol"]["seed"] == 0
+
+
+def test_dask_local_cluster_gives_the_same_rows_as_loky(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    run_benchmark(None, out=tmp_path / "loky", n_jobs=2, backend="loky", **TINY)
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        res = run_benchmark(
+            None, out=tmp_path / "dask", backend="dask", address=cluster.scheduler_address, **TINY
+        )
+    loky, dask = _rows(tmp_path / "loky"), _rows(tmp_path / "dask")
+    assert res.n_run == len(loky) == 3 * len(MODELS) * 2
+    assert dask == loky
+
+
+def test_store_rejects_foreign_csv(tmp_path):
+    (tmp_path / "results.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(ValueError, match="columns"):
+        ResultStore(tmp_path).finished_keys()
+    assert COLUMNS[:4] == ("dataset", "split", "model", "config")
+
+
+def test_cli_list_and_clear_errors(tmp_path, capsys):
+    assert main(["bench", "--list"]) == 0
+    out = capsys.readouterr().out
+    assert "hgb" in out and "sklearn:diabetes" in out
+    assert main(["bench", "--models", "nope", "--out", str(tmp_path)]) == 2
+    assert "Unknown model 'nope'" in capsys.readouterr().err
+    assert main(["bench", "--data-dir", str(tmp_path / "missing")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["bench", "--datasets", "sklearn:nope", "--out", str(tmp_path)]) == 2
+    assert "Unknown dataset" in capsys.readouterr().err
+
+
+def test_cli_runs_the_embedded_default(tmp_path, capsys):
+    argv = [
+        "bench",
+        "--models",
+        "hgb",
+        "--budget",
+        "1",
+        "--splits",
+        "1",
+        "--quick",
+        "--no-progress",
+        "--out",
+        str(tmp_path),
+    ]
+    assert main(argv) == 0
+    assert "sklearn:digits_3v5" in capsys.readouterr().out
+    assert len(_rows(tmp_path)) == 3
+
+
+@pytest.mark.skipif(
+    not (SHARED / "MANIFEST.json").is_file(),
+    reason="the shared data folder ../shared/data/tabular is absent",
+)
+def test_cli_on_the_shared_folder(tmp_path):
+    argv = [
+        "bench",
+        "--data-dir",
+        str(SHARED),
+        "--datasets",
+        "compas-two-years,cpu_act",
+        "--models",
+        "hgb",
+        "--budget",
+        "1",
+        "--splits",
+        "1",
+        "--quick",
+        "--max-train",
+        "1000",
+        "--no-progress",
+        "--out",
+        str(tmp_path),
+    ]
+    assert main(argv) == 0
+    rows = _rows(tmp_path)
+    assert {k[0] for k in rows} == {"clf_cat/compas-two-years", "reg_num/cpu_act"}
+    assert all(r["status"] == "ok" and int(r["n_train"]) <= 1000 for r in rows.values())
