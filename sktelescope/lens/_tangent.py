@@ -1,0 +1,148 @@
+"""Forward mode for ``nn.Sequential`` MLPs, split into a cached primal and a tangent pass.
+
+``torch.func.jvp`` recomputes the primal every time it is called. Per-step telescoping
+needs ``∇f_{t-1}(X)·Δθ_t`` right after the forward pass at ``θ_{t-1}`` was already done
+(to get ``f_{t-1}``), so the primal pass here keeps what the tangent pass needs: the input
+of every linear layer and the derivative of the activation that follows it. The tangent
+pass is then the exact forward-mode derivative::
+
+    dz_l = a_l dW_lᵀ + db_l + da_l W_lᵀ,    da_{l+1} = σ'(z_l) ⊙ dz_l
+
+two matrix products per layer (one for the first, whose input has no tangent) and no
+Jacobian. Modules with other layers fall back to ``torch.func.jvp``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.func import functional_call, jvp
+
+_ELEMENTWISE = (nn.ReLU, nn.Tanh, nn.GELU, nn.Identity, nn.Sigmoid, nn.LeakyReLU, nn.ELU)
+
+
+@dataclass
+class PrimalCache:
+    """What one forward pass leaves for tangent passes at the same parameters.
+
+    ``inputs[l]`` is the input of the l-th linear layer (N, in_l); ``slopes[l]`` the
+    derivative of the activation after it (N, out_l), ``None`` for the output layer.
+    ``params`` are the parameters the pass was run at (name -> tensor).
+    """
+
+    params: dict[str, torch.Tensor]
+    inputs: list[torch.Tensor]
+    slopes: list[torch.Tensor | None]
+    output: torch.Tensor
+
+
+def is_plain_mlp(module: nn.Module) -> bool:
+    """Whether ``module`` is a Sequential of Linear layers and element-wise activations."""
+    if not isinstance(module, nn.Sequential):
+        return False
+    children = list(module.children())
+    return bool(children) and all(isinstance(m, (nn.Linear, *_ELEMENTWISE)) for m in children)
+
+
+def _slope(layer: nn.Module, z: torch.Tensor, h: torch.Tensor) -> torch.Tensor | None:
+    if isinstance(layer, nn.Identity):
+        return None
+    if isinstance(layer, nn.ReLU):
+        return (z > 0).to(z.dtype)
+    if isinstance(layer, nn.Tanh):
+        return 1.0 - h * h
+    return jvp(layer, (z,), (torch.ones_like(z),))[1]
+
+
+@torch.no_grad()
+def primal(module: nn.Sequential, params: dict[str, torch.Tensor], X: torch.Tensor) -> PrimalCache:
+    """Forward pass of ``module`` at ``params`` on ``X``, caching what tangents need.
+
+    Returns
+    -------
+    cache : PrimalCache
+        ``cache.output`` is ``f(X)`` of shape (N, n_outputs).
+    """
+    inputs: list[torch.Tensor] = []
+    slopes: list[torch.Tensor | None] = []
+    h = X
+    for name, layer in module.named_children():
+        if isinstance(layer, nn.Linear):
+            inputs.append(h)
+            slopes.append(None)
+            h = nn.functional.linear(h, params[f"{name}.weight"], params[f"{name}.bias"])
+        else:
+            z, h = h, layer(h)
+            slope = _slope(layer, z, h)
+            if slope is not None:
+                slopes[-1] = slope if slopes[-1] is None else slopes[-1] * slope
+    return PrimalCache(params, inputs, slopes, h)
+
+
+@torch.no_grad()
+def tangent(module: nn.Sequential, cache: PrimalCache, delta: dict[str, torch.Tensor]):
+    """Directional derivative ``∇_θ f(X)·Δθ`` at the cache's parameters, shape (N, n_out).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sktelescope._network import build_mlp
+    >>> net = build_mlp(3, (4,), 1)
+    >>> params = dict(net.named_parameters())
+    >>> delta = {k: torch.ones_like(v) for k, v in params.items()}
+    >>> tangent(net, primal(net, params, torch.randn(5, 3)), delta).shape
+    torch.Size([5, 1])
+    """
+    names = [name for name, layer in module.named_children() if isinstance(layer, nn.Linear)]
+    dh = None
+    for i, name in enumerate(names):
+        dW, db = delta[f"{name}.weight"], delta[f"{name}.bias"]
+        dz = torch.addmm(db, cache.inputs[i], dW.T)
+        if dh is not None:
+            dz.addmm_(dh, cache.params[f"{name}.weight"].T)
+        dh = dz if cache.slopes[i] is None else dz.mul_(cache.slopes[i])
+    return dh
+
+
+class TangentEngine:
+    """Primal and tangent passes of ``module`` on fixed inputs ``X``.
+
+    Uses the cached layer-wise forward mode above for plain MLPs and ``torch.func.jvp``
+    (which recomputes the primal) for any other module.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sktelescope._network import build_mlp
+    >>> net = build_mlp(3, (4,), 1)
+    >>> engine = TangentEngine(net, torch.randn(5, 3))
+    >>> params = {k: v.detach() for k, v in net.named_parameters()}
+    >>> cache = engine.primal(params)
+    >>> engine.tangent(cache, {k: torch.zeros_like(v) for k, v in params.items()}).abs().max()
+    tensor(0.)
+    """
+
+    def __init__(self, module: nn.Module, X: torch.Tensor) -> None:
+        self.module, self.X = module, X
+        self.plain = is_plain_mlp(module)
+
+    def primal(self, params: dict[str, torch.Tensor]) -> PrimalCache:
+        """Forward pass at ``params``; ``.output`` is ``f(X)``."""
+        if self.plain:
+            return primal(self.module, params, self.X)
+        with torch.no_grad():
+            out = functional_call(self.module, params, (self.X,))
+        return PrimalCache(params, [], [], out)
+
+    def tangent(self, cache: PrimalCache, delta: dict[str, torch.Tensor]) -> torch.Tensor:
+        """``∇f(X)·Δθ`` at the parameters of ``cache``."""
+        if self.plain:
+            return tangent(self.module, cache, delta)
+
+        def f(p):
+            return functional_call(self.module, p, (self.X,))
+
+        with torch.no_grad():
+            return jvp(f, (cache.params,), (delta,))[1]
