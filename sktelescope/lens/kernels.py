@@ -72,8 +72,9 @@ def layer_signals(
 def _plain_kernel(sx: LayerSignals, sz: LayerSignals) -> torch.Tensor:
     kernel = None
     for ax, dx, az, dz in zip(sx.inputs, sx.deltas, sz.inputs, sz.deltas):
-        block = (dx @ dz.T) * (ax @ az.T + 1.0)
-        kernel = block if kernel is None else kernel + block
+        block = torch.addmm(torch.ones((), dtype=ax.dtype, device=ax.device), ax, az.T)
+        block.mul_(dx @ dz.T)
+        kernel = block if kernel is None else kernel.add_(block)
     return kernel
 
 
