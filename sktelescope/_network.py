@@ -50,7 +50,7 @@ def build_mlp(
     sizes = [n_inputs, *hidden_layer_sizes, n_outputs]
     layers: list[nn.Module] = []
     for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layers.append(nn.Linear(fan_in, fan_out))
+        layers.append(nn.utils.skip_init(nn.Linear, fan_in, fan_out))
         if i < len(sizes) - 2:
             layers.append(ACTIVATIONS[activation]())
     module = nn.Sequential(*layers)
