@@ -1,0 +1,376 @@
+"""The network as a label-linear smoother, and its effective parameters (squared loss).
+
+Under squared loss with one output, every step of the first-order (telescoping) dynamics
+is affine in the training targets, so the trained network is a smoother
+``f_t(x) = s_t(x)·y + c_t(x)`` (PAPER.md §1, "Smoother form"). Here ``y`` are the targets
+*as the network sees them* (standardised: ``(y − mean)/scale`` for regressors, ±1 for
+binary classifiers with squared loss), ``s_t(x)`` is a row of ``n`` weights and ``c_t(x)``
+collects everything that does not depend on ``y``.
+
+The parameters are kept in the same form, ``θ_t = D^S_t y + D^C_t``, and each optimizer
+step is replayed on both channels with the optimizer's own update (SGD with momentum and
+Nesterov, coupled weight decay, Adam, AdamW's decoupled decay; Adam's second moment frozen
+at its actual value). Then::
+
+    s_t(x) = s_{t-1}(x) + ∇f_{t-1}(x)ᵀ ΔD^S_t
+    c_t(x) = c_{t-1}(x) + ∇f_{t-1}(x)ᵀ ΔD^C_t + r_t(x)
+
+where ``r_t(x) = Δf_t(x) − ∇f_{t-1}(x)ᵀΔθ_t`` is the step's second-order remainder; it goes
+to ``c`` so that ``S y + c`` equals the network exactly and the residuals in the next
+gradient are the network's own. Without it, ``s·y + c^lin`` is the telescoping model f̃.
+For plain full-batch SGD this is the recursion ``S_t = S_{t-1} + γ K_t (I − S_{t-1})`` and,
+for a linear model, the matrix polynomial ``S_T = I − (I − γK)^T`` (Eq 15).
+
+Effective parameters (Curth et al. 2023): ``p^train = ‖S‖_F²`` and
+``p^test = n/|I| Σ_{x∈I} ‖s(x)‖²``; both are invariant to the target scaling.
+
+Cost per step: ``O((n + n_eval)·p·n)`` flops and ``8·p·n`` bytes per y-channel buffer
+(``D^S``, a momentum/first-moment buffer, and two temporaries).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from sktelescope import _losses
+from sktelescope._network import flatten_parameters, forward_flat
+from sktelescope.lens._channels import ChannelOptimizer
+from sktelescope.lens._replay import as_network_inputs, format_bytes, replay_fit
+from sktelescope.lens.kernels import layer_signals
+
+
+class SmootherMonitor:
+    """Training observer tracking the smoother ``S`` (training inputs) and ``s(x)`` (others).
+
+    Parameters
+    ----------
+    X_train : array-like of shape (n, n_features)
+        The training inputs in the order the trainer sees them (raw units: the trainer's
+        ``input_transform`` standardises them). The run must not split off a validation
+        set (``early_stopping=False``).
+    X_eval : array-like of shape (n_eval, n_features), optional
+        Other inputs for ``s(x)`` and ``p^test``.
+    sample_weight : array-like of shape (n,), optional
+        The fit's sample weights (normalised to mean one, as the estimator does).
+    every : int, default=1
+        Record effective parameters every ``every`` steps (``S`` is updated every step).
+    max_bytes : int, default=2**30
+        Refuse in ``on_train_begin`` when the float64 state would need more.
+    chunk_size : int, default=256
+        Inputs per block of per-example gradients (``chunk_size·p·8`` bytes).
+
+    Attributes
+    ----------
+    steps_, p_train_, p_test_ : ndarray of shape (n_records,)
+    S_ : ndarray of shape (n, n)
+        Final smoother on the training inputs (acts on standardised targets).
+    s_eval_ : ndarray of shape (n_eval, n)
+    c_, c_first_order_ : ndarray of shape (n + n_eval,)
+        Constant parts, training inputs first, with and without second-order remainders.
+    channels_ : ChannelOptimizer
+        ``channels_.S`` (p, n) and ``channels_.C`` (p,): ``θ ≈ D^S y + D^C``.
+    """
+
+    wants_previous_params = True
+
+    def __init__(
+        self, X_train, X_eval=None, *, sample_weight=None, every: int = 1,
+        max_bytes: int = 2**30, chunk_size: int = 256,
+    ) -> None:  # fmt: skip
+        if int(every) < 1:
+            raise ValueError(f"every must be a positive integer, got {every!r}.")
+        self.X_train, self.X_eval, self.sample_weight = X_train, X_eval, sample_weight
+        self.every, self.max_bytes, self.chunk_size = int(every), int(max_bytes), int(chunk_size)
+
+    def memory_estimate(self, optimizer, n_params: int, n: int, n_eval: int) -> int:
+        """Bytes of float64 state: ``8·(p·n·(3 + buffers) + (n + n_eval)·n + chunk·p)``."""
+        buffers = ChannelOptimizer.n_buffers(optimizer)
+        per_step = self.chunk_size * n_params + 4 * (n + n_eval)
+        return 8 * (n_params * n * (3 + buffers) + (n + n_eval) * n + per_step)
+
+    def on_train_begin(self, trainer) -> None:
+        _check_trainer(trainer)
+        Xtr = as_network_inputs(trainer, self.X_train).double()
+        Xev = Xtr[:0] if self.X_eval is None else as_network_inputs(trainer, self.X_eval).double()
+        n, theta0 = len(Xtr), flatten_parameters(trainer.module).double()
+        need = self.memory_estimate(trainer.optimizer, len(theta0), n, len(Xev))
+        if need > self.max_bytes:
+            raise ValueError(
+                f"The smoother would need {format_bytes(need)} of float64 state (p={len(theta0)} "
+                f"parameters x n={n} training points x 8 bytes per y-channel buffer), above "
+                f"max_bytes={format_bytes(self.max_bytes)}. Use fewer training points or a "
+                "smaller network, or raise max_bytes."
+            )
+        self._module, self._Z, self._n = trainer.module, torch.cat([Xtr, Xev]), n
+        self._weights = _normalised_weights(self.sample_weight, n, Xtr)
+        self.channels_ = ChannelOptimizer(theta0, n)
+        self._f = _forward64(trainer.module, theta0, self._Z)
+        self._s = self._Z.new_zeros(len(self._Z), n)
+        self._c, self._c_lin = self._f.clone(), self._f.clone()
+        self._records: list[tuple[int, float, float]] = []
+        self._record(0)
+
+    def on_step(self, step) -> None:
+        theta_prev = step.params_before.double()
+        theta_new = flatten_parameters(step.module).double()
+        grad_S, grad_C = self._channel_gradients(theta_prev, step.batch)
+        d_S, d_C = self.channels_.step(step.optimizer, grad_S, grad_C)
+        others = torch.stack([d_C, theta_new - theta_prev], dim=1)
+        ds, dc, lin = self._propagate(theta_prev, d_S, others)
+        f_new = _forward64(self._module, theta_new, self._Z)
+        self._s += ds
+        self._c_lin += dc
+        self._c += dc + (f_new - self._f - lin)
+        self._f = f_new
+        if step.step % self.every == 0:
+            self._record(step.step)
+
+    def on_train_end(self, trainer, result) -> None:
+        if self._records[-1][0] != result.n_steps:
+            self._record(result.n_steps)
+        steps, p_train, p_test = (np.array(v) for v in zip(*self._records))
+        self.steps_, self.p_train_, self.p_test_ = steps.astype(np.int64), p_train, p_test
+        n = self._n
+        self.S_, self.s_eval_ = self._s[:n].numpy(), self._s[n:].numpy()
+        self.c_, self.c_first_order_ = self._c.numpy(), self._c_lin.numpy()
+
+    # ------------------------------------------------------------------ steps
+    def _channel_gradients(self, theta: torch.Tensor, batch: torch.Tensor):
+        """y- and constant channel of the batch gradient ``Σ_i (w_i/b)(f_i − y_i)∇f_i``."""
+        idx = batch.to(self._s.device)
+        jac = _jacobian(self._module, theta, self._Z[idx])
+        jac *= (self._weights[idx] / len(idx))[:, None]
+        grad_S = jac.T @ self._s[idx]
+        grad_S[:, idx] -= jac.T
+        return grad_S, jac.T @ self._c[idx]
+
+    def _propagate(self, theta: torch.Tensor, d_S: torch.Tensor, d_other: torch.Tensor):
+        """``∇f(Z)ᵀ ΔD^S`` (N, n) and ``∇f(Z)ᵀ [ΔD^C, Δθ]`` (N,), (N,) in chunks of Z."""
+        ds = self._s.new_empty(self._s.shape)
+        other = self._s.new_empty(len(self._Z), 2)
+        for start in range(0, len(self._Z), self.chunk_size):
+            rows = slice(start, start + self.chunk_size)
+            jac = _jacobian(self._module, theta, self._Z[rows])
+            ds[rows] = jac @ d_S
+            other[rows] = jac @ d_other
+        return ds, other[:, 0], other[:, 1]
+
+    def _record(self, step: int) -> None:
+        n, s = self._n, self._s
+        p_train = float((s[:n] ** 2).sum())
+        n_eval = len(s) - n
+        p_test = float((s[n:] ** 2).sum() * n / n_eval) if n_eval else float("nan")
+        self._records.append((step, p_train, p_test))
+
+
+def _check_trainer(trainer) -> None:
+    if trainer.loss_fn is not _losses.squared_error:
+        raise ValueError(
+            "The smoother is defined for squared-error loss only; fit with "
+            "loss='squared_error' (TelescopingMLPClassifier defaults to 'log_loss')."
+        )
+    linears = [m for m in trainer.module.modules() if isinstance(m, torch.nn.Linear)]
+    if linears[-1].out_features != 1:
+        raise ValueError(
+            f"The smoother needs a network with one output, got {linears[-1].out_features} "
+            "(multi-output regression or multiclass classification)."
+        )
+    if len(trainer.optimizer.param_groups) != 1:
+        raise ValueError("The smoother supports optimizers with one parameter group.")
+
+
+def _normalised_weights(sample_weight, n: int, like: torch.Tensor) -> torch.Tensor:
+    if sample_weight is None:
+        return like.new_ones(n)
+    w = torch.as_tensor(np.asarray(sample_weight, dtype=np.float64)).to(like)
+    if w.shape != (n,):
+        raise ValueError(f"sample_weight has shape {tuple(w.shape)}, expected ({n},).")
+    return w / w.mean()
+
+
+def _forward64(module, theta: torch.Tensor, Z: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        return forward_flat(module, theta, Z)[:, 0]
+
+
+def _jacobian(module, theta: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
+    """Per-example gradients (len(X), p) of the single output, from layer outer products."""
+    sig = layer_signals(module, theta, X, 0)
+    parts = []
+    for a, d in zip(sig.inputs, sig.deltas):
+        parts.append((d[:, :, None] * a[:, None, :]).reshape(len(a), -1))
+        parts.append(d)
+    return torch.cat(parts, dim=1)
+
+
+@dataclass
+class EffectiveParameters:
+    """Effective parameters of a run over its recorded steps.
+
+    Attributes
+    ----------
+    steps : ndarray of shape (n_records,)
+        Optimizer steps (0 = initialisation, where both are 0).
+    p_train : ndarray of shape (n_records,)
+        ``‖S_t‖_F²`` on the training inputs (dimensionless).
+    p_test : ndarray of shape (n_records,)
+        ``n/|I| Σ_{x∈I} ‖s_t(x)‖²`` on the evaluation inputs (NaN without them).
+    """
+
+    steps: np.ndarray
+    p_train: np.ndarray
+    p_test: np.ndarray
+
+
+@dataclass
+class SmootherTrace(EffectiveParameters):
+    """The final smoother of a replayed run, with its effective parameters over steps.
+
+    Attributes
+    ----------
+    S : ndarray of shape (n, n)
+        Smoother weights on the training inputs; acts on ``y_network``.
+    s_eval : ndarray of shape (n_eval, n)
+        Smoother weights ``s(x)`` of the evaluation inputs.
+    c_train, c_eval : ndarray of shape (n,) and (n_eval,)
+        Constant parts (network units), including second-order remainders, so that
+        ``S @ y_network + c_train`` is the network on the training inputs.
+    c_train_first_order, c_eval_first_order : ndarray
+        The same without the remainders: ``S @ y_network + c_train_first_order`` is the
+        first-order telescoping model f̃.
+    y_network : ndarray of shape (n,)
+        The targets as the network saw them (standardised).
+    t_mean, t_scale : float
+        Output units are ``network units * t_scale + t_mean``.
+    """
+
+    S: np.ndarray = None
+    s_eval: np.ndarray = None
+    c_train: np.ndarray = None
+    c_eval: np.ndarray = None
+    c_train_first_order: np.ndarray = None
+    c_eval_first_order: np.ndarray = None
+    y_network: np.ndarray = None
+    t_mean: float = 0.0
+    t_scale: float = 1.0
+
+    def predict_train(self, first_order: bool = False) -> np.ndarray:
+        """``S y + c`` on the training inputs, in output units, shape (n,)."""
+        c = self.c_train_first_order if first_order else self.c_train
+        return (self.S @ self.y_network + c) * self.t_scale + self.t_mean
+
+    def predict_eval(self, first_order: bool = False) -> np.ndarray:
+        """``s(x) y + c(x)`` on the evaluation inputs, in output units, shape (n_eval,)."""
+        c = self.c_eval_first_order if first_order else self.c_eval
+        return (self.s_eval @ self.y_network + c) * self.t_scale + self.t_mean
+
+
+def _replay_smoother(est, X_train, y_train, X_eval, sample_weight, every, max_bytes):
+    if getattr(est, "loss", None) != "squared_error":
+        raise ValueError(
+            "The smoother is defined for squared-error loss only; set loss='squared_error'."
+        )
+    n = len(X_train)
+    if est._use_early_stopping(n, False):
+        raise ValueError(
+            "The smoother needs every training point in the run, but this estimator holds "
+            "out a validation split (early stopping). Set early_stopping=False."
+        )
+    monitor = SmootherMonitor(
+        X_train, X_eval, sample_weight=sample_weight, every=every, max_bytes=max_bytes
+    )
+    twin = replay_fit(est, X_train, y_train, [monitor], sample_weight=sample_weight)
+    return monitor, twin
+
+
+def effective_parameters(
+    est, X_train, y_train, X_eval=None, *, sample_weight=None, every: int = 1,
+    max_bytes: int = 2**30,
+) -> EffectiveParameters:  # fmt: skip
+    """Replay the fit of ``est`` and return ``p^train`` and ``p^test`` over its steps.
+
+    Parameters
+    ----------
+    est : TelescopingMLPRegressor or TelescopingMLPClassifier
+        With ``loss="squared_error"``, one output, ``early_stopping=False`` and an integer
+        ``random_state`` (a clone is fitted; ``est`` itself is not changed).
+    X_train, y_train : array-like
+        The training data of the run.
+    X_eval : array-like of shape (n_eval, n_features), optional
+        Inputs for ``p^test`` (no labels needed).
+    sample_weight : array-like, optional
+    every : int, default=1
+        Record every ``every``-th step.
+    max_bytes : int, default=2**30
+        Refuse runs whose float64 smoother state would need more (about
+        ``8·p·n·(3 or 4)`` bytes for ``p`` parameters and ``n`` training points).
+
+    Returns
+    -------
+    result : EffectiveParameters
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sktelescope import TelescopingMLPRegressor
+    >>> X = np.random.default_rng(0).normal(size=(40, 3)); y = X[:, 0]
+    >>> est = TelescopingMLPRegressor((8,), optimizer="sgd", learning_rate=0.05,
+    ...                               batch_size=10, max_iter=5, random_state=0)
+    >>> res = effective_parameters(est, X, y, X[:10] + 0.1)
+    >>> int(res.steps[-1]), bool(res.p_train[-1] > 0)
+    (20, True)
+    """
+    monitor, _ = _replay_smoother(est, X_train, y_train, X_eval, sample_weight, every, max_bytes)
+    return EffectiveParameters(monitor.steps_, monitor.p_train_, monitor.p_test_)
+
+
+def smoother_trace(
+    est, X_train, y_train, X_eval=None, *, sample_weight=None, every: int = 1,
+    max_bytes: int = 2**30,
+) -> SmootherTrace:  # fmt: skip
+    """Replay the fit of ``est`` and return its final smoother ``S``, ``s(x)``, ``c``.
+
+    Same requirements and parameters as :func:`effective_parameters`.
+
+    Returns
+    -------
+    trace : SmootherTrace
+        ``trace.predict_train()`` reproduces the network's predictions on ``X_train``
+        (``predict`` for regressors, ``decision_function`` for classifiers).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sktelescope import TelescopingMLPRegressor
+    >>> X = np.random.default_rng(0).normal(size=(40, 3)); y = X[:, 0]
+    >>> est = TelescopingMLPRegressor((8,), optimizer="sgd", learning_rate=0.05,
+    ...                               batch_size=10, max_iter=5, random_state=0)
+    >>> tr = smoother_trace(est, X, y)
+    >>> tr.S.shape, bool(np.allclose(tr.predict_train(), est.fit(X, y).predict(X)))
+    ((40, 40), True)
+    """
+    monitor, twin = _replay_smoother(est, X_train, y_train, X_eval, sample_weight, every, max_bytes)
+    maker, n = twin._tensor_maker, len(monitor.S_)
+    info = {k: getattr(twin, k) for k in ("classes_", "n_outputs_") if hasattr(twin, k)}
+    targets = twin._encode_targets(np.asarray(y_train), info)[:, 0]
+    t_mean = float(np.asarray(maker.t_mean).reshape(-1)[0])
+    t_scale = float(np.asarray(maker.t_scale).reshape(-1)[0])
+    return SmootherTrace(
+        steps=monitor.steps_, p_train=monitor.p_train_, p_test=monitor.p_test_,
+        S=monitor.S_, s_eval=monitor.s_eval_, c_train=monitor.c_[:n], c_eval=monitor.c_[n:],
+        c_train_first_order=monitor.c_first_order_[:n],
+        c_eval_first_order=monitor.c_first_order_[n:],
+        y_network=(targets - t_mean) / t_scale, t_mean=t_mean, t_scale=t_scale,
+    )  # fmt: skip
+
+
+__all__ = [
+    "EffectiveParameters",
+    "SmootherMonitor",
+    "SmootherTrace",
+    "effective_parameters",
+    "smoother_trace",
+]

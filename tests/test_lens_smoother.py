@@ -1,0 +1,126 @@
+"""Smoother and effective parameters against closed forms and the network itself.
+
+The smoother is kept in float64 while the estimator trains in float32, so agreements with
+the network are bounded by the float32 round-off of the run: each of the ~20 steps rounds
+θ (|θ| ≲ 1) to a relative 6e-8 and the network's float32 gradient differs from the
+float64 channel gradient by a relative ~1e-7; the observed gaps are 1e-7 to 4e-7. We
+allow 2e-6, five times the largest, while the second-order remainders that the checks
+would expose if the bookkeeping were wrong are 3e-2 to 8e-2 here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sktelescope import TelescopingMLPClassifier, TelescopingMLPRegressor
+from sktelescope._network import flatten_parameters
+from sktelescope.lens.smoother import SmootherMonitor, effective_parameters, smoother_trace
+from sktelescope.lens.telescoping import TelescopingMonitor
+
+ROUND_OFF = 2e-6
+
+
+def _data(n=40, d=3, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d))
+    y = np.tanh(X[:, 0]) + 0.5 * X[:, 1] ** 2 + 0.1 * rng.normal(size=n)
+    return X, y, rng.normal(size=(12, d))
+
+
+def _standardised(X):
+    Xs = (X - X.mean(0)) / X.std(0)
+    return Xs.astype(np.float32).astype(np.float64)  # the network sees float32 inputs
+
+
+def test_linear_full_batch_sgd_is_the_matrix_polynomial():
+    X, y, X_eval = _data(n=30)
+    gamma, T = 0.3, 25
+    est = TelescopingMLPRegressor((), optimizer="sgd", momentum=0.0, learning_rate=gamma,
+                                  batch_size=None, max_iter=T, n_iter_no_change=None,
+                                  early_stopping=False, random_state=0)  # fmt: skip
+    trace = smoother_trace(est, X, y, X_eval)
+    Xa = np.column_stack([_standardised(X), np.ones(len(X))])
+    K = Xa @ Xa.T / len(X)
+    decay = np.linalg.matrix_power(np.eye(len(X)) - gamma * K, T)
+    # float64 on both sides with the same float32 inputs: agreement to ~1e-13
+    np.testing.assert_allclose(trace.S, np.eye(len(X)) - decay, atol=1e-10)
+    assert trace.p_train[-1] == pytest.approx(np.sum((np.eye(len(X)) - decay) ** 2))
+    assert trace.steps.tolist() == list(range(T + 1)) and trace.p_train[0] == 0
+    # linear in θ: the first-order smoother is the network (float32 run, see module doc)
+    est.fit(X, y)
+    np.testing.assert_allclose(trace.predict_train(first_order=True), est.predict(X),
+                               atol=ROUND_OFF * np.std(y))  # fmt: skip
+    np.testing.assert_allclose(trace.predict_eval(first_order=True), est.predict(X_eval),
+                               atol=ROUND_OFF * np.std(y))  # fmt: skip
+
+
+OPTIMIZERS = {
+    "sgd": dict(optimizer="sgd", momentum=0.0, learning_rate=0.1),
+    "sgd-momentum-wd": dict(optimizer="sgd", momentum=0.9, weight_decay=0.01, learning_rate=0.05),
+    "sgd-nesterov": dict(optimizer="sgd", momentum=0.9, nesterov=True, learning_rate=0.05),
+    "adam-wd": dict(optimizer="adam", weight_decay=0.01, learning_rate=0.01),
+    "adamw": dict(optimizer="adamw", weight_decay=0.1, learning_rate=0.01),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_smoother_reproduces_parameters_network_and_telescoping_model(name):
+    X, y, X_eval = _data()
+    params = OPTIMIZERS[name]
+    est = TelescopingMLPRegressor((8, 8), batch_size=10, max_iter=5, n_iter_no_change=None,
+                                  early_stopping=False, random_state=1, **params)  # fmt: skip
+    weights = np.linspace(0.5, 1.5, len(X))
+    smon, tmon = SmootherMonitor(X, X_eval, sample_weight=weights), TelescopingMonitor(X_eval)
+    est._fit(X, y, weights, None, None, observers=[smon, tmon])
+    maker = est._tensor_maker
+    y_std = (y - maker.t_mean[0]) / maker.t_scale[0]
+    theta = flatten_parameters(est.module_).double().numpy()
+    chan = smon.channels_
+    # 1. the channels replay the optimizer: D^S y + D^C is the trained θ
+    np.testing.assert_allclose(chan.S.numpy() @ y_std + chan.C.numpy(), theta,
+                               atol=ROUND_OFF * np.abs(theta).max())  # fmt: skip
+    # 2. S y + c is the network, on training and other inputs
+    raw = np.concatenate([est.predict(X), est.predict(X_eval)])
+    raw = (raw - maker.t_mean[0]) / maker.t_scale[0]
+    smooth = np.concatenate([smon.S_ @ y_std, smon.s_eval_ @ y_std]) + smon.c_
+    np.testing.assert_allclose(smooth, raw, atol=ROUND_OFF)
+    # 3. without remainders it is the telescoping model f̃ computed by JVPs
+    f_tilde = tmon.exact_[-1, :, 0] + tmon.deviations_["first_order"][-1, :, 0]
+    n = len(X)
+    np.testing.assert_allclose(smon.s_eval_ @ y_std + smon.c_first_order_[n:], f_tilde,
+                               atol=ROUND_OFF)  # fmt: skip
+    assert np.all(smon.p_train_[1:] > 0) and np.all(np.isfinite(smon.p_test_))
+
+
+def test_classifier_and_effective_parameters_api():
+    X, y, X_eval = _data(n=48)
+    labels = (y > np.median(y)).astype(int)
+    clf = TelescopingMLPClassifier((16,), loss="squared_error", optimizer="sgd", momentum=0.9,
+                                   learning_rate=0.02, batch_size=16, max_iter=6,
+                                   n_iter_no_change=None, early_stopping=False,
+                                   random_state=0)  # fmt: skip
+    res = effective_parameters(clf, X, labels, X_eval, every=4)
+    assert res.steps.tolist() == [0, 4, 8, 12, 16, 18]
+    assert res.p_train.shape == res.p_test.shape == (6,)
+    trace = smoother_trace(clf, X, labels)
+    np.testing.assert_allclose(trace.y_network, 2.0 * labels - 1.0)
+    np.testing.assert_allclose(trace.predict_train(), clf.fit(X, labels).decision_function(X),
+                               atol=ROUND_OFF)  # fmt: skip
+    np.testing.assert_allclose(trace.p_train[res.steps], res.p_train, rtol=1e-12)
+
+
+def test_refusals_speak_the_users_language():
+    X, y, _ = _data()
+    labels = (y > 0).astype(int)
+    base = dict(max_iter=2, early_stopping=False, random_state=0)
+    with pytest.raises(ValueError, match="squared-error"):
+        smoother_trace(TelescopingMLPClassifier((4,), **base), X, labels)
+    three = np.digitize(y, np.quantile(y, [0.33, 0.66]))
+    with pytest.raises(ValueError, match="one output"):
+        smoother_trace(TelescopingMLPClassifier((4,), loss="squared_error", **base), X, three)
+    with pytest.raises(ValueError, match="early_stopping=False"):
+        smoother_trace(TelescopingMLPRegressor((4,), max_iter=2, early_stopping=True,
+                                               random_state=0), X, y)  # fmt: skip
+    with pytest.raises(ValueError, match=r"p=\d+ parameters x n=40 .*max_bytes"):
+        smoother_trace(TelescopingMLPRegressor((64,), **base), X, y, max_bytes=100_000)
