@@ -22,6 +22,7 @@ gives a linear smoother ``S y + c``.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -179,7 +180,9 @@ class TreeStage:
         return sparse.csr_array(scaled @ self._train_indicator.T)
 
     def kernel_row_norms(self, X) -> np.ndarray:
-        """``||k(x)||_2`` over the training points, for the kernel-extremity ratio.
+        """``||k(x)||_2`` over the training points the trees were fitted on.
+
+        This is what the kernel-extremity ratio of the lens compares across inputs.
 
         Under squared error without leaf penalty this is ``1 / sqrt(n_leaf(x))``, between
         ``1/sqrt(n)`` and 1 (PAPER.md §2c); a penalty ``lambda`` gives
@@ -286,6 +289,7 @@ class TreeTelescope:
         self.model = model
         self._spec = _spec_for(model, X_train, y_train)
         self._X_train = X_train
+        self._leaf_cache = None
         self._leaves_train = self._spec.apply(X_train)
         self.n_stages_ = self._spec.n_stages
         self.loss_ = self._spec.loss
@@ -303,9 +307,15 @@ class TreeTelescope:
         return stages
 
     def _leaves(self, X) -> np.ndarray:
+        """Leaf ids (n_samples, n_stages), remembered for the last array seen (by content)."""
         if X is self._X_train:
             return self._leaves_train
-        return self._spec.apply(X)
+        if not isinstance(X, np.ndarray):
+            return self._spec.apply(X)
+        key = (X.shape, X.dtype.str, hashlib.blake2b(np.ascontiguousarray(X).tobytes()).digest())
+        if self._leaf_cache is None or self._leaf_cache[0] != key:
+            self._leaf_cache = (key, self._spec.apply(X))
+        return self._leaf_cache[1]
 
     @property
     def fit_mask_(self) -> np.ndarray:
