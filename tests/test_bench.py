@@ -66,6 +66,8 @@ def test_run_writes_csv_summary_and_plots(tmp_path):
     assert all(clf[f"test_{m}"] for m in ("accuracy", "log_loss", "roc_auc"))
     summary = (tmp_path / "summary.md").read_text()
     assert "sklearn:diabetes" in summary and "**" in summary and "±" in summary
+    if {"network", "trees"} <= {r["family"] for r in rows.values()}:
+        assert "network_minus_trees" in (tmp_path / "datasets.csv").read_text()
     pytest.importorskip("matplotlib")
     assert (tmp_path / "normalised_scores.png").stat().st_size > 0
     assert (tmp_path / "score_vs_budget.png").stat().st_size > 0

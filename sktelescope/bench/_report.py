@@ -17,7 +17,14 @@ import pandas as pd
 from sktelescope.bench._protocol import PRIMARY
 from sktelescope.bench._store import ResultStore
 
-__all__ = ["budget_curves", "load_results", "select_best", "summary_table", "write_report"]
+__all__ = [
+    "budget_curves",
+    "family_gaps",
+    "load_results",
+    "select_best",
+    "summary_table",
+    "write_report",
+]
 
 
 def load_results(
@@ -95,6 +102,53 @@ def summary_table(best: pd.DataFrame, models: Sequence[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: The network the lens looks at (the project's own); other networks are peers.
+LENS_NETWORK = "telescoping_mlp"
+
+
+def family_gaps(best: pd.DataFrame) -> pd.DataFrame:
+    """Per dataset: the network (this project's, else the best one) and the best trees model
+    (by mean test score), and the network-minus-trees score gap (negative: the trees win).
+
+    This is the gap the paper's lens explains; the lens columns (irregularity of the test
+    inputs, kernel-extremity ratios) join this table once ``sktelescope.lens`` provides them.
+    """
+    if best.empty or "family" not in best:
+        return pd.DataFrame()
+    means = best.groupby(["dataset", "family", "model"], as_index=False).agg(
+        metric=("metric", "first"), test_score=("test_score", "mean")
+    )
+    rows = []
+    for dataset, group in means.groupby("dataset"):
+        top = group.sort_values("test_score").groupby("family").tail(1).set_index("family")
+        if not {"network", "trees"} <= set(top.index):
+            continue
+        trees, ours = top.loc["trees"], group[group["model"] == LENS_NETWORK]
+        net = ours.iloc[0] if len(ours) else top.loc["network"]
+        rows.append(
+            {
+                "dataset": dataset,
+                "metric": net["metric"],
+                "network": net["model"],
+                "network_score": net["test_score"],
+                "best_trees": trees["model"],
+                "trees_score": trees["test_score"],
+                "network_minus_trees": net["test_score"] - trees["test_score"],
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _markdown(frame: pd.DataFrame) -> str:
+    """A plain markdown table (floats with 4 decimals), without optional dependencies."""
+    cells = [
+        [f"{v:.4f}" if isinstance(v, float) else str(v) for v in row]
+        for row in frame.itertuples(index=False)
+    ]
+    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in cells]) + "\n"
+
+
 def budget_curves(df: pd.DataFrame) -> pd.DataFrame:
     """Test score after ``k`` configurations, per dataset x split x model x k.
 
@@ -145,6 +199,13 @@ def write_report(
         f"({budget} configurations per model, {n_splits} splits): mean ± std over splits; "
         "best per dataset in bold. Regression: R²; classification: accuracy.\n\n"
     )
+    gaps = family_gaps(best)
+    if not gaps.empty:
+        table += (
+            "\nNetwork (telescoping_mlp when run) minus best trees, test score "
+            "(negative: the trees win):\n\n" + _markdown(gaps)
+        )
+        gaps.to_csv(store.out / "datasets.csv", index=False)
     (store.out / "summary.md").write_text(header + table)
     if not best.empty:
         best.drop(columns=["params"]).to_csv(store.out / "best.csv", index=False)
