@@ -33,6 +33,7 @@ def plot_normalised(best: pd.DataFrame, models: Sequence[str], normalise: Callab
 def plot_budget(curves: pd.DataFrame, models: Sequence[str], normalise: Callable):
     """Normalised test score versus the number of random-search configurations tried."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     mean = curves.groupby(["dataset", "model", "k"], as_index=False)["test_score"].mean()
     mean["normalised"] = normalise(mean)
@@ -40,6 +41,7 @@ def plot_budget(curves: pd.DataFrame, models: Sequence[str], normalise: Callable
     for model in (m for m in models if m in set(mean["model"])):
         sub = mean[mean["model"] == model].groupby("k")["normalised"].mean()
         ax.plot(sub.index, sub.values, marker="o", label=model)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("configurations tried (k; k = 1 is the default)")
     ax.set_ylabel("normalised test score, mean over datasets")
     ax.grid(alpha=0.3)
