@@ -178,3 +178,29 @@ def test_cli_on_the_shared_folder(tmp_path):
     rows = _rows(tmp_path)
     assert {k[0] for k in rows} == {"clf_cat/compas-two-years", "reg_num/cpu_act"}
     assert all(r["status"] == "ok" and int(r["n_train"]) <= 1000 for r in rows.values())
+
+
+def test_ray_backend_without_ray_says_how_to_install(tmp_path, capsys):
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("Ray is installed: the missing-Ray message cannot be shown")
+    argv = [
+        "bench",
+        "--models",
+        "hgb",
+        "--budget",
+        "1",
+        "--splits",
+        "1",
+        "--quick",
+        "--backend",
+        "ray",
+        "--no-progress",
+        "--out",
+        str(tmp_path),
+    ]
+    assert main(argv) == 2
+    assert "needs Ray" in capsys.readouterr().err
