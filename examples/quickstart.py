@@ -1,0 +1,71 @@
+"""Quick start: an MLP beside XGBoost in scikit-learn pipelines, then its run as stages.
+
+Uses scikit-learn's bundled diabetes data (no download). ``--fast`` shrinks the run for CI.
+
+Run: ``python examples/quickstart.py [--fast]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import warnings
+
+import numpy as np
+from sklearn.datasets import load_diabetes
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import cross_validate
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import QuantileTransformer
+
+from sktelescope import TelescopingMLPRegressor
+
+
+def compare(X, y, max_iter: int) -> None:
+    models = {
+        "TelescopingMLP": make_pipeline(
+            QuantileTransformer(n_quantiles=200, output_distribution="normal"),
+            TelescopingMLPRegressor(hidden_layer_sizes=(64, 64), max_iter=max_iter,
+                                    learning_rate=3e-3, random_state=0),
+        )  # fmt: skip
+    }
+    try:
+        from xgboost import XGBRegressor
+
+        models["XGBRegressor"] = XGBRegressor(n_estimators=200, learning_rate=0.05, max_depth=3)
+    except ImportError:
+        print("xgboost is not installed: comparing the MLP alone")
+    for name, model in models.items():
+        scores = cross_validate(model, X, y, cv=5, scoring="r2")["test_score"]
+        print(f"{name:16s} R^2 = {scores.mean():.3f} ± {scores.std():.3f} (5-fold)")
+
+
+def inspect_stages(X, y, max_iter: int) -> None:
+    est = TelescopingMLPRegressor(hidden_layer_sizes=(64, 64), max_iter=max_iter,
+                                  learning_rate=3e-3, max_stages=20, random_state=0)  # fmt: skip
+    est.fit(X, y)
+    parts = est.telescope(X[:3])
+    print(f"{est.n_stages_} stages over {est.n_steps_} optimizer steps")
+    print("f_0 + stage contributions, first sample:", np.round(parts[0, :5], 2), "...")
+    print("row sums vs predict:", np.round(parts.sum(axis=1), 3), np.round(est.predict(X[:3]), 3))
+    mse = [np.mean((p - y) ** 2) for p in est.staged_predict(X)]
+    print("training MSE after stages 1, 5, 10, last:",
+          [round(float(mse[i]), 1) for i in (0, 4, 9, -1)])  # fmt: skip
+    stage = est.stages_[-1]
+    print(f"last stage covers steps {stage.steps.start}-{stage.steps.stop - 1}; "
+          f"its tangent kernel on 3x4 inputs:\n{np.round(stage.kernel(X[:3], X[:4]), 2)}")  # fmt: skip
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--fast", action="store_true", help="few epochs, for CI")
+    args = parser.parse_args(argv)
+    max_iter = 20 if args.fast else 200
+    X, y = load_diabetes(return_X_y=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        compare(X, y, max_iter)
+        inspect_stages(X, y, max_iter)
+
+
+if __name__ == "__main__":
+    main()
