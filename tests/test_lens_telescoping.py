@@ -78,8 +78,13 @@ def test_increments_match_torch_func_jvp_on_tiny_mlp():
         np.testing.assert_allclose(mon.deviations_[name], ref_dev, rtol=1e-5, atol=1e-10)
 
 
-def test_tangent_pass_matches_central_finite_differences():
-    net = build_mlp(3, (8, 8), 2, activation="tanh").double()
+@pytest.mark.parametrize("kind", ["tanh", "gelu", "relu-then-tanh"])
+def test_tangent_pass_matches_central_finite_differences(kind):
+    if kind == "relu-then-tanh":  # two activations in a row: slopes are multiplied
+        layers = [torch.nn.Linear(3, 8), torch.nn.ReLU(), torch.nn.Tanh(), torch.nn.Linear(8, 2)]
+        net = torch.nn.Sequential(*layers).double()
+    else:
+        net = build_mlp(3, (8, 8), 2, activation=kind).double()
     params = {k: v.detach() for k, v in net.named_parameters()}
     delta = {k: torch.randn_like(v) for k, v in params.items()}
     X = torch.randn(5, 3, dtype=torch.float64)

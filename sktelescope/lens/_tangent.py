@@ -28,13 +28,14 @@ class PrimalCache:
     """What one forward pass leaves for tangent passes at the same parameters.
 
     ``inputs[l]`` is the input of the l-th linear layer (N, in_l); ``slopes[l]`` the
-    derivative of the activation after it (N, out_l), ``None`` for the output layer.
+    derivative of the activations after it (N, out_l), ``None`` for the output layer (or
+    an identity) and ``"relu"`` for a lone ReLU, whose slope is read from ``inputs[l+1]``.
     ``params`` are the parameters the pass was run at (name -> tensor).
     """
 
     params: dict[str, torch.Tensor]
     inputs: list[torch.Tensor]
-    slopes: list[torch.Tensor | None]
+    slopes: list[torch.Tensor | str | None]
     output: torch.Tensor
 
 
@@ -60,25 +61,41 @@ def _slope(layer: nn.Module, z: torch.Tensor, h: torch.Tensor) -> torch.Tensor |
 def primal(module: nn.Sequential, params: dict[str, torch.Tensor], X: torch.Tensor) -> PrimalCache:
     """Forward pass of ``module`` at ``params`` on ``X``, caching what tangents need.
 
+    A lone ReLU between two linear layers stores no slope: its output is the next layer's
+    input, and ``relu'(z) = 1{relu(z) > 0}`` is applied from it in the tangent pass.
+
     Returns
     -------
     cache : PrimalCache
         ``cache.output`` is ``f(X)`` of shape (N, n_outputs).
     """
     inputs: list[torch.Tensor] = []
-    slopes: list[torch.Tensor | None] = []
+    gaps: list[list[tuple[nn.Module, torch.Tensor, torch.Tensor]]] = []
     h = X
     for name, layer in module.named_children():
         if isinstance(layer, nn.Linear):
             inputs.append(h)
-            slopes.append(None)
+            gaps.append([])
             h = nn.functional.linear(h, params[f"{name}.weight"], params[f"{name}.bias"])
         else:
             z, h = h, layer(h)
-            slope = _slope(layer, z, h)
-            if slope is not None:
-                slopes[-1] = slope if slopes[-1] is None else slopes[-1] * slope
-    return PrimalCache(params, inputs, slopes, h)
+            gaps[-1].append((layer, z, h))
+    return PrimalCache(params, inputs, [_gap_slope(gap) for gap in gaps], h)
+
+
+_RELU = "relu"
+
+
+def _gap_slope(gap) -> torch.Tensor | str | None:
+    """Derivative of the activations between two linear layers (``"relu"``: from output)."""
+    if len(gap) == 1 and isinstance(gap[0][0], nn.ReLU):
+        return _RELU
+    slope = None
+    for layer, z, h in gap:
+        part = _slope(layer, z, h)
+        if part is not None:
+            slope = part if slope is None else slope * part
+    return slope
 
 
 @torch.no_grad()
@@ -102,7 +119,13 @@ def tangent(module: nn.Sequential, cache: PrimalCache, delta: dict[str, torch.Te
         dz = torch.addmm(db, cache.inputs[i], dW.T)
         if dh is not None:
             dz.addmm_(dh, cache.params[f"{name}.weight"].T)
-        dh = dz if cache.slopes[i] is None else dz.mul_(cache.slopes[i])
+        slope = cache.slopes[i]
+        if slope is None:
+            dh = dz
+        elif isinstance(slope, str):
+            dh = torch.ops.aten.threshold_backward(dz, cache.inputs[i + 1], 0)
+        else:
+            dh = dz.mul_(slope)
     return dh
 
 
