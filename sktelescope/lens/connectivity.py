@@ -1,0 +1,398 @@
+"""Linear mode connectivity: loss along the line between two networks, spawning and averaging.
+
+PAPER.md §2g and §3 Case 3. Two parameter vectors ``θ_a`` and ``θ_b`` of the same fitted
+architecture are linearly mode-connected when the loss of the interpolated weights never
+exceeds the interpolated losses:
+
+    barrier = max_α L(α θ_a + (1 − α) θ_b) − [α L(θ_a) + (1 − α) L(θ_b)] ≤ 0.
+
+``spawn_children`` reproduces the paper's protocol: replay the parent's run to a spawn step
+(bit-identical on CPU from the same integer ``random_state``), then continue training
+children that differ only in their data order; ``interpolate`` and ``weight_average`` then
+measure the barrier and the accuracy of the averaged weights.
+
+Losses are the estimator's own training objective in the network's units (half squared
+error of standardised targets for regressors; log-loss or half squared error of the ±1 /
+one-hot targets for classifiers), weighted like training.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass
+from numbers import Integral
+
+import numpy as np
+import torch
+from sklearn.base import clone
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from sktelescope._network import flatten_parameters, forward_stacked
+from sktelescope._training import learning_rate_factor, make_optimizer
+
+__all__ = [
+    "InterpolationResult",
+    "SpawnResult",
+    "evaluate_parameters",
+    "interpolate",
+    "spawn_children",
+    "weight_average",
+]
+
+
+# ----------------------------------------------------------------- evaluation
+def _target_info(est) -> dict:
+    if hasattr(est, "classes_"):
+        return {"classes_": est.classes_}
+    return {"n_outputs_": est.n_outputs_}
+
+
+def _training_tensors(est, X, y, sample_weight=None, dtype=torch.float64):
+    """Inputs, targets and normalised weights exactly as the estimator trains on them."""
+    check_is_fitted(est, "module_")
+    X, y = validate_data(est, X, y, reset=False, dtype=np.float64, **est._validate_y_kwargs())
+    maker = est._tensor_maker
+    targets = (est._encode_targets(y, _target_info(est)) - maker.t_mean) / maker.t_scale
+    w = np.ones(len(X)) if sample_weight is None else np.asarray(sample_weight, np.float64)
+    _, T, W = maker(X, targets, w / w.mean())
+    if T.is_floating_point():
+        T = T.to(dtype)
+    return maker.inputs(X, dtype), T, W.to(dtype), y
+
+
+def _losses_and_accuracies(est, flats: torch.Tensor, X, y, sample_weight=None):
+    """Training-objective loss (and classifier accuracy) of each row of ``flats``."""
+    Xt, T, W, y = _training_tensors(est, X, y, sample_weight)
+    loss_fn = est._loss_function(_target_info(est))
+    outs = forward_stacked(est._store.module, flats.to(Xt), Xt)
+    losses = np.array([float(loss_fn(out, T, W)) for out in outs])
+    if not hasattr(est, "classes_"):
+        return losses, None
+    acc = np.array([np.mean(est._labels(est._to_output(out)) == y) for out in outs])
+    return losses, acc
+
+
+def evaluate_parameters(est, theta: torch.Tensor, X, y, sample_weight=None):
+    """Loss and accuracy of ``est``'s network at the flat parameters ``theta``.
+
+    Parameters
+    ----------
+    est : fitted TelescopingMLPRegressor or TelescopingMLPClassifier
+    theta : torch.Tensor of shape (n_params,)
+    X : array-like of shape (n_samples, n_features)
+    y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+    sample_weight : array-like of shape (n_samples,), optional
+
+    Returns
+    -------
+    loss : float
+        Training objective in network units (see the module docstring).
+    accuracy : float or None
+        Share of correct labels (classifiers); ``None`` for regressors.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_classification
+    >>> from sktelescope import TelescopingMLPClassifier
+    >>> from sktelescope._network import flatten_parameters
+    >>> X, y = make_classification(n_samples=60, random_state=0)
+    >>> clf = TelescopingMLPClassifier(hidden_layer_sizes=(8,), max_iter=5,
+    ...                                random_state=0).fit(X, y)
+    >>> loss, acc = evaluate_parameters(clf, flatten_parameters(clf.module_), X, y)
+    >>> bool(acc == clf.score(X, y))
+    True
+    """
+    losses, acc = _losses_and_accuracies(est, theta[None], X, y, sample_weight)
+    return float(losses[0]), None if acc is None else float(acc[0])
+
+
+# -------------------------------------------------------------- interpolation
+@dataclass
+class InterpolationResult:
+    """Losses and accuracies along ``θ(α) = α θ_a + (1 − α) θ_b``.
+
+    Attributes
+    ----------
+    alphas : ndarray of shape (n_points,)
+        Equally spaced in [0, 1]; ``α = 1`` is ``θ_a``, ``α = 0`` is ``θ_b``.
+    losses : ndarray of shape (n_points,)
+        ``ℓ^lmc_α``: loss of the interpolated weights.
+    losses_avg : ndarray of shape (n_points,)
+        ``ℓ^avg_α = α L(θ_a) + (1 − α) L(θ_b)``.
+    barrier : float
+        ``max(losses - losses_avg)``; ``≤ 0`` means linear mode connectivity.
+    accuracies, accuracies_avg : ndarray of shape (n_points,) or None
+        The same for accuracy (classifiers only).
+    max_accuracy_drop : float or None
+        ``max(accuracies_avg - accuracies)``, the main text's accuracy gap.
+    """
+
+    alphas: np.ndarray
+    losses: np.ndarray
+    losses_avg: np.ndarray
+    barrier: float
+    accuracies: np.ndarray | None = None
+    accuracies_avg: np.ndarray | None = None
+    max_accuracy_drop: float | None = None
+
+
+def interpolate(
+    est, theta_a: torch.Tensor, theta_b: torch.Tensor, X, y, n_points: int = 30, sample_weight=None
+) -> InterpolationResult:
+    """Loss (and accuracy) of the weights on the segment between ``theta_a`` and ``theta_b``.
+
+    Parameters
+    ----------
+    est : fitted TelescopingMLPRegressor or TelescopingMLPClassifier
+        Supplies the architecture, the input/target scaling and the loss.
+    theta_a, theta_b : torch.Tensor of shape (n_params,)
+        Flat parameter vectors, e.g. from :func:`spawn_children`.
+    X, y : array-like
+        Data on which the loss is measured (the paper uses the validation set).
+    n_points : int, default=30
+        Grid size in α, endpoints included.
+    sample_weight : array-like of shape (n_samples,), optional
+
+    Returns
+    -------
+    result : InterpolationResult
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_regression
+    >>> from sktelescope import TelescopingMLPRegressor
+    >>> X, y = make_regression(n_samples=60, n_features=3, random_state=0)
+    >>> est = TelescopingMLPRegressor(hidden_layer_sizes=(8,), max_iter=5,
+    ...                               random_state=0).fit(X, y)
+    >>> theta = est.stages_[-1].end_parameters
+    >>> interpolate(est, theta, theta, X, y, n_points=5).barrier
+    0.0
+    """
+    if not isinstance(n_points, Integral) or n_points < 2:
+        raise ValueError(f"n_points must be an integer >= 2, got {n_points!r}.")
+    theta_a, theta_b = _check_pair(est, theta_a, theta_b)
+    alphas = np.linspace(0.0, 1.0, n_points)
+    a = torch.as_tensor(alphas, dtype=torch.float64)[:, None]
+    flats = a * theta_a + (1 - a) * theta_b
+    losses, acc = _losses_and_accuracies(est, flats, X, y, sample_weight)
+    losses_avg = alphas * losses[-1] + (1 - alphas) * losses[0]
+    result = InterpolationResult(alphas, losses, losses_avg, float(np.max(losses - losses_avg)))
+    if acc is not None:
+        result.accuracies = acc
+        result.accuracies_avg = alphas * acc[-1] + (1 - alphas) * acc[0]
+        result.max_accuracy_drop = float(np.max(result.accuracies_avg - acc))
+    return result
+
+
+def _check_pair(est, theta_a, theta_b) -> tuple[torch.Tensor, torch.Tensor]:
+    check_is_fitted(est, "module_")
+    n_params = est._store.flats[0].numel()
+    out = []
+    for name, theta in (("theta_a", theta_a), ("theta_b", theta_b)):
+        theta = torch.as_tensor(theta).detach().to("cpu", torch.float64).reshape(-1)
+        if theta.numel() != n_params:
+            raise ValueError(
+                f"{name} has {theta.numel()} values but the network has {n_params} parameters; "
+                "pass flat vectors of this estimator's architecture."
+            )
+        out.append(theta)
+    return out[0], out[1]
+
+
+def weight_average(thetas: Sequence[torch.Tensor], weights=None) -> torch.Tensor:
+    """(Weighted) average of flat parameter vectors, e.g. of spawned children.
+
+    Parameters
+    ----------
+    thetas : sequence of torch.Tensor of shape (n_params,), or a (K, n_params) tensor
+    weights : array-like of shape (K,), optional
+        Non-negative; normalised to sum to one. Default: uniform.
+
+    Returns
+    -------
+    theta : torch.Tensor of shape (n_params,)
+
+    Examples
+    --------
+    >>> import torch
+    >>> weight_average([torch.zeros(2), torch.ones(2)], weights=[1, 3])
+    tensor([0.7500, 0.7500])
+    """
+    stacked = torch.stack([torch.as_tensor(t).reshape(-1) for t in thetas])
+    if weights is None:
+        return stacked.mean(dim=0)
+    w = torch.as_tensor(np.asarray(weights, dtype=np.float64)).to(stacked)
+    if w.shape != (len(stacked),) or torch.any(w < 0) or float(w.sum()) <= 0:
+        raise ValueError(
+            f"weights must be {len(stacked)} non-negative numbers with a positive sum, "
+            f"got {weights!r}."
+        )
+    return (w[:, None] * stacked).sum(dim=0) / w.sum()
+
+
+# ------------------------------------------------------------------- spawning
+class _SpawnPoint(Exception):
+    """Raised by the replay observer to stop the replay at the spawn step."""
+
+    def __init__(self, step: int, flat: torch.Tensor, optimizer_state: dict, trainer) -> None:
+        super().__init__(f"spawn point at step {step}")
+        self.step, self.flat, self.optimizer_state = step, flat, optimizer_state
+        self.trainer = trainer
+        self.generator_state = trainer.generator.get_state()
+
+
+class _StopAt:
+    """Training observer that captures parameters and optimizer state after ``step`` steps."""
+
+    wants_previous_params = False
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+        self.trainer = None
+
+    def on_train_begin(self, trainer) -> None:
+        self.trainer = trainer
+        if self.step == 0:
+            raise _SpawnPoint(0, flatten_parameters(trainer.module), {}, trainer)
+
+    def on_step(self, step) -> None:
+        if step.step == self.step:
+            state = copy.deepcopy(step.optimizer.state_dict())
+            raise _SpawnPoint(self.step, flatten_parameters(step.module), state, self.trainer)
+
+    def on_train_end(self, trainer, result) -> None:
+        raise RuntimeError(f"The replay ended after {result.n_steps} steps, before {self.step}.")
+
+
+def _replay_to(est, X, y, step: int, sample_weight=None) -> _SpawnPoint:
+    """Re-run ``est``'s fit from its ``random_state`` and stop after ``step`` optimizer steps."""
+    seed = est.get_params()["random_state"]
+    if not isinstance(seed, Integral) or isinstance(seed, bool):
+        raise ValueError(
+            "Spawning replays the parent's run, which needs an integer random_state; got "
+            f"random_state={seed!r}. Refit the parent with random_state=0 (or any int)."
+        )
+    if est._use_early_stopping(len(X), False):
+        raise ValueError(
+            "Spawning continues training for the parent's number of steps and does not "
+            "support early stopping; refit the parent with early_stopping=False."
+        )
+    if not isinstance(step, Integral) or not 0 <= step < est.n_steps_:
+        raise ValueError(f"spawn_step must be an integer in [0, {est.n_steps_}), got {step!r}.")
+    try:
+        clone(est)._fit(X, y, sample_weight, None, None, observers=[_StopAt(int(step))])
+    except _SpawnPoint as point:
+        return point
+    raise RuntimeError("The replay did not reach the spawn step.")  # pragma: no cover
+
+
+def _train_child(point: _SpawnPoint, tensors, n_steps: int, generator: torch.Generator):
+    """Continue from the spawn point to ``n_steps`` steps, drawing batches from ``generator``.
+
+    Mirrors ``Trainer``: one permutation per pass over the data, consecutive slices of it as
+    batches (the last one may be smaller), the same learning-rate schedule and optimizer.
+    """
+    trainer = point.trainer
+    config, module = trainer.config, copy.deepcopy(trainer.module)
+    torch.nn.utils.vector_to_parameters(
+        point.flat.to(next(module.parameters()), copy=True), module.parameters()
+    )
+    optimizer = make_optimizer(list(module.parameters()), config)
+    if point.optimizer_state:
+        optimizer.load_state_dict(copy.deepcopy(point.optimizer_state))
+    X, Y, W = tensors
+    batch = len(X) if config.batch_size is None else min(config.batch_size, len(X))
+    step = point.step
+    while step < n_steps:
+        perm = torch.randperm(len(X), generator=generator).to(X.device)
+        for start in range(0, len(X), batch):
+            if step >= n_steps:
+                break
+            step += 1
+            factor = learning_rate_factor(step, trainer.total_steps, config)
+            for group in optimizer.param_groups:
+                group["lr"] = config.learning_rate * factor
+            idx = perm[start : start + batch]
+            optimizer.zero_grad(set_to_none=True)
+            trainer.loss_fn(module(X[idx]), Y[idx], W[idx]).backward()
+            optimizer.step()
+    return flatten_parameters(module)
+
+
+@dataclass
+class SpawnResult:
+    """Result of :func:`spawn_children`.
+
+    Attributes
+    ----------
+    spawn_step : int
+        Optimizer step of the parent's run the children start from.
+    n_steps : int
+        Optimizer steps each child has taken in all (the parent's ``n_steps_``).
+    spawn_parameters : torch.Tensor of shape (n_params,)
+        The parent's parameters after ``spawn_step`` steps.
+    children : torch.Tensor of shape (n_children, n_params)
+        Final parameters of each child.
+    seeds : list of int
+        Batch-order seed of each child.
+    """
+
+    spawn_step: int
+    n_steps: int
+    spawn_parameters: torch.Tensor
+    children: torch.Tensor
+    seeds: list[int]
+
+
+def spawn_children(
+    est, X, y, spawn_step: int, n_children: int = 2, seeds=None, sample_weight=None
+) -> SpawnResult:
+    """Train children from step ``spawn_step`` of ``est``'s run that differ only in data order.
+
+    The parent's run is replayed from its integer ``random_state`` up to ``spawn_step``
+    (bit-identical on CPU: same initialisation, batches and optimizer state). Each child
+    then continues, with the parent's optimizer state, learning-rate schedule and
+    settings, up to the parent's ``n_steps_``, drawing its batch order from its own seed.
+    Memory: one parameter vector and optimizer state per child, one at a time.
+
+    Parameters
+    ----------
+    est : fitted TelescopingMLPRegressor or TelescopingMLPClassifier
+        Fitted on ``(X, y)`` with an integer ``random_state`` and without early stopping.
+    X, y, sample_weight
+        The parent's training data.
+    spawn_step : int
+        Optimizer steps of the parent's run before spawning (0 = at initialisation).
+    n_children : int, default=2
+    seeds : sequence of int, optional
+        One batch-order seed per child; default ``0, 1, ...``.
+
+    Returns
+    -------
+    result : SpawnResult
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_regression
+    >>> from sktelescope import TelescopingMLPRegressor
+    >>> X, y = make_regression(n_samples=60, n_features=3, random_state=0)
+    >>> est = TelescopingMLPRegressor(hidden_layer_sizes=(8,), max_iter=4, batch_size=20,
+    ...                               n_iter_no_change=None, random_state=0).fit(X, y)
+    >>> res = spawn_children(est, X, y, spawn_step=5)
+    >>> res.children.shape[0], res.n_steps
+    (2, 12)
+    """
+    check_is_fitted(est, "module_")
+    seeds = list(range(n_children)) if seeds is None else [int(s) for s in seeds]
+    if len(seeds) != n_children or n_children < 1:
+        raise ValueError(f"Pass one seed per child: n_children={n_children}, seeds={seeds}.")
+    point = _replay_to(est, X, y, spawn_step, sample_weight)
+    Xt, T, W, _ = _training_tensors(est, X, y, sample_weight, dtype=torch.float32)
+    device = next(point.trainer.module.parameters()).device
+    tensors = (Xt.to(device), T.to(device), W.to(device))
+    children = [
+        _train_child(point, tensors, est.n_steps_, torch.Generator().manual_seed(seed))
+        for seed in seeds
+    ]
+    return SpawnResult(point.step, est.n_steps_, point.flat, torch.stack(children), seeds)

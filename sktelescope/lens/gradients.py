@@ -1,0 +1,192 @@
+"""Gradient stability: how much each layer's per-example gradients change between checkpoints.
+
+PAPER.md §2h: for layer ``l`` and checkpoints ``t < t'``,
+
+    Δ_l(t, t') = mean over inputs x and the layer's parameters of (∇_l f_t'(x) − ∇_l f_t(x))²
+
+with ``f`` the raw network output (pre-softmax / pre-sigmoid). The paper compares steps one
+epoch apart; here the comparison runs between the estimator's stored checkpoints (stage
+boundaries, ``est._store.steps``), so choose ``stage_every`` (or ``max_stages``) to put them
+where you want them.
+
+The per-example gradient of a linear layer is the outer product ``δ aᵀ`` (weight) and ``δ``
+(bias) of its backward signal and input, so the squared difference needs no Jacobian:
+
+    ||δ' a'ᵀ − δ aᵀ||² = |δ'|²|a'|² + |δ|²|a|² − 2 (δ'·δ)(a'·a),
+
+computed in float64 (the cancellation costs nothing at that precision for these sizes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from sktelescope.lens.kernels import LayerSignals, layer_signals
+
+__all__ = ["GradientChange", "gradient_change", "layer_gradient_change"]
+
+
+def _linear_layers(module: nn.Sequential) -> list[nn.Linear]:
+    return [m for m in module.children() if isinstance(m, nn.Linear)]
+
+
+def _squared_change(a: LayerSignals, b: LayerSignals, module: nn.Sequential) -> torch.Tensor:
+    """Per-layer mean squared gradient difference of one output, shape (n_layers,)."""
+    out = []
+    for layer, a0, d0, a1, d1 in zip(
+        _linear_layers(module), a.inputs, a.deltas, b.inputs, b.deltas
+    ):
+        n0, n1 = d0.pow(2).sum(1), d1.pow(2).sum(1)
+        weight = n1 * a1.pow(2).sum(1) + n0 * a0.pow(2).sum(1)
+        weight = weight - 2 * (d1 * d0).sum(1) * (a1 * a0).sum(1)
+        bias = (d1 - d0).pow(2).sum(1)
+        n_params = layer.out_features * (layer.in_features + 1)
+        out.append((weight + bias).mean() / n_params)
+    return torch.stack(out)
+
+
+def layer_gradient_change(
+    module: nn.Sequential,
+    flat_a: torch.Tensor,
+    flat_b: torch.Tensor,
+    X: torch.Tensor,
+    output: int | None = None,
+) -> torch.Tensor:
+    """Mean squared change of each linear layer's per-example gradients, ``flat_a`` -> ``flat_b``.
+
+    Parameters
+    ----------
+    module : torch.nn.Sequential
+        Linear layers and element-wise activations (as built by ``build_mlp``).
+    flat_a, flat_b : torch.Tensor of shape (n_params,)
+    X : torch.Tensor of shape (N, d)
+        Inputs in the network's input space, same dtype as the parameters.
+    output : int or None
+        Network output whose gradients are compared; ``None`` averages over outputs.
+
+    Returns
+    -------
+    change : torch.Tensor of shape (n_linear_layers,)
+        Mean over inputs, parameters of the layer (weight and bias) and outputs of the
+        squared difference, in squared output units per squared parameter unit.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sktelescope._network import build_mlp, flatten_parameters
+    >>> net = build_mlp(3, (4,), 1).double()
+    >>> flat = flatten_parameters(net)
+    >>> layer_gradient_change(net, flat, flat, torch.randn(5, 3, dtype=torch.float64)).abs().max()
+    tensor(0., dtype=torch.float64)
+    """
+    outputs = range(module[-1].out_features) if output is None else [output]
+    total = None
+    for k in outputs:
+        change = _squared_change(
+            layer_signals(module, flat_a, X, k), layer_signals(module, flat_b, X, k), module
+        )
+        total = change if total is None else total + change
+    return total / len(outputs)
+
+
+@dataclass
+class GradientChange:
+    """Result of :func:`gradient_change`.
+
+    Attributes
+    ----------
+    steps_from, steps_to : ndarray of int, shape (n_pairs,)
+        Optimizer steps of the two checkpoints compared (0 is the initialisation).
+    layers : list of str
+        One name per linear layer, input to output, e.g. ``"layer 0 (20->256)"``.
+    values : ndarray of shape (n_pairs, n_layers)
+        Mean squared gradient change, in standardised output units.
+    """
+
+    steps_from: np.ndarray
+    steps_to: np.ndarray
+    layers: list[str]
+    values: np.ndarray
+
+
+def gradient_change(
+    est,
+    X,
+    *,
+    lag: int = 1,
+    checkpoint_pairs: Sequence[tuple[int, int]] | None = None,
+    output: int | None = None,
+) -> GradientChange:
+    """Per-layer gradient change between stored checkpoints of a fitted network (PAPER.md §2h).
+
+    Parameters
+    ----------
+    est : fitted TelescopingMLPRegressor or TelescopingMLPClassifier
+    X : array-like of shape (n_samples, n_features)
+        Inputs over which the change is averaged (the paper uses 256 test inputs).
+    lag : int, default=1
+        Compare checkpoint ``i`` with checkpoint ``i + lag`` for every ``i`` (checkpoint
+        ``i`` is the start of stage ``i``; the last one is the end of the run).
+    checkpoint_pairs : sequence of (int, int), optional
+        Explicit checkpoint index pairs instead of ``lag``.
+    output : int, optional
+        Output whose gradients are compared; default: average over outputs.
+
+    Returns
+    -------
+    result : GradientChange
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_regression
+    >>> from sktelescope import TelescopingMLPRegressor
+    >>> X, y = make_regression(n_samples=60, n_features=3, random_state=0)
+    >>> est = TelescopingMLPRegressor(hidden_layer_sizes=(8,), max_iter=4, max_stages=4,
+    ...                               random_state=0).fit(X, y)
+    >>> res = gradient_change(est, X[:16])
+    >>> res.values.shape, res.layers
+    ((4, 2), ['layer 0 (3->8)', 'layer 1 (8->1)'])
+    """
+    store = getattr(est, "_store", None)
+    if store is None:
+        raise TypeError(
+            f"gradient_change needs a fitted TelescopingMLPRegressor or "
+            f"TelescopingMLPClassifier, got {type(est).__name__}."
+        )
+    n_checkpoints = len(store.flats)
+    pairs = _pairs(n_checkpoints, lag, checkpoint_pairs)
+    Xt = est._to_network(X).double()
+    flats = [f.to(Xt) for f in store.flats]
+    values = [
+        layer_gradient_change(store.module, flats[i], flats[j], Xt, output).cpu().numpy()
+        for i, j in pairs
+    ]
+    layers = [
+        f"layer {k} ({m.in_features}->{m.out_features})"
+        for k, m in enumerate(_linear_layers(store.module))
+    ]
+    steps = np.asarray(store.steps)
+    first, second = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
+    return GradientChange(steps[first], steps[second], layers, np.array(values))
+
+
+def _pairs(n_checkpoints: int, lag: int, pairs) -> list[tuple[int, int]]:
+    if pairs is None:
+        if not 1 <= lag < n_checkpoints:
+            raise ValueError(
+                f"lag must be between 1 and {n_checkpoints - 1} (the number of stages), got {lag}."
+            )
+        return [(i, i + lag) for i in range(n_checkpoints - lag)]
+    pairs = [(int(i), int(j)) for i, j in pairs]
+    bad = [p for p in pairs if not all(0 <= k < n_checkpoints for k in p)]
+    if bad or not pairs:
+        raise ValueError(
+            f"checkpoint_pairs must be non-empty index pairs in [0, {n_checkpoints - 1}]; "
+            f"invalid: {bad}."
+        )
+    return pairs
