@@ -88,14 +88,24 @@ def make_optimizer(params, config: TrainConfig) -> torch.optim.Optimizer:
     """
     lr, wd = config.learning_rate, config.weight_decay
     if config.optimizer == "sgd":
-        return torch.optim.SGD(
-            params, lr=lr, momentum=config.momentum, nesterov=config.nesterov, weight_decay=wd
-        )
-    if config.optimizer == "adam":
-        return torch.optim.Adam(params, lr=lr, betas=config.betas, weight_decay=wd)
-    if config.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=lr, betas=config.betas, weight_decay=wd)
+        kwargs = dict(lr=lr, momentum=config.momentum, nesterov=config.nesterov, weight_decay=wd)
+        return _fused_if_possible(torch.optim.SGD, params, kwargs)
+    if config.optimizer in ("adam", "adamw"):
+        cls = torch.optim.Adam if config.optimizer == "adam" else torch.optim.AdamW
+        return _fused_if_possible(cls, params, dict(lr=lr, betas=config.betas, weight_decay=wd))
     raise ValueError(f"Unknown optimizer {config.optimizer!r}; expected 'sgd', 'adam' or 'adamw'.")
+
+
+def _fused_if_possible(cls, params, kwargs) -> torch.optim.Optimizer:
+    """The fused (single-kernel) implementation where this torch build has one for the device.
+
+    On CPU it is an order of magnitude faster per step than the per-tensor loop for small
+    networks; the update is the same algorithm.
+    """
+    try:
+        return cls(params, fused=True, **kwargs)
+    except (RuntimeError, TypeError, ValueError):
+        return cls(params, **kwargs)
 
 
 def adam_preconditioner(optimizer: torch.optim.Optimizer) -> torch.Tensor | None:
