@@ -18,11 +18,31 @@ smoother cannot express: row subsampling, L1 leaf penalties, ``max_delta_step`` 
 Those are listed in ``TreeTelescope.approximations_``; :meth:`TreeTelescope.reconstruction_errors`
 measures the effect. Only squared error and binary log-loss are supported; only squared error
 gives a linear smoother ``S y + c``.
+
+Per library (D is the leaf normaliser, eta the learning rate):
+
+* scikit-learn ``GradientBoosting*``: float64 throughout, exact. D = leaf size (squared error,
+  the leaf mean of residuals) or hessian sum (log-loss, one Newton step). ``subsample < 1`` is
+  approximate (in-bag rows are not stored). ``n_iter_no_change`` with an int ``random_state``:
+  the internal validation split is re-drawn and its points get zero weight.
+* scikit-learn ``HistGradientBoosting*``: read from private predictors (no public leaf API).
+  D = hessian sum + ``l2_regularization`` + 1e-15; gradients in float32. The internal
+  early-stopping split is re-drawn from ``_random_seed``; categorical features are refused.
+* XGBoost: D = hessian sum + ``reg_lambda``; leaves and sums in float32. The telescope ends at
+  ``best_iteration + 1`` after early stopping, as ``predict`` does. Approximate with
+  ``subsample < 1``, ``reg_alpha > 0`` or ``max_delta_step > 0``.
+* LightGBM: D = hessian sum + ``reg_lambda``; leaves float64, gradients float32. The initial
+  score (``boost_from_average``) is folded by LightGBM into the first tree; it is recomputed
+  from ``y_train`` and split back out into column 0. Approximate with bagging, GOSS,
+  ``reg_alpha``, ``max_delta_step`` or ``path_smooth``.
+
+Sample weights are not supported (the weights view would need them as inputs).
 """
 
 from __future__ import annotations
 
 import hashlib
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -152,9 +172,9 @@ class TreeStage:
         """Leaf co-membership kernel ``1{leaf(x) = leaf(z)} / D(leaf(x))``, sparse.
 
         ``D`` is the hessian sum of the leaf's training points plus the L2 leaf penalty, i.e.
-        the leaf size under squared error without penalty, so that ``kernel(X, X_train)`` is the
-        paper's ``K_h`` (rows summing to 1). The learning rate is not included (see
-        :meth:`weights`).
+        the leaf size under squared error without penalty, so that ``kernel(X, X_fit)`` over the
+        points the trees were fitted on is the paper's ``K_h`` (rows summing to 1). The learning
+        rate is not included (see :meth:`weights`).
 
         Returns
         -------
@@ -294,6 +314,14 @@ class TreeTelescope:
         self.n_stages_ = self._spec.n_stages
         self.loss_ = self._spec.loss
         self.approximations_ = list(self._spec.approximations)
+        if self.approximations_:
+            warnings.warn(
+                "TreeTelescope: weights @ pseudo_residuals only approximates the stages of this "
+                f"{self._spec.library}: " + " ".join(self.approximations_) + " Measure the gap "
+                "with reconstruction_errors().",
+                UserWarning,
+                stacklevel=2,
+            )
         self.stages_ = self._build_stages()
 
     def _build_stages(self) -> list[TreeStage]:

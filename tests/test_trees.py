@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 
 import numpy as np
 import pytest
@@ -22,8 +22,16 @@ from sktelescope.trees import TreeTelescope
 # LightGBM 4.7 renamed eval_set to eval_X / eval_y; the old name keeps older releases working.
 pytestmark = pytest.mark.filterwarnings("ignore:The argument 'eval_set' is deprecated")
 
-HAS_XGB = importlib.util.find_spec("xgboost") is not None
-HAS_LGBM = importlib.util.find_spec("lightgbm") is not None
+
+def _importable(name: str) -> bool:
+    try:
+        importlib.import_module(name)
+    except ImportError:
+        return False
+    return True
+
+
+HAS_XGB, HAS_LGBM = _importable("xgboost"), _importable("lightgbm")
 needs_xgb = pytest.mark.skipif(not HAS_XGB, reason="xgboost is not installed")
 needs_lgbm = pytest.mark.skipif(not HAS_LGBM, reason="lightgbm is not installed")
 
@@ -326,7 +334,8 @@ def test_hgb_missing_values_follow_the_library():
 def test_approximations_are_reported_not_hidden():
     X, y, X_test = _regression()
     model = GradientBoostingRegressor(n_estimators=10, subsample=0.5, random_state=0).fit(X, y)
-    tel = TreeTelescope(model, X, y)
+    with pytest.warns(UserWarning, match="subsample=0.5"):
+        tel = TreeTelescope(model, X, y)
     assert any("subsample" in note for note in tel.approximations_)
     errors = tel.reconstruction_errors(X_test)
     assert errors["telescope"] < 1e-10  # the stages are still the library's own
@@ -339,7 +348,8 @@ def test_xgboost_l1_penalty_is_reported():
 
     X, y, X_test = _regression()
     model = xgb.XGBRegressor(n_estimators=10, max_depth=3, reg_alpha=50.0).fit(X, y)
-    tel = TreeTelescope(model, X, y)
+    with pytest.warns(UserWarning, match="reg_alpha=50"):
+        tel = TreeTelescope(model, X, y)
     assert any("reg_alpha" in note for note in tel.approximations_)
     errors = tel.reconstruction_errors(X_test)
     assert errors["telescope"] < F32 * np.abs(y).max()
@@ -393,3 +403,42 @@ def test_lightgbm_initial_score_is_split_from_the_first_tree():
 
     with pytest.raises(ValueError, match="binary"):
         TreeTelescope(lgb.LGBMClassifier(n_estimators=2, verbose=-1).fit(Xi, yi), Xi, yi)
+
+
+def _l2_models():
+    models = [
+        HistGradientBoostingRegressor(max_iter=10, l2_regularization=5.0, early_stopping=False)
+    ]
+    if HAS_LGBM:
+        import lightgbm as lgb
+
+        models.append(lgb.LGBMRegressor(n_estimators=10, num_leaves=8, reg_lambda=5.0, verbose=-1))
+    return models
+
+
+@pytest.mark.parametrize("model", _l2_models(), ids=lambda m: type(m).__name__)
+def test_l2_leaf_penalty_is_in_the_normaliser(model):
+    X, y, X_test = _regression()
+    tel = TreeTelescope(model.fit(X, y), X, y)
+    assert tel.approximations_ == []
+    errors = tel.reconstruction_errors(X_test)
+    assert errors["weights"].max() < F32 * model.learning_rate * np.abs(y).max()
+    counts = np.diff(tel.stages_[0].kernel(X_test, X).indptr)  # leaf sizes (hessians are 1)
+    np.testing.assert_allclose(
+        tel.stages_[0].kernel_row_norms(X_test), np.sqrt(counts) / (counts + 5.0), rtol=1e-9
+    )
+
+
+@needs_lgbm
+def test_lightgbm_bagging_is_reported():
+    import lightgbm as lgb
+
+    X, y, X_test = _regression()
+    model = lgb.LGBMRegressor(
+        n_estimators=10, num_leaves=8, subsample=0.5, subsample_freq=1, verbose=-1
+    ).fit(X, y)
+    with pytest.warns(UserWarning, match="bagging_fraction"):
+        tel = TreeTelescope(model, X, y)
+    errors = tel.reconstruction_errors(X_test)
+    assert errors["telescope"] < 1e-10
+    assert errors["weights"].max() > 1e-3
