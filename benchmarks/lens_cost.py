@@ -6,7 +6,8 @@ the same run (configurations are interleaved and the median of ``--repeats`` is 
 
 - exact: the network on the monitored inputs (one forward pass per step);
 - first-order: exact + ``∇f_{t-1}·Δθ_t`` (one tangent pass re-using the last forward);
-- first+trapezoid: also ``∇f_t·Δθ_t``; all: also the lazy model ``∇f_0·(θ_t − θ_0)``.
+- first+trapezoid: also ``∇f_t·Δθ_t``; all: also the lazy model ``∇f_0·(θ_t − θ_0)``;
+- reference floor: what a forward pass plus one ``torch.func.jvp`` per step cost.
 
 The smoother's cost is timed on a smaller run (its state is ``8·p·n`` bytes per buffer:
 the big run would need ~23 GB and is refused, as shown).
@@ -34,7 +35,7 @@ from sklearn.model_selection import train_test_split
 
 from sktelescope import TelescopingMLPClassifier
 from sktelescope._losses import squared_error
-from sktelescope._network import build_mlp
+from sktelescope._network import build_mlp, flatten_parameters, forward_flat, linearised_increment
 from sktelescope._training import TrainConfig, Trainer
 from sktelescope.lens.smoother import SmootherMonitor
 from sktelescope.lens.telescoping import TelescopingMonitor, telescoping_trace
@@ -46,6 +47,28 @@ MONITORS = {
     "first+trapezoid": dict(linear=True, trapezoid=True, lazy=False),
     "all (first, trapezoid, lazy)": dict(linear=True, trapezoid=True, lazy=True),
 }
+REFERENCE = "reference floor: forward + torch.func.jvp"
+MONITORS[REFERENCE] = {}
+
+
+class NaiveFirstOrder:
+    """Reference floor: a plain forward pass plus one ``torch.func.jvp`` per step."""
+
+    wants_previous_params = True
+
+    def __init__(self, X_eval):
+        self.X_eval = X_eval
+
+    def on_train_begin(self, trainer):
+        pass
+
+    def on_step(self, step):
+        new = flatten_parameters(step.module)
+        forward_flat(step.module, new, self.X_eval).detach()
+        linearised_increment(step.module, step.params_before, new - step.params_before, self.X_eval)
+
+    def on_train_end(self, trainer, result):
+        pass
 
 
 def seconds_per_step(make_observer, X, Y, hidden, batch, epochs, optimizer="adam") -> float:
@@ -70,6 +93,8 @@ def monitor_costs(n, n_eval, epochs, repeats) -> dict[str, float]:
     for _ in range(repeats + 1):  # the first round is a warm-up
         for name, opts in MONITORS.items():
             make = None if opts is None else (lambda o=opts: TelescopingMonitor(X_eval, **o))
+            if name == REFERENCE:
+                make = lambda: NaiveFirstOrder(X_eval)  # noqa: E731
             times[name].append(seconds_per_step(make, X, Y, (256, 256), 256, epochs))
     plain = statistics.median(times["plain"][1:])
     return {k: statistics.median(v[1:]) / plain for k, v in times.items()} | {"_plain_ms": plain}
