@@ -281,6 +281,8 @@ def telescoping_trace(
     A clone of ``est`` (which needs an integer ``random_state``) is fitted with a
     :class:`TelescopingMonitor` attached; on CPU that reproduces ``est``'s run exactly,
     and a warning says so if ``est`` is fitted and its parameters differ from the replay.
+    With early stopping the estimator keeps its best epoch's parameters; the trace follows
+    the whole run, up to its last step.
 
     Parameters
     ----------
