@@ -75,7 +75,7 @@ def select_best(df: pd.DataFrame) -> pd.DataFrame:
 def summary_table(best: pd.DataFrame, models: Sequence[str]) -> str:
     """Markdown table: per dataset, mean ± std over splits of each model's test score.
 
-    The best mean of each row is in bold.
+    The best mean of each row is in bold; with a single split there is no ± part.
     """
     if best.empty:
         return "_No finished results yet._\n"
@@ -95,8 +95,9 @@ def summary_table(best: pd.DataFrame, models: Sequence[str]) -> str:
                 row.append("–")
                 continue
             c = cells[m]
-            std = 0.0 if np.isnan(c["std"]) else c["std"]
-            text = f"{c['mean']:.4f} ± {std:.4f}"
+            text = f"{c['mean']:.4f}"
+            if c["count"] > 1:
+                text += f" ± {c['std']:.4f}"
             row.append(f"**{text}**" if np.isclose(c["mean"], top) else text)
         lines.append(f"| {dataset} | {metric[dataset]} | " + " | ".join(row) + " |")
     return "\n".join(lines) + "\n"
