@@ -16,6 +16,7 @@ from sklearn.ensemble import (
     RandomForestRegressor,
 )
 from sklearn.exceptions import NotFittedError
+from threadpoolctl import threadpool_limits
 
 from sktelescope.trees import TreeTelescope
 
@@ -55,8 +56,8 @@ def _xgb(task, early):
 
     cls = xgb.XGBRegressor if task == "reg" else xgb.XGBClassifier
     if not early:
-        return cls(n_estimators=25, max_depth=3, learning_rate=0.3), {}
-    model = cls(n_estimators=300, max_depth=3, learning_rate=0.3, early_stopping_rounds=3)
+        return cls(n_estimators=25, max_depth=3, learning_rate=0.3, n_jobs=1), {}
+    model = cls(n_estimators=300, max_depth=3, learning_rate=0.3, early_stopping_rounds=3, n_jobs=1)
     return model, {"eval_set": "val", "verbose": False}
 
 
@@ -64,7 +65,7 @@ def _lgbm(task, early):
     import lightgbm as lgb
 
     cls = lgb.LGBMRegressor if task == "reg" else lgb.LGBMClassifier
-    model = cls(n_estimators=300 if early else 25, num_leaves=8, verbose=-1)
+    model = cls(n_estimators=300 if early else 25, num_leaves=8, verbose=-1, n_jobs=1)
     if not early:
         return model, {}
     return model, {"eval_set": "val", "callbacks": [lgb.early_stopping(3, verbose=False)]}
@@ -101,6 +102,13 @@ CASES = [
 ]
 
 _FITTED = {}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """The models are tiny: OpenMP threads only cost time, badly so on a loaded machine."""
+    with threadpool_limits(limits=1):
+        yield
 
 
 def _fit(lib, task, early):
@@ -268,11 +276,15 @@ def _small_models():
     if HAS_XGB:
         import xgboost as xgb
 
-        models.append(pytest.param(xgb.XGBRegressor(n_estimators=6, max_depth=2, reg_lambda=2.0)))
+        models.append(
+            pytest.param(xgb.XGBRegressor(n_estimators=6, max_depth=2, reg_lambda=2.0, n_jobs=1))
+        )
     if HAS_LGBM:
         import lightgbm as lgb
 
-        lgbm = lgb.LGBMRegressor(n_estimators=6, num_leaves=4, min_child_samples=4, verbose=-1)
+        lgbm = lgb.LGBMRegressor(
+            n_estimators=6, num_leaves=4, min_child_samples=4, verbose=-1, n_jobs=1
+        )
         models.append(pytest.param(lgbm))
     return models
 
@@ -347,7 +359,7 @@ def test_xgboost_l1_penalty_is_reported():
     import xgboost as xgb
 
     X, y, X_test = _regression()
-    model = xgb.XGBRegressor(n_estimators=10, max_depth=3, reg_alpha=50.0).fit(X, y)
+    model = xgb.XGBRegressor(n_estimators=10, max_depth=3, reg_alpha=50.0, n_jobs=1).fit(X, y)
     with pytest.warns(UserWarning, match="reg_alpha=50"):
         tel = TreeTelescope(model, X, y)
     assert any("reg_alpha" in note for note in tel.approximations_)
@@ -388,7 +400,7 @@ def test_xgboost_multiclass_is_refused():
 
     Xi, yi = load_iris(return_X_y=True)
     with pytest.raises(ValueError, match="binary"):
-        TreeTelescope(xgb.XGBClassifier(n_estimators=2).fit(Xi, yi), Xi, yi)
+        TreeTelescope(xgb.XGBClassifier(n_estimators=2, n_jobs=1).fit(Xi, yi), Xi, yi)
 
 
 @needs_lgbm
@@ -402,7 +414,7 @@ def test_lightgbm_initial_score_is_split_from_the_first_tree():
     import lightgbm as lgb
 
     with pytest.raises(ValueError, match="binary"):
-        TreeTelescope(lgb.LGBMClassifier(n_estimators=2, verbose=-1).fit(Xi, yi), Xi, yi)
+        TreeTelescope(lgb.LGBMClassifier(n_estimators=2, verbose=-1, n_jobs=1).fit(Xi, yi), Xi, yi)
 
 
 def _l2_models():
@@ -412,7 +424,9 @@ def _l2_models():
     if HAS_LGBM:
         import lightgbm as lgb
 
-        models.append(lgb.LGBMRegressor(n_estimators=10, num_leaves=8, reg_lambda=5.0, verbose=-1))
+        models.append(
+            lgb.LGBMRegressor(n_estimators=10, num_leaves=8, reg_lambda=5.0, verbose=-1, n_jobs=1)
+        )
     return models
 
 
@@ -435,7 +449,7 @@ def test_lightgbm_bagging_is_reported():
 
     X, y, X_test = _regression()
     model = lgb.LGBMRegressor(
-        n_estimators=10, num_leaves=8, subsample=0.5, subsample_freq=1, verbose=-1
+        n_estimators=10, num_leaves=8, subsample=0.5, subsample_freq=1, verbose=-1, n_jobs=1
     ).fit(X, y)
     with pytest.warns(UserWarning, match="bagging_fraction"):
         tel = TreeTelescope(model, X, y)
