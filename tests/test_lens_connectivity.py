@@ -201,6 +201,12 @@ def test_spawned_children_differ_only_by_data_order():
     assert line.losses.min() <= mid <= line.losses.max()
 
 
+def test_spawn_warns_when_the_replay_is_not_the_parents_run():
+    est, X, y = _regressor()
+    with pytest.warns(UserWarning, match="differs from the parent"):
+        spawn_children(est, X, y[::-1].copy(), spawn_step=est._store.steps[1], n_children=1)
+
+
 def test_spawn_refuses_what_it_cannot_replay():
     est, X, y = _regressor(random_state=None)
     with pytest.raises(ValueError, match="integer random_state"):

@@ -19,6 +19,7 @@ one-hot targets for classifiers), weighted like training.
 from __future__ import annotations
 
 import copy
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from numbers import Integral
@@ -320,6 +321,19 @@ def _train_child(point: _SpawnPoint, tensors, n_steps: int, generator: torch.Gen
     return flatten_parameters(module)
 
 
+def _warn_if_not_parent(est, point: _SpawnPoint) -> None:
+    """Where the parent kept a checkpoint at the spawn step, the replay must reproduce it."""
+    if point.step in est._store.steps:
+        stored = est._store.flats[est._store.steps.index(point.step)]
+        if not torch.equal(stored, point.flat.to(stored)):
+            warnings.warn(
+                f"The replayed run differs from the parent's at step {point.step}: pass the "
+                "data (and sample_weight) the parent was fitted on, on a deterministic device.",
+                UserWarning,
+                stacklevel=3,
+            )
+
+
 @dataclass
 class SpawnResult:
     """Result of :func:`spawn_children`.
@@ -388,6 +402,7 @@ def spawn_children(
     if len(seeds) != n_children or n_children < 1:
         raise ValueError(f"Pass one seed per child: n_children={n_children}, seeds={seeds}.")
     point = _replay_to(est, X, y, spawn_step, sample_weight)
+    _warn_if_not_parent(est, point)
     Xt, T, W, _ = _training_tensors(est, X, y, sample_weight, dtype=torch.float32)
     device = next(point.trainer.module.parameters()).device
     tensors = (Xt.to(device), T.to(device), W.to(device))

@@ -133,7 +133,8 @@ def tangent_kernel(
     preconditioner : torch.Tensor of shape (n_params,), optional
         Diagonal preconditioner ``P`` (e.g. ``1/(sqrt(v̂)+ε)`` for Adam). ``None`` is plain.
     chunk_size : int
-        Rows of ``X`` per block when a preconditioner forces per-example gradients.
+        Rows of ``X`` and of ``Z`` per block when a preconditioner forces per-example
+        gradients (memory ``2 * chunk_size * largest layer's n_params`` floats).
 
     Returns
     -------
