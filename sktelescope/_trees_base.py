@@ -83,7 +83,9 @@ def negative_gradient_and_hessian(
     return y - p, p * (1.0 - p)
 
 
-def leaf_indicator(leaves: np.ndarray, n_leaves: int, mask: np.ndarray | None = None):
+def leaf_indicator(
+    leaves: np.ndarray, n_leaves: int, mask: np.ndarray | None = None
+) -> sparse.csr_array:
     """One-hot CSR matrix (n_samples, n_leaves) of leaf membership, rows outside mask empty."""
     n = leaves.shape[0]
     rows = np.arange(n)

@@ -101,11 +101,11 @@ def lightgbm_spec(model, X_train: np.ndarray, y_train: np.ndarray) -> BoosterSpe
     n_stages = best if best and best > 0 else booster.current_iteration()
     init = _init_score(params, loss, y)
 
-    def apply(X):
+    def apply(X) -> np.ndarray:
         leaves = booster.predict(X, pred_leaf=True, num_iteration=n_stages)
         return np.asarray(leaves, dtype=np.int64).reshape(X.shape[0], -1)
 
-    def staged(X, k):
+    def staged(X, k: int) -> np.ndarray:
         if k == 0:
             return np.full(X.shape[0], init)
         return np.asarray(booster.predict(X, raw_score=True, num_iteration=k), dtype=np.float64)

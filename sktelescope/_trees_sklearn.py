@@ -108,7 +108,7 @@ def gradient_boosting_spec(model, X_train: np.ndarray, y_train: np.ndarray) -> B
     n_stages = int(model.estimators_.shape[0])
     leaf_values = [lr * est.tree_.value[:, 0, 0].copy() for est in model.estimators_[:, 0]]
 
-    def staged(X, k):
+    def staged(X, k: int) -> np.ndarray:
         if k == 0:
             return model._raw_predict_init(X)[:, 0]
         return _library_staged(model, X, k)
@@ -178,14 +178,14 @@ def hist_gradient_boosting_spec(model, X_train: np.ndarray, y_train: np.ndarray)
     notes: list[str] = []
     fit_mask = _hgb_fit_mask(model, y, baseline, notes)
 
-    def prepare(X):
+    def prepare(X) -> np.ndarray:
         return check_array(X, dtype=np.float64, ensure_all_finite=False)
 
-    def apply(X):
+    def apply(X) -> np.ndarray:
         X = prepare(X)
         return np.stack([_hgb_apply(p.nodes, X) for p in predictors], axis=1)
 
-    def staged(X, k):
+    def staged(X, k: int) -> np.ndarray:
         if k == 0:
             return np.full(_n_rows(X), baseline)
         return _library_staged(model, X, k)

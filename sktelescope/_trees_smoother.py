@@ -26,7 +26,9 @@ def check_size(n_rows: int, n_train: int, max_entries: int, what: str) -> None:
         )
 
 
-def initial_smoother(init_train, init_eval, y, fit_mask):
+def initial_smoother(
+    init_train: np.ndarray, init_eval: np.ndarray | None, y: np.ndarray, fit_mask: np.ndarray
+) -> tuple:
     """``S_0, s_0, c_0, c_0(x)``: the mean of the fitted targets if that is the initial value.
 
     A library initialising at the mean target (scikit-learn's default, LightGBM's and XGBoost's

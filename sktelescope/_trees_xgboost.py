@@ -122,11 +122,11 @@ def xgboost_spec(model, X_train: np.ndarray, y_train: np.ndarray) -> BoosterSpec
     model_json = json.loads(booster.save_raw("json"))
     init = _init_margin(config, objective)
 
-    def apply(X):
+    def apply(X) -> np.ndarray:
         leaves = booster.predict(xgboost.DMatrix(X), pred_leaf=True, iteration_range=(0, n_stages))
         return np.asarray(leaves, dtype=np.int64).reshape(X.shape[0], -1)
 
-    def staged(X, k):
+    def staged(X, k: int) -> np.ndarray:
         if k == 0:
             return np.full(X.shape[0], init)
         margin = booster.predict(xgboost.DMatrix(X), output_margin=True, iteration_range=(0, k))
