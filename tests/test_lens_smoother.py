@@ -71,7 +71,8 @@ def test_smoother_reproduces_parameters_network_and_telescoping_model(name):
     est = TelescopingMLPRegressor((8, 8), batch_size=10, max_iter=5, n_iter_no_change=None,
                                   early_stopping=False, random_state=1, **params)  # fmt: skip
     weights = np.linspace(0.5, 1.5, len(X))
-    smon, tmon = SmootherMonitor(X, X_eval, sample_weight=weights), TelescopingMonitor(X_eval)
+    smon = SmootherMonitor(X, X_eval, sample_weight=weights, method="channels")
+    tmon = TelescopingMonitor(X_eval)
     est._fit(X, y, weights, None, None, observers=[smon, tmon])
     maker = est._tensor_maker
     y_std = (y - maker.t_mean[0]) / maker.t_scale[0]
@@ -91,6 +92,21 @@ def test_smoother_reproduces_parameters_network_and_telescoping_model(name):
     np.testing.assert_allclose(smon.s_eval_ @ y_std + smon.c_first_order_[n:], f_tilde,
                                atol=ROUND_OFF)  # fmt: skip
     assert np.all(smon.p_train_[1:] > 0) and np.all(np.isfinite(smon.p_test_))
+
+
+def test_kernel_recursion_equals_channel_replay_for_plain_sgd():
+    X, y, X_eval = _data()
+    est = TelescopingMLPRegressor((8, 8), optimizer="sgd", momentum=0.0, learning_rate=0.1,
+                                  batch_size=10, max_iter=3, n_iter_no_change=None,
+                                  early_stopping=False, random_state=2)  # fmt: skip
+    monitors = [SmootherMonitor(X, X_eval, method=m) for m in ("auto", "channels")]
+    est._fit(X, y, None, None, None, observers=monitors)
+    kernel, channels = monitors
+    assert kernel.channels_ is None and channels.channels_ is not None
+    # two float64 computations of the same recursion, in different orders
+    for name in ("S_", "s_eval_", "c_", "c_first_order_", "p_train_", "p_test_"):
+        np.testing.assert_allclose(getattr(kernel, name), getattr(channels, name),
+                                   rtol=1e-9, atol=1e-11)  # fmt: skip
 
 
 def test_classifier_and_effective_parameters_api():

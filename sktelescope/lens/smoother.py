@@ -24,8 +24,10 @@ for a linear model, the matrix polynomial ``S_T = I − (I − γK)^T`` (Eq 15).
 Effective parameters (Curth et al. 2023): ``p^train = ‖S‖_F²`` and
 ``p^test = n/|I| Σ_{x∈I} ‖s(x)‖²``; both are invariant to the target scaling.
 
-Cost per step: ``O((n + n_eval)·p·n)`` flops and ``8·p·n`` bytes per y-channel buffer
-(``D^S``, a momentum/first-moment buffer, and two temporaries).
+Cost per step: plain SGD runs the kernel recursion, ``O((n + n_eval)·b·(n + Σ_l width_l))``
+flops with layer-structured kernels (``b`` the batch size) and no ``p×n`` state. Other
+optimizers replay the channels: ``O((n + n_eval)·p·n)`` flops and ``8·p·n`` bytes per
+y-channel buffer (``D^S``, a momentum/first-moment buffer, and two temporaries).
 """
 
 from __future__ import annotations
@@ -36,10 +38,11 @@ import numpy as np
 import torch
 
 from sktelescope import _losses
-from sktelescope._network import flatten_parameters, forward_flat
+from sktelescope._network import flatten_parameters, unflatten_parameters
 from sktelescope.lens._channels import ChannelOptimizer
 from sktelescope.lens._replay import as_network_inputs, format_bytes, replay_fit
-from sktelescope.lens.kernels import layer_signals
+from sktelescope.lens._tangent import TangentEngine
+from sktelescope.lens.kernels import layer_signals, tangent_kernel
 
 
 class SmootherMonitor:
@@ -61,6 +64,11 @@ class SmootherMonitor:
         Refuse in ``on_train_begin`` when the float64 state would need more.
     chunk_size : int, default=256
         Inputs per block of per-example gradients (``chunk_size·p·8`` bytes).
+    method : {"auto", "channels"}, default="auto"
+        "auto" runs plain SGD (no momentum, no weight decay) through the kernel recursion
+        ``S_t = S_{t-1} − γ K_t diag(w/b) (S_{t-1}[B] − E_B)`` with layer-structured kernels
+        and no ``p×n`` state, and every other optimizer through the channel replay;
+        "channels" always replays the channels (and fills ``channels_``).
 
     Attributes
     ----------
@@ -70,23 +78,39 @@ class SmootherMonitor:
     s_eval_ : ndarray of shape (n_eval, n)
     c_, c_first_order_ : ndarray of shape (n + n_eval,)
         Constant parts, training inputs first, with and without second-order remainders.
-    channels_ : ChannelOptimizer
-        ``channels_.S`` (p, n) and ``channels_.C`` (p,): ``θ ≈ D^S y + D^C``.
+    channels_ : ChannelOptimizer or None
+        ``channels_.S`` (p, n) and ``channels_.C`` (p,): ``θ ≈ D^S y + D^C`` (``None`` on
+        the kernel recursion).
     """
 
     wants_previous_params = True
 
     def __init__(
         self, X_train, X_eval=None, *, sample_weight=None, every: int = 1,
-        max_bytes: int = 2**30, chunk_size: int = 256,
+        max_bytes: int = 2**30, chunk_size: int = 256, method: str = "auto",
     ) -> None:  # fmt: skip
         if int(every) < 1:
             raise ValueError(f"every must be a positive integer, got {every!r}.")
+        if method not in ("auto", "channels"):
+            raise ValueError(f"method must be 'auto' or 'channels', got {method!r}.")
+        self.method = method
         self.X_train, self.X_eval, self.sample_weight = X_train, X_eval, sample_weight
         self.every, self.max_bytes, self.chunk_size = int(every), int(max_bytes), int(chunk_size)
 
+    def uses_kernel(self, optimizer) -> bool:
+        """Whether the run takes the kernel recursion (plain SGD, ``method="auto"``)."""
+        group = optimizer.param_groups[0]
+        plain = isinstance(optimizer, torch.optim.SGD) and group["momentum"] == 0
+        return self.method == "auto" and plain and group["weight_decay"] == 0
+
     def memory_estimate(self, optimizer, n_params: int, n: int, n_eval: int) -> int:
-        """Bytes of float64 state: ``8·(p·n·(3 + buffers) + (n + n_eval)·n + chunk·p)``."""
+        """Bytes of float64 state.
+
+        Channel replay: ``8·(p·n·(3 + buffers) + (n + n_eval)·n + chunk·p)``; kernel
+        recursion (plain SGD): ``8·(3·(n + n_eval)·n + 4·(n + n_eval))``.
+        """
+        if self.uses_kernel(optimizer):
+            return 8 * (3 * (n + n_eval) * n + 4 * (n + n_eval))
         buffers = ChannelOptimizer.n_buffers(optimizer)
         per_step = self.chunk_size * n_params + 4 * (n + n_eval)
         return 8 * (n_params * n * (3 + buffers) + (n + n_eval) * n + per_step)
@@ -106,8 +130,11 @@ class SmootherMonitor:
             )
         self._module, self._Z, self._n = trainer.module, torch.cat([Xtr, Xev]), n
         self._weights = _normalised_weights(self.sample_weight, n, Xtr)
-        self.channels_ = ChannelOptimizer(theta0, n)
-        self._f = _forward64(trainer.module, theta0, self._Z)
+        self._kernel = self.uses_kernel(trainer.optimizer)
+        self.channels_ = None if self._kernel else ChannelOptimizer(theta0, n)
+        self._engine = TangentEngine(trainer.module, self._Z)
+        self._cache = self._engine.primal(unflatten_parameters(trainer.module, theta0))
+        self._f = self._cache.output[:, 0]
         self._s = self._Z.new_zeros(len(self._Z), n)
         self._c, self._c_lin = self._f.clone(), self._f.clone()
         self._records: list[tuple[int, float, float]] = []
@@ -116,11 +143,16 @@ class SmootherMonitor:
     def on_step(self, step) -> None:
         theta_prev = step.params_before.double()
         theta_new = flatten_parameters(step.module).double()
-        grad_S, grad_C = self._channel_gradients(theta_prev, step.batch)
-        d_S, d_C = self.channels_.step(step.optimizer, grad_S, grad_C)
-        others = torch.stack([d_C, theta_new - theta_prev], dim=1)
-        ds, dc, lin = self._propagate(theta_prev, d_S, others)
-        f_new = _forward64(self._module, theta_new, self._Z)
+        if self._kernel:
+            ds, dc = self._kernel_step(theta_prev, step.batch, step.optimizer.param_groups[0]["lr"])
+        else:
+            grad_S, grad_C = self._channel_gradients(theta_prev, step.batch)
+            d_S, d_C = self.channels_.step(step.optimizer, grad_S, grad_C)
+            ds, dc = self._propagate(theta_prev, d_S, d_C)
+        delta = unflatten_parameters(self._module, theta_new - theta_prev)
+        lin = self._engine.tangent(self._cache, delta)[:, 0]
+        self._cache = self._engine.primal(unflatten_parameters(self._module, theta_new))
+        f_new = self._cache.output[:, 0]
         self._s += ds
         self._c_lin += dc
         self._c += dc + (f_new - self._f - lin)
@@ -147,16 +179,25 @@ class SmootherMonitor:
         grad_S[:, idx] -= jac.T
         return grad_S, jac.T @ self._c[idx]
 
-    def _propagate(self, theta: torch.Tensor, d_S: torch.Tensor, d_other: torch.Tensor):
-        """``∇f(Z)ᵀ ΔD^S`` (N, n) and ``∇f(Z)ᵀ [ΔD^C, Δθ]`` (N,), (N,) in chunks of Z."""
+    def _propagate(self, theta: torch.Tensor, d_S: torch.Tensor, d_C: torch.Tensor):
+        """``∇f(Z)ᵀ ΔD^S`` (N, n) and ``∇f(Z)ᵀ ΔD^C`` (N,), in chunks of Z."""
         ds = self._s.new_empty(self._s.shape)
-        other = self._s.new_empty(len(self._Z), 2)
+        dc = self._s.new_empty(len(self._Z))
         for start in range(0, len(self._Z), self.chunk_size):
             rows = slice(start, start + self.chunk_size)
             jac = _jacobian(self._module, theta, self._Z[rows])
             ds[rows] = jac @ d_S
-            other[rows] = jac @ d_other
-        return ds, other[:, 0], other[:, 1]
+            dc[rows] = jac @ d_C
+        return ds, dc
+
+    def _kernel_step(self, theta: torch.Tensor, batch: torch.Tensor, lr: float):
+        """Plain SGD: ``Δs(Z) = −γ K(Z, B) diag(w/b) (S[B] − E_B)``, no p×n state."""
+        idx = batch.to(self._s.device)
+        kernel = tangent_kernel(self._module, theta, self._Z, self._Z[idx], output=0)
+        kernel *= (-lr * self._weights[idx] / len(idx))[None, :]
+        residual = self._s[idx].clone()
+        residual[torch.arange(len(idx)), idx] -= 1.0
+        return kernel @ residual, kernel @ self._c[idx]
 
     def _record(self, step: int) -> None:
         n, s = self._n, self._s
@@ -189,11 +230,6 @@ def _normalised_weights(sample_weight, n: int, like: torch.Tensor) -> torch.Tens
     if w.shape != (n,):
         raise ValueError(f"sample_weight has shape {tuple(w.shape)}, expected ({n},).")
     return w / w.mean()
-
-
-def _forward64(module, theta: torch.Tensor, Z: torch.Tensor) -> torch.Tensor:
-    with torch.no_grad():
-        return forward_flat(module, theta, Z)[:, 0]
 
 
 def _jacobian(module, theta: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
