@@ -140,3 +140,6 @@ def test_refusals_speak_the_users_language():
                                                random_state=0), X, y)  # fmt: skip
     with pytest.raises(ValueError, match=r"p=\d+ parameters x n=40 .*max_bytes"):
         smoother_trace(TelescopingMLPRegressor((64,), **base), X, y, max_bytes=100_000)
+    plain_sgd = TelescopingMLPRegressor((64,), optimizer="sgd", momentum=0.0, **base)
+    with pytest.raises(ValueError, match=r"n=40 training \+ 12 other inputs.*max_bytes"):
+        smoother_trace(plain_sgd, X, y, X[:12], max_bytes=10_000)

@@ -122,11 +122,16 @@ class SmootherMonitor:
         n, theta0 = len(Xtr), flatten_parameters(trainer.module).double()
         need = self.memory_estimate(trainer.optimizer, len(theta0), n, len(Xev))
         if need > self.max_bytes:
+            what = (
+                f"(n={n} training + {len(Xev)} other inputs, each a row of n float64 weights)"
+                if self.uses_kernel(trainer.optimizer)
+                else f"(p={len(theta0)} parameters x n={n} training points x 8 bytes per "
+                "y-channel buffer)"
+            )
             raise ValueError(
-                f"The smoother would need {format_bytes(need)} of float64 state (p={len(theta0)} "
-                f"parameters x n={n} training points x 8 bytes per y-channel buffer), above "
-                f"max_bytes={format_bytes(self.max_bytes)}. Use fewer training points or a "
-                "smaller network, or raise max_bytes."
+                f"The smoother would need {format_bytes(need)} of float64 state {what}, above "
+                f"max_bytes={format_bytes(self.max_bytes)}. Use fewer training or evaluation "
+                "points or a smaller network, or raise max_bytes."
             )
         self._module, self._Z, self._n = trainer.module, torch.cat([Xtr, Xev]), n
         self._weights = _normalised_weights(self.sample_weight, n, Xtr)
@@ -166,8 +171,10 @@ class SmootherMonitor:
         steps, p_train, p_test = (np.array(v) for v in zip(*self._records))
         self.steps_, self.p_train_, self.p_test_ = steps.astype(np.int64), p_train, p_test
         n = self._n
-        self.S_, self.s_eval_ = self._s[:n].numpy(), self._s[n:].numpy()
-        self.c_, self.c_first_order_ = self._c.numpy(), self._c_lin.numpy()
+        s, c, c_lin = self._s.cpu(), self._c.cpu(), self._c_lin.cpu()
+        self.S_, self.s_eval_ = s[:n].numpy(), s[n:].numpy()
+        self.c_, self.c_first_order_ = c.numpy(), c_lin.numpy()
+        self._cache = self._engine = self._s = None
 
     # ------------------------------------------------------------------ steps
     def _channel_gradients(self, theta: torch.Tensor, batch: torch.Tensor):
@@ -283,13 +290,13 @@ class SmootherTrace(EffectiveParameters):
         Output units are ``network units * t_scale + t_mean``.
     """
 
-    S: np.ndarray = None
-    s_eval: np.ndarray = None
-    c_train: np.ndarray = None
-    c_eval: np.ndarray = None
-    c_train_first_order: np.ndarray = None
-    c_eval_first_order: np.ndarray = None
-    y_network: np.ndarray = None
+    S: np.ndarray | None = None
+    s_eval: np.ndarray | None = None
+    c_train: np.ndarray | None = None
+    c_eval: np.ndarray | None = None
+    c_train_first_order: np.ndarray | None = None
+    c_eval_first_order: np.ndarray | None = None
+    y_network: np.ndarray | None = None
     t_mean: float = 0.0
     t_scale: float = 1.0
 
