@@ -80,6 +80,12 @@ def _bench_parser(sub) -> argparse.ArgumentParser:
     )
     run.add_argument("--seed", type=int, default=0, help="base seed (default: 0)")
     run.add_argument(
+        "--no-lens",
+        action="store_true",
+        help="skip the lens step (per dataset x split: test-input irregularity and the "
+        "network's and trees' kernel-extremity ratios, in OUT/lens.csv and OUT/datasets.csv)",
+    )
+    run.add_argument(
         "--quick", action="store_true", help="cap epochs and trees: a smoke test, not a benchmark"
     )
     scale = p.add_argument_group("output and scale")
@@ -170,13 +176,18 @@ def _bench(args) -> int:
         quick=args.quick,
         max_train=args.max_train,
         progress=not args.no_progress,
+        lens=not args.no_lens,
     )
     print(
         f"\n{result.n_run} fits run, {result.n_skipped} already in {result.csv_path} "
-        f"(of {result.n_jobs_total}).\n"
+        f"(of {result.n_jobs_total})."
     )
+    if result.lens_path is not None:
+        done = result.n_lens_total - result.n_lens_run
+        print(f"{result.n_lens_run} lens jobs run, {done} already in {result.lens_path}.")
+    print()
     print(result.summary)
-    print(f"Results: {result.out}/ (results.csv, summary.md, best.csv, *.png)")
+    print(f"Results: {result.out}/ (results.csv, lens.csv, summary.md, datasets.csv, *.png)")
     return 0
 
 

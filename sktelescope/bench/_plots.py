@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 
 import pandas as pd
 
-__all__ = ["plot_budget", "plot_normalised"]
+__all__ = ["plot_budget", "plot_lens", "plot_normalised"]
 
 
 def plot_normalised(best: pd.DataFrame, models: Sequence[str], normalise: Callable):
@@ -47,4 +47,36 @@ def plot_budget(curves: pd.DataFrame, models: Sequence[str], normalise: Callable
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     ax.set_title("Score versus tuning budget")
+    return fig
+
+
+def plot_lens(table: pd.DataFrame):
+    """One point per dataset: the network-minus-trees score gap against the lens measures.
+
+    Left: mean irregularity of the test inputs; right: the network's kernel-extremity ratio R
+    on the most irregular 10% of them. The gap is the tuned one (``network_minus_trees``) where
+    both families ran, else the default configurations' (``default_gap``).
+    """
+    import matplotlib.pyplot as plt
+
+    gap, label = table.get("network_minus_trees"), "network minus best trees (tuned)"
+    if gap is None or gap.isna().all():
+        gap, label = table["default_gap"], "network minus trees (default configurations)"
+    gap = gap.fillna(table["default_gap"])
+    panels = (
+        ("irregularity_mean", "mean irregularity of the test inputs"),
+        ("net_ratio_irregular", "network's R on the most irregular 10% of test inputs"),
+    )
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    for ax, (col, xlabel) in zip(axes, panels):
+        ax.scatter(table[col], gap, s=30)
+        for name, x, y in zip(table["dataset"], table[col], gap):
+            ax.annotate(name.split("/")[-1], (x, y), fontsize=7, xytext=(3, 3),
+                        textcoords="offset points")  # fmt: skip
+        ax.axhline(0.0, color="grey", lw=0.8)
+        ax.set_xlabel(xlabel)
+        ax.grid(alpha=0.3)
+    axes[1].axvline(1.0, color="grey", lw=0.8, ls="--")
+    axes[0].set_ylabel(f"{label}\n(R² or accuracy; < 0: the trees win)")
+    fig.suptitle("The lens across datasets (one point per dataset, mean over splits)")
     return fig

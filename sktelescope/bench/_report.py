@@ -14,12 +14,15 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from sktelescope.bench._lens import MEASURES
 from sktelescope.bench._protocol import PRIMARY
 from sktelescope.bench._store import ResultStore
 
 __all__ = [
     "budget_curves",
+    "dataset_table",
     "family_gaps",
+    "lens_means",
     "load_results",
     "select_best",
     "summary_table",
@@ -111,8 +114,7 @@ def family_gaps(best: pd.DataFrame) -> pd.DataFrame:
     """Per dataset: the network (this project's, else the best one) and the best trees model
     (by mean test score), and the network-minus-trees score gap (negative: the trees win).
 
-    This is the gap the paper's lens explains; the lens columns (irregularity of the test
-    inputs, kernel-extremity ratios) join this table once ``sktelescope.lens`` provides them.
+    This is the gap the paper's lens explains; :func:`dataset_table` joins the lens columns.
     """
     if best.empty or "family" not in best:
         return pd.DataFrame()
@@ -140,10 +142,81 @@ def family_gaps(best: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def lens_means(
+    lens_store: ResultStore | None,
+    datasets: Sequence[str] | None = None,
+    n_splits: int | None = None,
+) -> pd.DataFrame:
+    """Per dataset, the mean over splits of the lens measures (``lens.csv``, successful rows).
+
+    Adds ``default_gap`` and ``default_gap_irregular`` (default network minus default trees,
+    on the whole test split and on its irregular pool), ``lens_splits`` and ``lens_note``.
+    """
+    rows = pd.DataFrame(lens_store.read_rows()) if lens_store is not None else pd.DataFrame()
+    if rows.empty:
+        return rows
+    rows["split"] = rows["split"].astype(int)
+    keep = rows["status"] == "ok"
+    if datasets is not None:
+        keep &= rows["dataset"].isin(list(datasets))
+    if n_splits is not None:
+        keep &= rows["split"] < n_splits
+    rows = rows[keep].copy()
+    if rows.empty:
+        return rows
+    for col in MEASURES:
+        rows[col] = pd.to_numeric(rows[col], errors="coerce")
+    grouped = rows.groupby("dataset", sort=True)
+    means = grouped[list(MEASURES)].mean()
+    means["default_gap"] = means["net_default_score"] - means["trees_default_score"]
+    means["default_gap_irregular"] = (
+        means["net_default_score_irregular"] - means["trees_default_score_irregular"]
+    )
+    means["lens_trees_model"] = grouped["trees_model"].first()
+    means["lens_splits"] = grouped.size()
+    means["lens_note"] = grouped["note"].agg(lambda s: "; ".join(sorted({n for n in s if n})))
+    return means.reset_index()
+
+
+def dataset_table(gaps: pd.DataFrame, lens: pd.DataFrame) -> pd.DataFrame:
+    """The per-dataset table of ``datasets.csv``: the score gap joined with the lens means."""
+    if lens.empty:
+        return gaps
+    if gaps.empty:
+        return lens
+    return gaps.merge(lens, on="dataset", how="outer")
+
+
+#: The lens columns shown in summary.md (all of them are in datasets.csv).
+LENS_SUMMARY = (
+    "irregularity_mean",
+    "irregular_share",
+    "net_ratio",
+    "net_ratio_irregular",
+    "trees_ratio",
+    "trees_ratio_irregular",
+    "default_gap",
+    "default_gap_irregular",
+)
+
+
+def _lens_markdown(table: pd.DataFrame) -> str:
+    cols = ["dataset"] + [c for c in ("network_minus_trees",) if c in table] + list(LENS_SUMMARY)
+    text = (
+        "\nThe lens (PAPER.md §2d, §2f), default configurations, mean over splits: irregularity "
+        "of the test inputs (mean; share above the training 90% quantile), kernel-extremity "
+        "ratio R of the network and the trees on the test inputs and on their most irregular "
+        "10%, and the default network-minus-trees gap there:\n\n"
+        + _markdown(table[[c for c in cols if c in table]])
+    )
+    notes = [f"- {d}: {n}" for d, n in zip(table["dataset"], table["lens_note"]) if n]
+    return text + ("\n" + "\n".join(notes) + "\n" if notes else "")
+
+
 def _markdown(frame: pd.DataFrame) -> str:
-    """A plain markdown table (floats with 4 decimals), without optional dependencies."""
+    """A plain markdown table (floats with 4 decimals, NaN as –), without optional dependencies."""
     cells = [
-        [f"{v:.4f}" if isinstance(v, float) else str(v) for v in row]
+        [("–" if np.isnan(v) else f"{v:.4f}") if isinstance(v, float) else str(v) for v in row]
         for row in frame.itertuples(index=False)
     ]
     lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
@@ -184,9 +257,14 @@ def _normalise(frame: pd.DataFrame, by: str = "dataset") -> pd.Series:
 
 
 def write_report(
-    store: ResultStore, datasets: Sequence[str], models: Sequence[str], budget: int, n_splits: int
+    store: ResultStore,
+    datasets: Sequence[str],
+    models: Sequence[str],
+    budget: int,
+    n_splits: int,
+    lens_store: ResultStore | None = None,
 ) -> str:
-    """Write ``summary.md``, ``best.csv`` and the PNG plots of a run; return the table.
+    """Write ``summary.md``, ``best.csv``, ``datasets.csv`` and the PNG plots; return the table.
 
     Examples
     --------
@@ -206,16 +284,24 @@ def write_report(
             "\nNetwork (telescoping_mlp when run) minus best trees, test score "
             "(negative: the trees win):\n\n" + _markdown(gaps)
         )
-        gaps.to_csv(store.out / "datasets.csv", index=False)
+    per_dataset = dataset_table(gaps, lens_means(lens_store, datasets, n_splits))
+    if "irregularity_mean" in per_dataset:
+        table += _lens_markdown(per_dataset)
+    if not per_dataset.empty:
+        per_dataset.to_csv(store.out / "datasets.csv", index=False)
     (store.out / "summary.md").write_text(header + table)
     if not best.empty:
         best.drop(columns=["params"]).to_csv(store.out / "best.csv", index=False)
-        _plots(store, best, budget_curves(df), models)
+    _plots(store, best, budget_curves(df) if not df.empty else df, models, per_dataset)
     return table
 
 
 def _plots(
-    store: ResultStore, best: pd.DataFrame, curves: pd.DataFrame, models: Sequence[str]
+    store: ResultStore,
+    best: pd.DataFrame,
+    curves: pd.DataFrame,
+    models: Sequence[str],
+    per_dataset: pd.DataFrame,
 ) -> None:
     try:
         import matplotlib
@@ -228,11 +314,17 @@ def _plots(
             stacklevel=2,
         )
         return
-    from sktelescope.bench._plots import plot_budget, plot_normalised
+    from sktelescope.bench._plots import plot_budget, plot_lens, plot_normalised
 
-    for name, fig in (
-        ("normalised_scores.png", plot_normalised(best, models, _normalise)),
-        ("score_vs_budget.png", plot_budget(curves, models, _normalise)),
-    ):
+    figures = []
+    if not best.empty:
+        figures += [
+            ("normalised_scores.png", lambda: plot_normalised(best, models, _normalise)),
+            ("score_vs_budget.png", lambda: plot_budget(curves, models, _normalise)),
+        ]
+    if "irregularity_mean" in per_dataset:
+        figures.append(("lens_scatter.png", lambda: plot_lens(per_dataset)))
+    for name, make in figures:
+        fig = make()
         fig.savefig(store.out / name, dpi=120, bbox_inches="tight")
         plt.close(fig)

@@ -1,9 +1,14 @@
-"""The job list, the joblib backends (loky, Dask, Ray) and the streaming run loop.
+"""The job list, the backends (loky, Dask, Ray) and the streaming run loop.
 
-One job is ``(dataset, split, model, config)``: a pure function of its inputs that fits one
-pipeline and returns one result row. The parent process writes each row to the CSV as it
-arrives, in whatever order the backend finishes them; seeds depend only on the job's key, so
-every backend gives the same rows (apart from the timing columns).
+One fit job is ``(dataset, split, model, config)``: a pure function of its inputs that fits one
+pipeline and returns one result row. One lens job is ``(dataset, split)``
+(:mod:`sktelescope.bench._lens`); its rows go to ``lens.csv``. The parent process writes each row
+to its CSV as it arrives, in whatever order the backend finishes them; seeds depend only on the
+job's key, so every backend gives the same rows (apart from the timing columns).
+
+loky and Dask run through joblib (``return_as="generator_unordered"``). Ray's joblib backend
+(``ray.util.joblib``) returns nothing before every job has finished (it supports no generator
+``return_as``), so under Ray the jobs are Ray tasks collected with ``ray.wait`` as they finish.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sktelescope.bench._lens import LENS_COLUMNS, LENS_KEY, NETWORK, LensJob, run_lens_job
 from sktelescope.bench._models import available_models, build_model, derive_seed, get_config
 from sktelescope.bench._models import get_model as _get_model
 from sktelescope.bench._protocol import ALL_METRICS, Protocol, make_split, score_model
@@ -33,12 +39,14 @@ __all__ = [
     "Job",
     "backend_context",
     "make_jobs",
+    "make_lens_jobs",
     "resolve_models",
     "run_benchmark",
     "run_job",
 ]
 
 BACKENDS = ("loky", "dask", "ray")
+LENS_CSV = "lens.csv"
 
 
 @dataclass
@@ -85,6 +93,9 @@ class BenchResult:
     n_run: int
     n_skipped: int
     summary: str = ""
+    lens_path: Path | None = None
+    n_lens_total: int = 0
+    n_lens_run: int = 0
 
 
 # --------------------------------------------------------------------------- one job
@@ -226,6 +237,40 @@ def make_jobs(
     ]
 
 
+def make_lens_jobs(jobs: Sequence[Job], seed: int, quick: bool = False) -> list[LensJob]:
+    """One lens job per ``(dataset, split)`` of ``jobs``, sharing their data.
+
+    The lens fits use the seed of the benchmark's configuration-0 fits of that split.
+
+    Examples
+    --------
+    >>> from sktelescope.datasets import load_sklearn_dataset
+    >>> jobs = make_jobs([load_sklearn_dataset("diabetes")], ["hgb"], 2, Protocol(n_splits=2))
+    >>> [lens.key for lens in make_lens_jobs(jobs, seed=0)]
+    [('sklearn:diabetes', 0), ('sklearn:diabetes', 1)]
+    """
+    first = {}
+    for job in jobs:
+        first.setdefault((job.dataset, job.split), job)
+    return [
+        LensJob(ds, s, derive_seed(seed, ds, s, 0), job.data, quick, job.n_threads)
+        for (ds, s), job in first.items()
+    ]
+
+
+def _order(fits: list[Job], lenses: list[LensJob]) -> list[Job | LensJob]:
+    """Every default fit first, then the lens jobs, then the tuned fits."""
+    defaults = [job for job in fits if job.config == 0]
+    return defaults + lenses + [job for job in fits if job.config != 0]
+
+
+def _execute(job: Job | LensJob) -> tuple[str, dict]:
+    """Run a job of either kind; returns ``(kind, row)``."""
+    if isinstance(job, LensJob):
+        return "lens", run_lens_job(job)
+    return "fit", run_job(job)
+
+
 # --------------------------------------------------------------------------- backends
 
 
@@ -246,7 +291,7 @@ def backend_context(backend: str, n_jobs: int, address: str | None = None) -> It
         with _dask_client(n_jobs, address), parallel_config("dask", n_jobs=-1):
             yield -1
     elif backend == "ray":
-        with _ray_session(address), parallel_config("ray", n_jobs=n_jobs):
+        with _ray_session(address, n_jobs), parallel_config("ray", n_jobs=n_jobs):
             yield n_jobs
     else:
         raise ValueError(f"Unknown backend {backend!r}; expected one of {list(BACKENDS)}.")
@@ -273,21 +318,46 @@ def _dask_client(n_jobs: int, address: str | None):
 
 
 @contextlib.contextmanager
-def _ray_session(address: str | None):
+def _ray_session(address: str | None, n_jobs: int = -1):
     try:
         import ray
         from ray.util.joblib import register_ray
     except ImportError as exc:
         raise ImportError("--backend ray needs Ray: `pip install 'ray[default]'`.") from exc
-    register_ray()
+    register_ray()  # joblib code inside jobs may use parallel_config("ray") too
     started = not ray.is_initialized()
     if started:
-        ray.init(address=address)
+        local = {} if address else {"num_cpus": n_jobs if n_jobs > 0 else os.cpu_count()}
+        ray.init(
+            address=address,
+            include_dashboard=False,
+            log_to_driver=False,
+            configure_logging=False,
+            **local,
+        )
     try:
         yield
     finally:
         if started:
             ray.shutdown()
+
+
+def _ray_rows(todo: list, n_jobs: int) -> Iterator[tuple[str, dict]]:
+    """Run jobs as Ray tasks (one CPU each), yielding results as they finish.
+
+    At most ``n_jobs`` tasks are in flight (all of them when ``n_jobs < 1``: Ray schedules
+    them on the cluster's CPUs).
+    """
+    import ray
+
+    remote = ray.remote(num_cpus=1, max_retries=0)(_execute)
+    limit = n_jobs if n_jobs > 0 else len(todo)
+    queue, pending = list(reversed(todo)), []
+    while queue or pending:
+        while queue and len(pending) < limit:
+            pending.append(remote.remote(queue.pop()))
+        done, pending = ray.wait(pending, num_returns=1)
+        yield ray.get(done[0])
 
 
 # --------------------------------------------------------------------------- the run
@@ -314,31 +384,33 @@ def resolve_models(models: Sequence[str] | None) -> list[str]:
 
 
 def _stream(
-    todo: list[Job],
-    store: ResultStore,
+    todo: list[Job | LensJob],
+    stores: dict[str, ResultStore],
     backend: str,
     n_jobs: int,
     address: str | None,
     progress: bool,
-) -> int:
+) -> dict[str, int]:
+    """Run ``todo`` on the backend, writing each row to its kind's store as it arrives."""
     from joblib import Parallel, delayed
     from tqdm.auto import tqdm
 
-    done = 0
-    with store, backend_context(backend, n_jobs, address) as parallel_jobs:
-        rows = Parallel(n_jobs=parallel_jobs, return_as="generator_unordered")(
-            delayed(run_job)(job) for job in todo
-        )
-        for row in tqdm(
-            rows,
-            total=len(todo),
-            desc="sktelescope bench",
-            unit="fit",
-            disable=not progress,
-            smoothing=0.1,
-        ):
-            store.write(row)
-            done += 1
+    done = dict.fromkeys(stores, 0)
+    with contextlib.ExitStack() as stack:
+        for store in stores.values():
+            stack.enter_context(store)
+        parallel_jobs = stack.enter_context(backend_context(backend, n_jobs, address))
+        if backend == "ray":
+            rows = _ray_rows(todo, n_jobs)
+        else:
+            rows = Parallel(n_jobs=parallel_jobs, return_as="generator_unordered")(
+                delayed(_execute)(job) for job in todo
+            )
+        bar = tqdm(rows, total=len(todo), desc="sktelescope bench", unit="job",
+                   disable=not progress, smoothing=0.1)  # fmt: skip
+        for kind, row in bar:
+            stores[kind].write(row)
+            done[kind] += 1
     return done
 
 
@@ -374,6 +446,7 @@ def run_benchmark(
     max_train: int = 10_000,
     progress: bool = True,
     report: bool = True,
+    lens: bool = True,
 ) -> BenchResult:
     """Run the tabular benchmark: every model, ``budget`` configurations, every split.
 
@@ -398,6 +471,11 @@ def run_benchmark(
         ``"ray"`` (cluster ``address``).
     quick : bool, default=False
         Cap epochs and trees (smoke tests); recorded in the run settings.
+    lens : bool, default=True
+        Also run one lens job per dataset x split (:mod:`sktelescope.bench._lens`: test-input
+        irregularity, network and trees kernel-extremity ratios), streamed to
+        ``out/lens.csv`` and joined into ``out/datasets.csv``. Needs ``telescoping_mlp``
+        (torch); skipped with a warning when it is not importable.
 
     Returns
     -------
@@ -428,10 +506,36 @@ def run_benchmark(
     jobs = make_jobs(loaded, models, budget, protocol, quick, n_threads)
     finished = store.finished_keys()
     todo = [job for job in jobs if job.key not in finished]
-    n_run = _stream(todo, store, backend, n_jobs, address, progress) if todo else 0
-    result = BenchResult(store.out, store.csv_path, len(jobs), n_run, len(jobs) - len(todo))
+    stores = {"fit": store}
+    lens_jobs = _lens_jobs(lens, jobs, protocol.seed, quick)
+    if lens_jobs:
+        stores["lens"] = ResultStore(out, LENS_CSV, LENS_COLUMNS, LENS_KEY)
+        lens_done = stores["lens"].finished_keys()
+    lens_todo = [job for job in lens_jobs if job.key not in lens_done] if lens_jobs else []
+    work = _order(todo, lens_todo)
+    ran = _stream(work, stores, backend, n_jobs, address, progress) if work else {}
+    result = BenchResult(store.out, store.csv_path, len(jobs), ran.get("fit", 0),
+                         len(jobs) - len(todo))  # fmt: skip
+    if "lens" in stores:
+        result.lens_path = stores["lens"].csv_path
+        result.n_lens_total, result.n_lens_run = len(lens_jobs), ran.get("lens", 0)
     if report:
         from sktelescope.bench._report import write_report
 
-        result.summary = write_report(store, [r.name for r in refs], models, budget, n_splits)
+        names = [r.name for r in refs]
+        result.summary = write_report(
+            store, names, models, budget, n_splits, lens_store=stores.get("lens")
+        )
     return result
+
+
+def _lens_jobs(lens: bool, jobs: list[Job], seed: int, quick: bool) -> list[LensJob]:
+    if not lens:
+        return []
+    if not _get_model(NETWORK).is_available():
+        warnings.warn(
+            f"The lens step needs {NETWORK} (torch), which cannot be imported here: skipped.",
+            stacklevel=3,
+        )
+        return []
+    return make_lens_jobs(jobs, seed, quick)

@@ -46,6 +46,11 @@ class ResultStore:
     ----------
     out : path-like
         The results folder (created when missing).
+    csv_name : str, default="results.csv"
+        The CSV's file name (``lens.csv`` for the lens rows).
+    columns, key : tuple of str
+        The CSV's columns, and those that identify a finished row (default: the fit rows'
+        :data:`COLUMNS` and :data:`KEY`). Key columns ``split`` and ``config`` are integers.
 
     Examples
     --------
@@ -56,10 +61,17 @@ class ResultStore:
     set()
     """
 
-    def __init__(self, out: str | os.PathLike):
+    def __init__(
+        self,
+        out: str | os.PathLike,
+        csv_name: str = CSV_NAME,
+        columns: tuple[str, ...] = COLUMNS,
+        key: tuple[str, ...] = KEY,
+    ):
         self.out = Path(out)
         self.out.mkdir(parents=True, exist_ok=True)
-        self.csv_path = self.out / CSV_NAME
+        self.csv_path = self.out / csv_name
+        self.columns, self.key = tuple(columns), tuple(key)
         self.config_path = self.out / CONFIG_NAME
 
     # ------------------------------------------------------------------ settings
@@ -120,7 +132,7 @@ class ResultStore:
             header = next(reader, None)
             if header is None:
                 return []
-            if tuple(header) != COLUMNS:
+            if tuple(header) != self.columns:
                 raise ValueError(
                     f"{self.csv_path} has columns that this version of sktelescope does not "
                     "write. Pass another --out folder."
@@ -128,10 +140,9 @@ class ResultStore:
             return [dict(zip(header, row)) for row in reader if len(row) == len(header)]
 
     def finished_keys(self) -> set[tuple]:
-        """The ``(dataset, split, model, config)`` keys already in the CSV."""
-        return {
-            (r["dataset"], int(r["split"]), r["model"], int(r["config"])) for r in self.read_rows()
-        }
+        """The keys (default ``(dataset, split, model, config)``) already in the CSV."""
+        ints = {"split", "config"}
+        return {tuple(int(r[k]) if k in ints else r[k] for k in self.key) for r in self.read_rows()}
 
     def open(self) -> ResultStore:
         """Open the CSV for appending (writing the header when new)."""
@@ -140,13 +151,13 @@ class ResultStore:
         self._fh = open(self.csv_path, "a", newline="")
         self._writer = csv.writer(self._fh)
         if new:
-            self._writer.writerow(COLUMNS)
+            self._writer.writerow(self.columns)
             self._fh.flush()
         return self
 
     def write(self, row: dict) -> None:
         """Append one row and flush it to disk."""
-        self._writer.writerow([_format(row.get(c)) for c in COLUMNS])
+        self._writer.writerow([_format(row.get(c)) for c in self.columns])
         self._fh.flush()
         os.fsync(self._fh.fileno())
 
