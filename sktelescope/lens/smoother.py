@@ -81,6 +81,18 @@ class SmootherMonitor:
     channels_ : ChannelOptimizer or None
         ``channels_.S`` (p, n) and ``channels_.C`` (p,): ``θ ≈ D^S y + D^C`` (``None`` on
         the kernel recursion).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sktelescope import TelescopingMLPRegressor
+    >>> X = np.random.default_rng(0).normal(size=(32, 3)); y = X[:, 0]
+    >>> mon = SmootherMonitor(X, X[:5] + 0.1)
+    >>> est = TelescopingMLPRegressor((8,), optimizer="adam", batch_size=8, max_iter=2,
+    ...                               early_stopping=False, random_state=0)
+    >>> _ = est._fit(X, y, None, None, None, observers=[mon])
+    >>> mon.S_.shape, mon.s_eval_.shape, mon.channels_.S.shape
+    ((32, 32), (5, 32), torch.Size([41, 32]))
     """
 
     wants_previous_params = True
