@@ -78,6 +78,8 @@ class SmootherMonitor:
     s_eval_ : ndarray of shape (n_eval, n)
     c_, c_first_order_ : ndarray of shape (n + n_eval,)
         Constant parts, training inputs first, with and without second-order remainders.
+    memory_bytes_ : int
+        The float64 state budgeted in ``on_train_begin`` (see ``memory_estimate``).
     channels_ : ChannelOptimizer or None
         ``channels_.S`` (p, n) and ``channels_.C`` (p,): ``θ ≈ D^S y + D^C`` (``None`` on
         the kernel recursion).
@@ -145,6 +147,7 @@ class SmootherMonitor:
                 f"max_bytes={format_bytes(self.max_bytes)}. Use fewer training or evaluation "
                 "points or a smaller network, or raise max_bytes."
             )
+        self.memory_bytes_ = need
         self._module, self._Z, self._n = trainer.module, torch.cat([Xtr, Xev]), n
         self._weights = _normalised_weights(self.sample_weight, n, Xtr)
         self._kernel = self.uses_kernel(trainer.optimizer)

@@ -59,6 +59,8 @@ class TelescopingMonitor:
     deviations_ : dict of str -> ndarray of shape (n_records, n_eval, n_outputs), float32
         ``model_t − f_t`` for each tracked model (kept as differences so that small
         approximation errors keep their precision; models are summed in float64).
+    memory_bytes_ : int
+        The bytes budgeted in ``on_train_begin`` (records for all planned steps + caches).
 
     Examples
     --------
@@ -123,6 +125,7 @@ class TelescopingMonitor:
                 f"less often (every={max(2, 2 * self.every)}), track fewer models, or "
                 "raise max_bytes."
             )
+        self.memory_bytes_ = need
         self._engine = TangentEngine(trainer.module, X)
         params = _snapshot(trainer.module)
         self._cache = self._engine.primal(params)
