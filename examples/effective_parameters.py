@@ -85,6 +85,9 @@ def plot(rows: list[dict], path: Path) -> None:
     axes[0].set(xscale="log", xlabel="hidden width", ylabel="effective parameters")
     axes[1].set(xscale="log", xlabel="hidden width", ylabel="MSE (±1 labels)")
     axes[2].set(xlabel="step", ylabel="p (solid: train, dashed: test)")
+    for ax in axes[:2]:
+        ax.minorticks_off()
+        ax.set_xticks(widths, [str(w) for w in widths])
     for ax in axes:
         ax.legend(fontsize=7)
     fig.tight_layout()
