@@ -1,4 +1,5 @@
-"""Tests of ``sktelescope bench``: configs, splits, streaming CSV, resume, Dask, report, CLI."""
+"""Tests of ``sktelescope bench``: configs, splits, streaming CSV, resume, Dask, Ray, report,
+the lens step, CLI."""
 
 import csv
 import json
@@ -15,26 +16,38 @@ from sktelescope.bench import (
     make_split,
     run_benchmark,
 )
+from sktelescope.bench._lens import LENS_COLUMNS, MEASURES
 from sktelescope.bench._models import available_models
 from sktelescope.cli import main
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "tabular"
-TIMING = {"fit_seconds", "predict_seconds"}
+TIMING = {"fit_seconds", "predict_seconds", "lens_seconds"}
+HAS_LENS = "telescoping_mlp" in available_models()
+#: Lens columns that must be finite for regression and binary datasets.
+LENS_FINITE = (
+    "irregularity_mean",
+    "irregular_share",
+    "net_ratio",
+    "net_ratio_irregular",
+    "trees_ratio",
+    "trees_ratio_irregular",
+    "default_gap",
+    "default_gap_irregular",
+)
 # Fast models: both families; the project's network when it is importable.
 MODELS = [m for m in ("telescoping_mlp", "hgb", "xgboost") if m in available_models()]
 TINY = dict(models=MODELS, budget=2, n_splits=1, quick=True, progress=False)
 
 
-def _rows(out) -> dict:
-    """CSV rows keyed by (dataset, split, model, config), timing columns dropped."""
-    with open(Path(out) / "results.csv", newline="") as fh:
+def _rows(out, name: str = "results.csv") -> dict:
+    """CSV rows keyed by (dataset, split[, model, config]), timing columns dropped."""
+    path = Path(out) / name
+    if not path.exists():
+        return {}
+    with open(path, newline="") as fh:
         rows = list(csv.DictReader(fh))
-    return {
-        (r["dataset"], r["split"], r["model"], r["config"]): {
-            k: v for k, v in r.items() if k not in TIMING
-        }
-        for r in rows
-    }
+    key = ("dataset", "split") if name == "lens.csv" else ("dataset", "split", "model", "config")
+    return {tuple(r[k] for k in key): {k: v for k, v in r.items() if k not in TIMING} for r in rows}
 
 
 def test_config_zero_is_default_and_draws_are_deterministic():
@@ -68,32 +81,59 @@ def test_run_writes_csv_summary_and_plots(tmp_path):
     assert "sklearn:diabetes" in summary and "**" in summary
     if {"network", "trees"} <= {r["family"] for r in rows.values()}:
         assert "network_minus_trees" in (tmp_path / "datasets.csv").read_text()
+    if HAS_LENS:
+        _check_lens(tmp_path, res, 2)
     pytest.importorskip("matplotlib")
     assert (tmp_path / "normalised_scores.png").stat().st_size > 0
     assert (tmp_path / "score_vs_budget.png").stat().st_size > 0
+    if HAS_LENS:
+        assert (tmp_path / "lens_scatter.png").stat().st_size > 0
+
+
+def _check_lens(out: Path, res, n_datasets: int) -> None:
+    """lens.csv has one ok row per dataset x split; datasets.csv and summary.md its columns."""
+    import pandas as pd
+
+    lens = _rows(out, "lens.csv")
+    assert res.n_lens_run == res.n_lens_total == len(lens) == n_datasets
+    assert all(r["status"] == "ok" for r in lens.values()), lens
+    assert all(int(r["lens_max_train"]) == 2000 and int(r["lens_max_test"]) == 1000
+               for r in lens.values())  # fmt: skip
+    table = pd.read_csv(out / "datasets.csv")
+    assert set(LENS_FINITE) | {"network_minus_trees", "lens_note"} <= set(table.columns)
+    assert len(table) == n_datasets and np.isfinite(table[list(LENS_FINITE)].to_numpy()).all()
+    assert (table[["net_ratio", "irregularity_mean"]] > 0).all().all()
+    assert "net_ratio_irregular" in (out / "summary.md").read_text()
 
 
 def test_killed_run_resumes_without_refitting(tmp_path):
     run_benchmark(["sklearn:diabetes"], out=tmp_path, **TINY)
-    before = _rows(tmp_path)
+    before, lens_before = _rows(tmp_path), _rows(tmp_path, "lens.csv")
+    assert len(lens_before) == int(HAS_LENS)
     lines = (tmp_path / "results.csv").read_text().splitlines(keepends=True)
     # Simulate a kill: the last two rows never arrived, the one before was half written.
     kept = "".join(lines[:-3]) + lines[-3][: len(lines[-3]) // 2]
     (tmp_path / "results.csv").write_text(kept)
+    if HAS_LENS:  # the lens row was half written too
+        lens_lines = (tmp_path / "lens.csv").read_text().splitlines(keepends=True)
+        (tmp_path / "lens.csv").write_text(lens_lines[0] + lens_lines[1][:40])
     res = run_benchmark(["sklearn:diabetes"], out=tmp_path, **TINY)
     assert (res.n_run, res.n_skipped) == (3, len(before) - 3)
+    assert res.n_lens_run == int(HAS_LENS)
     assert _rows(tmp_path) == before
+    assert _rows(tmp_path, "lens.csv") == lens_before
     res = run_benchmark(["sklearn:diabetes"], out=tmp_path, **TINY)
-    assert res.n_run == 0
+    assert res.n_run == res.n_lens_run == 0
     # More configurations extend the same CSV; only the new ones are fitted.
     res = run_benchmark(["sklearn:diabetes"], out=tmp_path, **{**TINY, "budget": 3})
     assert res.n_run == len(MODELS)
 
 
 def test_refuses_to_mix_settings(tmp_path):
-    run_benchmark(["sklearn:diabetes"], out=tmp_path, **{**TINY, "models": ["hgb"]})
+    tiny = {**TINY, "models": ["hgb"], "lens": False}
+    run_benchmark(["sklearn:diabetes"], out=tmp_path, **tiny)
     with pytest.raises(ValueError, match="other settings.*--out"):
-        run_benchmark(["sklearn:diabetes"], out=tmp_path, seed=1, **{**TINY, "models": ["hgb"]})
+        run_benchmark(["sklearn:diabetes"], out=tmp_path, seed=1, **tiny)
     settings = json.loads((tmp_path / "run.json").read_text())
     assert settings["quick"] is True and settings["protocol"]["seed"] == 0
 
@@ -110,6 +150,36 @@ def test_dask_local_cluster_gives_the_same_rows_as_loky(tmp_path):
     loky, dask = _rows(tmp_path / "loky"), _rows(tmp_path / "dask")
     assert res.n_run == len(loky) == 3 * len(MODELS) * 2
     assert dask == loky
+    assert _rows(tmp_path / "dask", "lens.csv") == _rows(tmp_path / "loky", "lens.csv")
+
+
+def test_ray_local_gives_the_same_rows_as_loky(tmp_path):
+    pytest.importorskip("ray", reason="Ray is not installed (pip install 'ray[default]')")
+    tiny = {**TINY, "models": [m for m in MODELS if m != "xgboost"]}
+    run_benchmark(None, out=tmp_path / "loky", n_jobs=2, backend="loky", **tiny)
+    res = run_benchmark(None, out=tmp_path / "ray", n_jobs=2, backend="ray", **tiny)
+    loky, ray = _rows(tmp_path / "loky"), _rows(tmp_path / "ray")
+    assert res.n_run == len(loky) == 3 * len(tiny["models"]) * 2
+    assert ray == loky
+    assert _rows(tmp_path / "ray", "lens.csv") == _rows(tmp_path / "loky", "lens.csv")
+    assert len(_rows(tmp_path / "ray", "lens.csv")) == 3 * int(HAS_LENS)
+
+
+@pytest.mark.skipif(not HAS_LENS, reason="the lens needs telescoping_mlp (torch)")
+def test_lens_on_multiclass_records_why_trees_are_skipped():
+    from sktelescope.bench._lens import LensJob, run_lens_job
+    from sktelescope.bench._runner import _split_data
+    from sktelescope.datasets import load_sklearn_dataset
+
+    ds = load_sklearn_dataset("iris")
+    data = _split_data(ds, 0, Protocol(n_splits=1))
+    row = run_lens_job(LensJob(ds.name, 0, 0, data, quick=True, max_train=50, max_test=20))
+    assert row["status"] == "ok", row.get("error")
+    assert set(row) <= set(LENS_COLUMNS) and set(MEASURES) - set(row) == {
+        "trees_ratio",
+        "trees_ratio_irregular",
+    }
+    assert np.isfinite(row["net_ratio"]) and "binary-only" in row["note"]
 
 
 def test_store_rejects_foreign_csv(tmp_path):
@@ -142,12 +212,14 @@ def test_cli_runs_the_embedded_default(tmp_path, capsys):
         "1",
         "--quick",
         "--no-progress",
+        "--no-lens",
         "--out",
         str(tmp_path),
     ]
     assert main(argv) == 0
     assert "sklearn:digits_3v5" in capsys.readouterr().out
     assert len(_rows(tmp_path)) == 3
+    assert not (tmp_path / "lens.csv").exists()
 
 
 @pytest.mark.skipif(
@@ -170,6 +242,7 @@ def test_cli_on_the_shared_folder(tmp_path):
         "--quick",
         "--max-train",
         "1000",
+        "--no-lens",
         "--no-progress",
         "--out",
         str(tmp_path),
