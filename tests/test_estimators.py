@@ -233,3 +233,12 @@ def test_pandas_regression_with_dataframe_and_series(diabetes):
     df = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
     est = TelescopingMLPRegressor(**FAST).fit(df, pd.Series(y))
     np.testing.assert_array_equal(est.predict(df), est.predict(df.to_numpy()))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown without CUDA")
+def test_cuda_without_a_gpu_says_so(diabetes):
+    X, y = diabetes
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        TelescopingMLPRegressor(**{**FAST, "device": "cuda"}).fit(X, y)
+    est = TelescopingMLPRegressor(**{**FAST, "device": "auto"}).fit(X, y)
+    assert next(est.module_.parameters()).device.type == "cpu"
