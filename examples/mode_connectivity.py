@@ -54,7 +54,7 @@ def fit_parent(X, y, fast: bool) -> TelescopingMLPClassifier:
     batch = 16
     steps_per_epoch = int(np.ceil(len(X) / batch))
     return TelescopingMLPClassifier(
-        hidden_layer_sizes=(32,) if fast else (128, 128), optimizer="sgd", learning_rate=0.02,
+        hidden_layer_sizes=(32,) if fast else (64, 64, 64), optimizer="sgd", learning_rate=0.05,
         momentum=0.9, batch_size=batch, max_iter=8 if fast else 60, n_iter_no_change=None,
         early_stopping=False, stage_every=steps_per_epoch, random_state=0,
     ).fit(X, y)  # fmt: skip
@@ -69,6 +69,7 @@ def barriers(parent, X, y, X_val, y_val, spawn_steps) -> pd.DataFrame:
         avg_acc = evaluate_parameters(parent, weight_average(kids.children), X_val, y_val)[1]
         rows.append({"spawn_step": t, "loss_barrier": line.barrier,
                      "accuracy_gap": float(np.mean(accs)) - avg_acc,
+                     "max_accuracy_drop": line.max_accuracy_drop,
                      "children_accuracy": float(np.mean(accs))})  # fmt: skip
     return pd.DataFrame(rows)
 
@@ -112,7 +113,7 @@ def main(argv=None):
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     layers = pd.DataFrame(change.values, columns=change.layers, index=change.steps_from)
     print("gradient change over one epoch, by layer (rows: start step):")
-    print(layers.to_string(float_format=lambda v: f"{v:.2e}"))
+    print(layers.iloc[:: max(len(layers) // 12, 1)].to_string(float_format=lambda v: f"{v:.2e}"))
     if not args.fast:
         try:
             plot(table, change, HERE / "output" / "mode_connectivity.png")
