@@ -62,7 +62,7 @@ _COMMON_PARAMS_DOC = """
     max_stages : int, default=50
         Most stages kept; each stage costs ``4 * n_params`` bytes (``8 * n_params``
         with Adam/AdamW, whose preconditioner is kept too). A 20-256-256-1 network has
-        71,937 parameters: 288 kB per stage, 575 kB with Adam.
+        71,425 parameters: 286 kB per stage, 571 kB with Adam.
     stage_every : int or None, default=None
         Optimizer steps per stage; ``None`` spreads ``max_stages`` over the planned steps.
     random_state : int, RandomState instance or None, default=None

@@ -125,7 +125,12 @@ class Stage:
 
     @property
     def preconditioner(self) -> torch.Tensor | None:
-        """Adam's diagonal preconditioner at the start of the stage (``None`` for SGD)."""
+        """Adam's diagonal preconditioner at the start of the stage (``None`` for SGD).
+
+        It is the state after the stage's first step was prepared from: Adam's second
+        moment after the boundary step. The stage's first update applies one more EMA
+        update of it (a relative change of order ``1 - β2`` = 0.001 by default).
+        """
         return self._store.preconditioners[self.index]
 
     def predict(self, X, linear: bool = False) -> np.ndarray:

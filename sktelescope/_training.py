@@ -8,6 +8,7 @@ scikit-learn: validation, scaling and the estimator API live in ``_mlp``.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -230,16 +231,41 @@ class Trainer:
             obs.on_train_end(self, result)
         return result
 
-    def _run_epoch(self, X, Y, W, batch: int, epoch: int) -> float:
+    def branch(self, generator: torch.Generator, observers: Sequence = ()) -> Trainer:
+        """A copy of this trainer at its current step that draws batches from ``generator``.
+
+        Module, optimizer state, step count and learning-rate schedule are copied, so
+        ``run_until`` continues the same run with another data order (how the lens spawns
+        children for mode connectivity).
+        """
+        child = Trainer(copy.deepcopy(self.module), self.loss_fn, self.config, generator, observers)
+        child.optimizer.load_state_dict(copy.deepcopy(self.optimizer.state_dict()))
+        child.step, child.total_steps = self.step, self.total_steps
+        child.input_transform = self.input_transform
+        return child
+
+    def run_until(self, X, Y, W, last_step: int) -> None:
+        """Train on fresh permutations of the data until ``last_step`` steps are done."""
+        batch = len(X) if self.config.batch_size is None else min(self.config.batch_size, len(X))
+        epoch = 0
+        while self.step < last_step:
+            self._run_epoch(X, Y, W, batch, epoch, last_step)
+            epoch += 1
+
+    def _run_epoch(self, X, Y, W, batch: int, epoch: int, last_step: int | None = None) -> float:
         perm = torch.randperm(len(X), generator=self.generator).to(X.device)
         Xp, Yp, Wp = X[perm], Y[perm], W[perm]
         total = torch.zeros((), device=X.device)
+        seen = 0
         for start in range(0, len(X), batch):
-            stop = start + batch
+            if last_step is not None and self.step >= last_step:
+                break
+            stop = min(start + batch, len(X))
             loss = self._train_step(Xp[start:stop], Yp[start:stop], Wp[start:stop])
-            total += loss * (min(stop, len(X)) - start)
+            total += loss * (stop - start)
+            seen += stop - start
             self._notify(epoch, perm[start:stop], loss)
-        mean = float(total) / len(X)
+        mean = float(total) / max(seen, 1)
         if not math.isfinite(mean):
             raise DivergenceError(f"non-finite training loss at epoch {epoch + 1}")
         return mean

@@ -30,7 +30,6 @@ from sklearn.base import clone
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from sktelescope._network import flatten_parameters, forward_stacked
-from sktelescope._training import learning_rate_factor, make_optimizer
 
 __all__ = [
     "InterpolationResult",
@@ -289,36 +288,11 @@ def _replay_to(est, X, y, step: int, sample_weight=None) -> _SpawnPoint:
 
 
 def _train_child(point: _SpawnPoint, tensors, n_steps: int, generator: torch.Generator):
-    """Continue from the spawn point to ``n_steps`` steps, drawing batches from ``generator``.
-
-    Mirrors ``Trainer``: one permutation per pass over the data, consecutive slices of it as
-    batches (the last one may be smaller), the same learning-rate schedule and optimizer.
-    """
-    trainer = point.trainer
-    config, module = trainer.config, copy.deepcopy(trainer.module)
-    torch.nn.utils.vector_to_parameters(
-        point.flat.to(next(module.parameters()), copy=True), module.parameters()
-    )
-    optimizer = make_optimizer(list(module.parameters()), config)
-    if point.optimizer_state:
-        optimizer.load_state_dict(copy.deepcopy(point.optimizer_state))
-    X, Y, W = tensors
-    batch = len(X) if config.batch_size is None else min(config.batch_size, len(X))
-    step = point.step
-    while step < n_steps:
-        perm = torch.randperm(len(X), generator=generator).to(X.device)
-        for start in range(0, len(X), batch):
-            if step >= n_steps:
-                break
-            step += 1
-            factor = learning_rate_factor(step, trainer.total_steps, config)
-            for group in optimizer.param_groups:
-                group["lr"] = config.learning_rate * factor
-            idx = perm[start : start + batch]
-            optimizer.zero_grad(set_to_none=True)
-            trainer.loss_fn(module(X[idx]), Y[idx], W[idx]).backward()
-            optimizer.step()
-    return flatten_parameters(module)
+    """Continue the parent's trainer from the spawn point to ``n_steps`` steps, drawing
+    batches from ``generator`` (a fresh permutation per pass, the same schedule)."""
+    child = point.trainer.branch(generator)
+    child.run_until(*tensors, n_steps)
+    return flatten_parameters(child.module)
 
 
 def _warn_if_not_parent(est, point: _SpawnPoint) -> None:
