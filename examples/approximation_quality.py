@@ -16,7 +16,7 @@ approximation_quality.png, when matplotlib is installed) the error curves over s
 The paper uses MNIST downsampled to 8x8 with 1,000 training images, batch 200 and 5,000
 steps; scikit-learn's digits are a smaller, bundled stand-in. Run::
 
-    python examples/approximation_quality.py          # 3 seeds, 3,000 steps per run
+    python examples/approximation_quality.py          # 3 seeds, 1,500 steps per run
     python examples/approximation_quality.py --fast   # 1 seed, 90 steps, for CI
 """
 
@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--fast", action="store_true", help="1 seed, 30 epochs, for CI")
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")
-    seeds, epochs, every = ([0], 30, 1) if args.fast else ([0, 1, 2], 1000, 10)
+    seeds, epochs, every = ([0], 30, 1) if args.fast else ([0, 1, 2], 500, 10)
     results = {
         name: [run(setting, seed, epochs, every) for seed in seeds]
         for name, setting in SETTINGS.items()
