@@ -24,8 +24,9 @@ def compare(X, y, max_iter: int) -> None:
     models = {
         "TelescopingMLP": make_pipeline(
             QuantileTransformer(n_quantiles=200, output_distribution="normal"),
-            TelescopingMLPRegressor(hidden_layer_sizes=(64, 64), max_iter=max_iter,
-                                    learning_rate=3e-3, random_state=0),
+            TelescopingMLPRegressor(
+                hidden_layer_sizes=(64, 64), max_iter=max_iter, learning_rate=3e-3, random_state=0
+            ),
         )  # fmt: skip
     }
     try:
@@ -46,13 +47,15 @@ def inspect_stages(X, y, max_iter: int) -> None:
     parts = est.telescope(X[:3])
     print(f"{est.n_stages_} stages over {est.n_steps_} optimizer steps")
     print("f_0 + stage contributions, first sample:", np.round(parts[0, :5], 2), "...")
-    print("row sums vs predict:", np.round(parts.sum(axis=1), 3), np.round(est.predict(X[:3]), 3))
+    sums, preds = np.round(parts.sum(axis=1), 3), np.round(est.predict(X[:3]), 3)
+    print("row sums vs predict:", sums, preds)
     mse = [np.mean((p - y) ** 2) for p in est.staged_predict(X)]
     print("training MSE after stages 1, 5, 10, last:",
           [round(float(mse[i]), 1) for i in (0, 4, 9, -1)])  # fmt: skip
     stage = est.stages_[-1]
+    kernel = np.round(stage.kernel(X[:3], X[:4]), 2)
     print(f"last stage covers steps {stage.steps.start}-{stage.steps.stop - 1}; "
-          f"its tangent kernel on 3x4 inputs:\n{np.round(stage.kernel(X[:3], X[:4]), 2)}")  # fmt: skip
+          f"its tangent kernel on 3x4 inputs:\n{kernel}")  # fmt: skip
 
 
 def main(argv=None) -> None:

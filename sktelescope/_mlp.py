@@ -80,6 +80,8 @@ class TelescopingMLPRegressor(RegressorMixin, _BaseTelescopingMLP):
         learning_rate=1e-3,
         momentum=0.9,
         nesterov=False,
+        beta_1=0.9,
+        beta_2=0.999,
         weight_decay=0.0,
         lr_schedule="constant",
         warmup_steps=0,
@@ -103,6 +105,8 @@ class TelescopingMLPRegressor(RegressorMixin, _BaseTelescopingMLP):
         self.learning_rate = learning_rate
         self.momentum = momentum
         self.nesterov = nesterov
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
         self.weight_decay = weight_decay
         self.lr_schedule = lr_schedule
         self.warmup_steps = warmup_steps
@@ -214,6 +218,8 @@ class TelescopingMLPClassifier(ClassifierMixin, _BaseTelescopingMLP):
         learning_rate=1e-3,
         momentum=0.9,
         nesterov=False,
+        beta_1=0.9,
+        beta_2=0.999,
         weight_decay=0.0,
         lr_schedule="constant",
         warmup_steps=0,
@@ -237,6 +243,8 @@ class TelescopingMLPClassifier(ClassifierMixin, _BaseTelescopingMLP):
         self.learning_rate = learning_rate
         self.momentum = momentum
         self.nesterov = nesterov
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
         self.weight_decay = weight_decay
         self.lr_schedule = lr_schedule
         self.warmup_steps = warmup_steps

@@ -35,6 +35,8 @@ _COMMON_PARAMS_DOC = """
     momentum : float, default=0.9
         SGD momentum (PyTorch's convention ``buf = μ buf + g``).
     nesterov : bool, default=False
+    beta_1, beta_2 : float, default=0.9, 0.999
+        Adam/AdamW moment decay rates (the paper's AdamW runs use 0.9, 0.99).
     weight_decay : float, default=0.0
         Coupled L2 for "sgd"/"adam", decoupled for "adamw".
     lr_schedule : {"constant", "linear", "cosine"}, default="constant"
@@ -97,6 +99,8 @@ class _BaseTelescopingMLP(BaseEstimator):
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "momentum": [Interval(Real, 0, 1, closed="left")],
         "nesterov": ["boolean"],
+        "beta_1": [Interval(Real, 0, 1, closed="left")],
+        "beta_2": [Interval(Real, 0, 1, closed="left")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "lr_schedule": [StrOptions({"constant", "linear", "cosine"})],
         "warmup_steps": [Interval(Integral, 0, None, closed="left")],
@@ -276,7 +280,8 @@ class _BaseTelescopingMLP(BaseEstimator):
     def _train_config(self) -> TrainConfig:
         return TrainConfig(
             optimizer=self.optimizer, learning_rate=self.learning_rate, momentum=self.momentum,
-            nesterov=self.nesterov, weight_decay=self.weight_decay, lr_schedule=self.lr_schedule,
+            nesterov=self.nesterov, betas=(self.beta_1, self.beta_2),
+            weight_decay=self.weight_decay, lr_schedule=self.lr_schedule,
             warmup_steps=self.warmup_steps, batch_size=self.batch_size, max_epochs=self.max_iter,
             n_iter_no_change=self.n_iter_no_change, tol=self.tol, verbose=self.verbose,
         )  # fmt: skip

@@ -168,7 +168,8 @@ class Trainer:
         ``wants_previous_params = True`` receives ``Step.params_before``.
         ``trainer.input_transform`` (set by the estimator before ``fit``) maps raw
         inputs to the network's standardised input tensor, for observers that
-        evaluate the network on inputs of their own.
+        evaluate the network on inputs of their own. ``trainer.train_data`` holds the
+        ``(X, Y, W)`` tensors being fitted (after any validation split) once ``fit`` starts.
 
     Examples
     --------
@@ -199,6 +200,7 @@ class Trainer:
         self.step = 0
         self.total_steps = 0
         self.input_transform: Callable | None = None
+        self.train_data: tuple[torch.Tensor, ...] | None = None
 
     def fit(self, X, Y, W, validation=None) -> TrainResult:
         """Train for up to ``config.max_epochs`` epochs on resident tensors.
@@ -210,6 +212,7 @@ class Trainer:
         n = len(X)
         batch = n if self.config.batch_size is None else min(self.config.batch_size, n)
         self.total_steps = self.config.max_epochs * math.ceil(n / batch)
+        self.train_data = (X, Y, W)
         result = TrainResult()
         for obs in self.observers:
             obs.on_train_begin(self)

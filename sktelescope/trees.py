@@ -52,6 +52,7 @@ from sklearn.utils.validation import check_array
 
 from sktelescope._trees_base import SQUARED_ERROR, BoosterSpec, negative_gradient_and_hessian
 from sktelescope._trees_stage import TreeStage
+from sktelescope.lens._effective import EffectiveParameters
 
 __all__ = ["TreeTelescope", "TreeStage", "TreeSmoother", "EffectiveParameters"]
 
@@ -129,32 +130,6 @@ class TreeSmoother:
 
     def __iter__(self) -> Iterator[np.ndarray | None]:
         return iter((self.S_train, self.s_eval, self.c_train, self.c_eval))
-
-
-@dataclass
-class EffectiveParameters:
-    """Effective parameters after each stage (PAPER.md §2b).
-
-    Attributes
-    ----------
-    p_train : ndarray of shape (1 + n_stages,)
-        ``||S_t||_F^2`` over the fitted training points; index 0 is the initial prediction
-        (1 for a mean initialisation, 0 for a constant one), the last is the whole ensemble.
-    p_test : ndarray of shape (1 + n_stages,) or None
-        ``n / |I| * sum_x ||s_t(x)||^2`` over the evaluation inputs (no labels needed).
-
-    Examples
-    --------
-    >>> from sklearn.datasets import load_diabetes
-    >>> from sklearn.ensemble import GradientBoostingRegressor
-    >>> X, y = load_diabetes(return_X_y=True)
-    >>> model = GradientBoostingRegressor(n_estimators=3).fit(X, y)
-    >>> TreeTelescope(model, X, y).effective_parameters().p_train.shape
-    (4,)
-    """
-
-    p_train: np.ndarray
-    p_test: np.ndarray | None
 
 
 class TreeTelescope:
@@ -386,8 +361,8 @@ class TreeTelescope:
 
         Entry 0 is the initial prediction, entry t the ensemble after t rounds (aligned with
         the columns of :meth:`telescope`); the last entry is the whole ensemble. ``p_test`` is
-        None without ``X_eval``. Squared-error loss only; same memory limit as
-        :meth:`smoother`.
+        NaN without ``X_eval``. ``steps`` are the boosting rounds ``0..n_stages``.
+        Squared-error loss only; same memory limit as :meth:`smoother`.
 
         Examples
         --------
@@ -402,7 +377,9 @@ class TreeTelescope:
         from sktelescope._trees_smoother import effective_parameters
 
         p_train, p_test = effective_parameters(self._states(X_eval, max_entries), self.fit_mask_)
-        return EffectiveParameters(p_train, p_test)
+        if p_test is None:
+            p_test = np.full_like(p_train, np.nan)
+        return EffectiveParameters(np.arange(len(p_train)), p_train, p_test)
 
 
 def _n_rows(X) -> int:

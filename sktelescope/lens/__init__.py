@@ -1,0 +1,78 @@
+"""The telescoping lens: the paper's measurements on fitted networks (and, where the math
+allows, boosted trees through :class:`sktelescope.trees.TreeTelescope`).
+
+- Per-step telescoping and its approximation error: :func:`telescoping_trace`,
+  :class:`TelescopingMonitor`.
+- Tangent kernels (plain or Adam-preconditioned), from the layer structure:
+  :func:`tangent_kernel`, :func:`tangent_kernel_row_norms`.
+- Smoothers and effective parameters: :func:`effective_parameters`,
+  :func:`smoother_trace`, :class:`SmootherMonitor`.
+- Irregular inputs and kernel extremity: :func:`irregularity_score`,
+  :func:`irregular_test_sets`, :func:`kernel_extremity_ratio`, :func:`kernel_row_norms`.
+- Gradient stability and mode connectivity: :func:`gradient_change`,
+  :func:`interpolate`, :func:`spawn_children`, :func:`weight_average`.
+"""
+
+from sktelescope.lens._effective import EffectiveParameters
+from sktelescope.lens.connectivity import (
+    InterpolationResult,
+    SpawnResult,
+    evaluate_parameters,
+    interpolate,
+    spawn_children,
+    weight_average,
+)
+from sktelescope.lens.extremity import (
+    KernelExtremity,
+    kernel_extremity_ratio,
+    kernel_row_norms,
+    max_row_norms,
+)
+from sktelescope.lens.gradients import GradientChange, gradient_change, layer_gradient_change
+from sktelescope.lens.irregularity import IrregularTestSet, irregular_test_sets, irregularity_score
+from sktelescope.lens.kernels import (
+    LayerSignals,
+    layer_signals,
+    tangent_kernel,
+    tangent_kernel_nbytes,
+    tangent_kernel_row_norms,
+)
+from sktelescope.lens.smoother import (
+    SmootherMonitor,
+    SmootherTrace,
+    effective_parameters,
+    smoother_trace,
+)
+from sktelescope.lens.telescoping import TelescopingMonitor, TelescopingTrace, telescoping_trace
+
+__all__ = [
+    "EffectiveParameters",
+    "GradientChange",
+    "InterpolationResult",
+    "IrregularTestSet",
+    "KernelExtremity",
+    "LayerSignals",
+    "SmootherMonitor",
+    "SmootherTrace",
+    "SpawnResult",
+    "TelescopingMonitor",
+    "TelescopingTrace",
+    "effective_parameters",
+    "evaluate_parameters",
+    "gradient_change",
+    "interpolate",
+    "irregular_test_sets",
+    "irregularity_score",
+    "kernel_extremity_ratio",
+    "kernel_row_norms",
+    "layer_gradient_change",
+    "layer_signals",
+    "max_row_norms",
+    "smoother_trace",
+    "spawn_children",
+    "tangent_kernel",
+    "tangent_kernel_nbytes",
+    "tangent_kernel_row_norms",
+    "telescoping_trace",
+    "weight_average",
+]

@@ -28,7 +28,6 @@ import torch
 from sklearn.exceptions import NotFittedError
 from sklearn.utils import check_random_state
 
-from sktelescope._stages import Stage
 from sktelescope.lens.kernels import tangent_kernel_nbytes, tangent_kernel_row_norms
 
 __all__ = ["KernelExtremity", "kernel_extremity_ratio", "kernel_row_norms", "max_row_norms"]
@@ -81,6 +80,8 @@ def kernel_row_norms(
     >>> kernel_row_norms(est.stages_[0], X[:4], X).shape
     (4,)
     """
+    from sktelescope._stages import Stage  # here: _stages itself imports lens.kernels
+
     if not isinstance(stage, Stage):
         if not hasattr(stage, "kernel_row_norms"):
             raise TypeError(

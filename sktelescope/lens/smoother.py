@@ -40,6 +40,7 @@ import torch
 from sktelescope import _losses
 from sktelescope._network import flatten_parameters, unflatten_parameters
 from sktelescope.lens._channels import ChannelOptimizer
+from sktelescope.lens._effective import EffectiveParameters
 from sktelescope.lens._replay import as_network_inputs, format_bytes, replay_fit
 from sktelescope.lens._tangent import TangentEngine
 from sktelescope.lens.kernels import layer_signals, tangent_kernel
@@ -265,25 +266,6 @@ def _jacobian(module, theta: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
 
 
 @dataclass
-class EffectiveParameters:
-    """Effective parameters of a run over its recorded steps.
-
-    Attributes
-    ----------
-    steps : ndarray of shape (n_records,)
-        Optimizer steps (0 = initialisation, where both are 0).
-    p_train : ndarray of shape (n_records,)
-        ``‖S_t‖_F²`` on the training inputs (dimensionless).
-    p_test : ndarray of shape (n_records,)
-        ``n/|I| Σ_{x∈I} ‖s_t(x)‖²`` on the evaluation inputs (NaN without them).
-    """
-
-    steps: np.ndarray
-    p_train: np.ndarray
-    p_test: np.ndarray
-
-
-@dataclass
 class SmootherTrace(EffectiveParameters):
     """The final smoother of a replayed run, with its effective parameters over steps.
 
@@ -352,9 +334,12 @@ def effective_parameters(
 
     Parameters
     ----------
-    est : TelescopingMLPRegressor or TelescopingMLPClassifier
-        With ``loss="squared_error"``, one output, ``early_stopping=False`` and an integer
-        ``random_state`` (a clone is fitted; ``est`` itself is not changed).
+    est : TelescopingMLPRegressor, TelescopingMLPClassifier or TreeTelescope
+        A network with ``loss="squared_error"``, one output, ``early_stopping=False`` and
+        an integer ``random_state`` (a clone is fitted; ``est`` itself is not changed), or
+        a squared-error :class:`sktelescope.trees.TreeTelescope`, whose smoother is exact
+        per boosting round (``X_train``/``y_train`` are then the ones it was built with and
+        are not used again).
     X_train, y_train : array-like
         The training data of the run.
     X_eval : array-like of shape (n_eval, n_features), optional
@@ -381,6 +366,8 @@ def effective_parameters(
     >>> int(res.steps[-1]), bool(res.p_train[-1] > 0)
     (20, True)
     """
+    if hasattr(est, "effective_parameters"):  # a TreeTelescope: the ensemble is its own record
+        return est.effective_parameters(X_eval)
     monitor, _ = _replay_smoother(est, X_train, y_train, X_eval, sample_weight, every, max_bytes)
     return EffectiveParameters(monitor.steps_, monitor.p_train_, monitor.p_test_)
 
