@@ -51,12 +51,12 @@ def load_three_vs_five():
 
 def fit_parent(X, y, fast: bool) -> TelescopingMLPClassifier:
     """SGD + momentum 0.9, one stage per epoch so that gradient change compares epochs."""
-    batch = 16
+    batch, epochs = 16, 8 if fast else 60
     steps_per_epoch = int(np.ceil(len(X) / batch))
     return TelescopingMLPClassifier(
         hidden_layer_sizes=(32,) if fast else (64, 64, 64), optimizer="sgd", learning_rate=0.05,
-        momentum=0.9, batch_size=batch, max_iter=8 if fast else 60, n_iter_no_change=None,
-        early_stopping=False, stage_every=steps_per_epoch, random_state=0,
+        momentum=0.9, batch_size=batch, max_iter=epochs, n_iter_no_change=None,
+        early_stopping=False, stage_every=steps_per_epoch, max_stages=epochs, random_state=0,
     ).fit(X, y)  # fmt: skip
 
 

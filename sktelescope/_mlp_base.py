@@ -271,11 +271,18 @@ class _BaseTelescopingMLP(BaseEstimator):
         return fitted
 
     def _stage_every(self, n_train: int) -> int:
-        if self.stage_every is not None:
-            return self.stage_every
         batch = n_train if self.batch_size is None else min(self.batch_size, n_train)
         planned = self.max_iter * math.ceil(n_train / batch)
-        return max(math.ceil(planned / self.max_stages), 1)
+        if self.stage_every is None:
+            return max(math.ceil(planned / self.max_stages), 1)
+        if math.ceil(planned / self.stage_every) > self.max_stages:
+            raise ValueError(
+                f"stage_every={self.stage_every} over up to {planned} optimizer steps would "
+                f"keep {math.ceil(planned / self.stage_every)} stages, more than "
+                f"max_stages={self.max_stages}. Raise max_stages (each stage holds one "
+                "parameter vector, two with Adam) or stage_every, or leave stage_every=None."
+            )
+        return self.stage_every
 
     def _train_config(self) -> TrainConfig:
         return TrainConfig(

@@ -122,6 +122,8 @@ def test_wrong_feature_count_at_predict(diabetes):
 
 def test_invalid_parameters_are_named():
     X, y = np.ones((5, 2)), np.arange(5.0)
+    with pytest.raises(ValueError, match="more than max_stages=3"):
+        TelescopingMLPRegressor(stage_every=1, max_stages=3, batch_size=1, max_iter=1).fit(X, y)
     with pytest.raises(ValueError, match="optimizer"):
         TelescopingMLPRegressor(optimizer="lbfgs").fit(X, y)
     with pytest.raises(ValueError, match="hidden_layer_sizes"):
