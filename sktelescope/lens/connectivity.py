@@ -26,10 +26,10 @@ from numbers import Integral
 
 import numpy as np
 import torch
-from sklearn.base import clone
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from sktelescope._network import flatten_parameters, forward_stacked
+from sktelescope.lens._replay import check_replayable, replay_fit
 
 __all__ = [
     "InterpolationResult",
@@ -267,12 +267,7 @@ class _StopAt:
 
 def _replay_to(est, X, y, step: int, sample_weight=None) -> _SpawnPoint:
     """Re-run ``est``'s fit from its ``random_state`` and stop after ``step`` optimizer steps."""
-    seed = est.get_params()["random_state"]
-    if not isinstance(seed, Integral) or isinstance(seed, bool):
-        raise ValueError(
-            "Spawning replays the parent's run, which needs an integer random_state; got "
-            f"random_state={seed!r}. Refit the parent with random_state=0 (or any int)."
-        )
+    check_replayable(est)
     if est._use_early_stopping(len(X), False):
         raise ValueError(
             "Spawning continues training for the parent's number of steps and does not "
@@ -281,7 +276,7 @@ def _replay_to(est, X, y, step: int, sample_weight=None) -> _SpawnPoint:
     if not isinstance(step, Integral) or not 0 <= step < est.n_steps_:
         raise ValueError(f"spawn_step must be an integer in [0, {est.n_steps_}), got {step!r}.")
     try:
-        clone(est)._fit(X, y, sample_weight, None, None, observers=[_StopAt(int(step))])
+        replay_fit(est, X, y, [_StopAt(int(step))], sample_weight)
     except _SpawnPoint as point:
         return point
     raise RuntimeError("The replay did not reach the spawn step.")  # pragma: no cover
