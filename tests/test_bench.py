@@ -18,22 +18,14 @@ from sktelescope.bench import (
 )
 from sktelescope.bench._lens import LENS_COLUMNS, MEASURES
 from sktelescope.bench._models import available_models
+from sktelescope.bench._report import LENS_SUMMARY
 from sktelescope.cli import main
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "tabular"
 TIMING = {"fit_seconds", "predict_seconds", "lens_seconds"}
 HAS_LENS = "telescoping_mlp" in available_models()
-#: Lens columns that must be finite for regression and binary datasets.
-LENS_FINITE = (
-    "irregularity_mean",
-    "irregular_share",
-    "net_ratio",
-    "net_ratio_irregular",
-    "trees_ratio",
-    "trees_ratio_irregular",
-    "default_gap",
-    "default_gap_irregular",
-)
+#: Lens columns that must be finite for regression and binary datasets: those in summary.md.
+LENS_FINITE = LENS_SUMMARY
 # Fast models: both families; the project's network when it is importable.
 MODELS = [m for m in ("telescoping_mlp", "hgb", "xgboost") if m in available_models()]
 TINY = dict(models=MODELS, budget=2, n_splits=1, quick=True, progress=False)
