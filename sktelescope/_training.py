@@ -196,6 +196,8 @@ class Trainer:
         self.config = config
         self.generator = generator
         self.observers = list(observers)
+        wants = [getattr(o, "wants_previous_params", False) for o in self.observers]
+        self._snapshot_before = any(wants)
         self.optimizer = make_optimizer(list(module.parameters()), config)
         self.step = 0
         self.total_steps = 0
@@ -276,9 +278,7 @@ class Trainer:
     def _train_step(self, xb, yb, wb) -> torch.Tensor:
         self.step += 1
         self._set_learning_rate()
-        self._before = None
-        if any(getattr(o, "wants_previous_params", False) for o in self.observers):
-            self._before = flatten_parameters(self.module)
+        self._before = flatten_parameters(self.module) if self._snapshot_before else None
         self.optimizer.zero_grad(set_to_none=True)
         loss = self.loss_fn(self.module(xb), yb, wb)
         loss.backward()
