@@ -24,6 +24,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from sktelescope._network import build_mlp, forward_flat, forward_stacked
 from sktelescope._stages import CheckpointStore, StageRecorder, staged_outputs
 from sktelescope._training import DivergenceError, TrainConfig, Trainer
+from sktelescope.exceptions import FitInterruptedWarning
 
 _COMMON_PARAMS_DOC = """
     hidden_layer_sizes : tuple of int, default=(256, 256)
@@ -241,7 +242,7 @@ class _BaseTelescopingMLP(BaseEstimator):
             warnings.warn(
                 f"Training interrupted after {result.n_steps} optimizer steps; the model "
                 "keeps the parameters reached so far.",
-                UserWarning,
+                FitInterruptedWarning,
                 stacklevel=4,
             )
         elif not result.converged and self.n_iter_no_change is not None:

@@ -50,9 +50,9 @@ import numpy as np
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_array
 
+from sktelescope._staged import EffectiveParameters
 from sktelescope._trees_base import SQUARED_ERROR, BoosterSpec, negative_gradient_and_hessian
 from sktelescope._trees_stage import TreeStage
-from sktelescope.lens._effective import EffectiveParameters
 
 __all__ = ["TreeTelescope", "TreeStage", "TreeSmoother", "EffectiveParameters"]
 

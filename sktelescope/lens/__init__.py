@@ -13,7 +13,7 @@ allows, boosted trees through :class:`sktelescope.trees.TreeTelescope`).
   :func:`interpolate`, :func:`spawn_children`, :func:`weight_average`.
 """
 
-from sktelescope.lens._effective import EffectiveParameters
+from sktelescope._staged import EffectiveParameters
 from sktelescope.lens.connectivity import (
     InterpolationResult,
     SpawnResult,

@@ -39,8 +39,8 @@ import torch
 
 from sktelescope import _losses
 from sktelescope._network import flatten_parameters, unflatten_parameters
+from sktelescope._staged import EffectiveParameters
 from sktelescope.lens._channels import ChannelOptimizer
-from sktelescope.lens._effective import EffectiveParameters
 from sktelescope.lens._replay import as_network_inputs, format_bytes, replay_fit
 from sktelescope.lens._tangent import TangentEngine
 from sktelescope.lens.kernels import layer_signals, tangent_kernel
