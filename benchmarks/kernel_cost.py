@@ -3,7 +3,7 @@
 Times ``K(X, Z)`` for ``len(X) = 2000`` and ``len(Z) = 256`` inputs of a 20-256-256-1 ReLU
 network (71,937 parameters), computed two ways in the same run:
 
-- ``sktelescope.lens.kernels.tangent_kernel``: per-layer Gram products of the layer inputs
+- ``sktelescope._core.kernels.tangent_kernel``: per-layer Gram products of the layer inputs
   and backward signals, ``Σ_l (δ_X δ_Zᵀ) ⊙ (a_X a_Zᵀ + 1)``;
 - torch.func: per-example Jacobians ``vmap(jacrev(f))`` of shape ``(N, p)`` and ``J_X J_Zᵀ``.
 
@@ -26,8 +26,8 @@ import time
 import torch
 from torch.func import jacrev, vmap
 
-from sktelescope._network import build_mlp, flatten_parameters, forward_flat
-from sktelescope.lens.kernels import tangent_kernel
+from sktelescope._core.kernels import tangent_kernel
+from sktelescope._core.network import build_mlp, flatten_parameters, forward_flat
 
 
 def jacobian_kernel(module, flat, X, Z):

@@ -38,11 +38,15 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
 from sktelescope import TelescopingMLPClassifier
-from sktelescope._losses import squared_error
-from sktelescope._network import build_mlp, flatten_parameters, forward_flat, linearised_increment
-from sktelescope._training import TrainConfig, Trainer
-from sktelescope.lens.smoother import SmootherMonitor
-from sktelescope.lens.telescoping import TelescopingMonitor, telescoping_trace
+from sktelescope._core.losses import SquaredError
+from sktelescope._core.network import (
+    build_mlp,
+    flatten_parameters,
+    forward_flat,
+    linearised_increment,
+)
+from sktelescope._core.training import TrainConfig, Trainer
+from sktelescope.lens import SmootherMonitor, TelescopingMonitor, telescoping_trace
 
 MONITORS = {
     "plain": None,
@@ -85,7 +89,7 @@ def seconds_per_step(
     observers = [] if make_observer is None else [make_observer()]
     cfg = TrainConfig(optimizer=optimizer, learning_rate=1e-3, batch_size=batch,
                       max_epochs=epochs, n_iter_no_change=None, momentum=momentum)  # fmt: skip
-    trainer = Trainer(net, squared_error, cfg, gen, observers)
+    trainer = Trainer(net, SquaredError(), cfg, gen, observers)
     start = CLOCK[0]()
     result = trainer.fit(X, Y, torch.ones(len(X)))
     return (CLOCK[0]() - start) / result.n_steps
@@ -126,7 +130,8 @@ def smoother_costs(n, n_eval, hidden, epochs) -> dict[str, float]:
 
 def smoother_refusal(n: int) -> str:
     X = torch.randn(n, 20)
-    trainer = Trainer(build_mlp(20, (256, 256), 1), squared_error, TrainConfig(), torch.Generator())
+    net = build_mlp(20, (256, 256), 1)
+    trainer = Trainer(net, SquaredError(), TrainConfig(), torch.Generator())
     try:
         SmootherMonitor(X).on_train_begin(trainer)
     except ValueError as exc:

@@ -32,7 +32,7 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
 from sktelescope import TelescopingMLPClassifier
-from sktelescope.lens.telescoping import telescoping_trace
+from sktelescope.lens import telescoping_trace
 
 SETTINGS = {
     "SGD lr=0.01": dict(optimizer="sgd", momentum=0.0, learning_rate=0.01),

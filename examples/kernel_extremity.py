@@ -36,8 +36,7 @@ from sklearn.metrics import mean_squared_error
 from sklearn.model_selection import train_test_split
 
 from sktelescope import TelescopingMLPRegressor
-from sktelescope.lens.extremity import max_row_norms
-from sktelescope.lens.irregularity import irregular_test_sets, irregularity_score
+from sktelescope.lens import irregular_test_sets, irregularity_score, max_row_norms
 
 HERE = Path(__file__).resolve().parent
 HOUSES = HERE.parent.parent / "shared" / "data" / "tabular" / "reg_num__houses.csv.gz"

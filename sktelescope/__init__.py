@@ -4,9 +4,7 @@ A trained network is its initial function plus one small update per optimizer st
 sktelescope exposes that run as a boosting-like ensemble of stages.
 """
 
-from sktelescope._mlp import TelescopingMLPClassifier, TelescopingMLPRegressor
-from sktelescope._stages import Stage
-
-__version__ = "0.1.0.dev0"
+from sktelescope._mlp import Stage, TelescopingMLPClassifier, TelescopingMLPRegressor
+from sktelescope._version import __version__
 
 __all__ = ["Stage", "TelescopingMLPClassifier", "TelescopingMLPRegressor", "__version__"]

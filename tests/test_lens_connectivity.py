@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -9,17 +11,16 @@ from sklearn.datasets import make_classification, make_regression
 from torch.func import functional_call, jacrev, vmap
 
 from sktelescope import TelescopingMLPClassifier, TelescopingMLPRegressor
-from sktelescope._network import flatten_parameters, forward_flat, unflatten_parameters
-from sktelescope.lens.connectivity import (
-    _replay_to,
-    _train_child,
-    _training_tensors,
+from sktelescope._core.network import flatten_parameters, forward_flat, unflatten_parameters
+from sktelescope.lens import (
     evaluate_parameters,
+    gradient_change,
     interpolate,
+    layer_gradient_change,
     spawn_children,
     weight_average,
 )
-from sktelescope.lens.gradients import gradient_change, layer_gradient_change
+from sktelescope.lens._connectivity import _replay_to, _train_child
 
 
 def _regressor(hidden=(16, 8), n=96, **kw):
@@ -77,7 +78,7 @@ def _per_layer_reference(module, flat_a, flat_b, X, output):
 @pytest.mark.parametrize("activation", ["relu", "tanh"])
 def test_layer_gradient_change_matches_torch_func(activation):
     gen = torch.Generator().manual_seed(0)
-    from sktelescope._network import build_mlp
+    from sktelescope._core.network import build_mlp
 
     net = build_mlp(4, (9, 7), 2, activation, generator=gen).double()
     a = flatten_parameters(net)
@@ -94,16 +95,15 @@ def test_layer_gradient_change_matches_torch_func(activation):
 def test_gradient_change_of_fitted_estimator_uses_its_checkpoints():
     est, X, _ = _regressor()
     res = gradient_change(est, X[:20], lag=2)
-    store = est._store
+    store, module = est.run_.checkpoints, copy.deepcopy(est.run_.module).double()
     assert res.values.shape == (len(store.flats) - 2, 3)
     np.testing.assert_array_equal(res.steps_from, store.steps[:-2])
     np.testing.assert_array_equal(res.steps_to, store.steps[2:])
     Xs = torch.as_tensor((X[:20] - X.mean(0)) / X.std(0))
     for row, i in zip(res.values, range(len(store.flats) - 2)):
-        ref = _per_layer_reference(store.module.double(), store.flats[i].double(),
+        ref = _per_layer_reference(module, store.flats[i].double(),
                                    store.flats[i + 2].double(), Xs, 0)  # fmt: skip
         np.testing.assert_allclose(row, ref.numpy(), rtol=1e-7)
-    store.module.float()
     assert np.all(res.values > 0)
     pairs = gradient_change(est, X[:20], checkpoint_pairs=[(0, 0), (1, 3)])
     np.testing.assert_array_equal(pairs.values[0], 0.0)
@@ -115,8 +115,8 @@ def test_gradient_change_of_fitted_estimator_uses_its_checkpoints():
 # -------------------------------------------------------------- interpolation
 def test_barrier_of_identical_endpoints_is_zero_and_endpoints_are_own_losses():
     est, X, y = _classifier()
-    theta_a = est._store.flats[-1]
-    theta_b = est._store.flats[1]
+    theta_a = est.run_.checkpoints.flats[-1]
+    theta_b = est.run_.checkpoints.flats[1]
     res = interpolate(est, theta_a, theta_a, X, y, n_points=7)
     assert res.barrier == 0.0
     np.testing.assert_array_equal(res.losses, res.losses[0])
@@ -128,25 +128,24 @@ def test_barrier_of_identical_endpoints_is_zero_and_endpoints_are_own_losses():
     assert res.losses[0] == pytest.approx(loss_b, rel=1e-12)
     assert acc_a == est.score(X, y)  # the final checkpoint is the fitted model
     assert (res.accuracies[-1], res.accuracies[0]) == (acc_a, acc_b)
-    assert res.barrier >= 0.0  # the endpoints themselves give 0
 
 
 def test_loss_along_the_line_matches_estimator_loss_for_multiclass_log_loss():
     est, X, y = _classifier()
     proba = est.predict_proba(X)
     log_loss = -np.mean(np.log(proba[np.arange(len(y)), np.searchsorted(est.classes_, y)]))
-    loss, _ = evaluate_parameters(est, est._store.flats[-1], X, y)
+    loss, _ = evaluate_parameters(est, est.run_.checkpoints.flats[-1], X, y)
     assert loss == pytest.approx(log_loss, rel=1e-6)
 
 
 def test_linear_model_squared_loss_is_convex_along_the_line_closed_form():
     est, X, y = _regressor(hidden=())
-    theta_a, theta_b = est._store.flats[-1].double(), est._store.flats[0].double()
+    flats = est.run_.checkpoints.flats
+    theta_a, theta_b = flats[-1].double(), flats[0].double()
     res = interpolate(est, theta_a, theta_b, X, y, n_points=11)
     Xs = torch.as_tensor((X - X.mean(0)) / X.std(0))
-    fa, fb = forward_flat(est._store.module.double(), theta_a, Xs), forward_flat(
-        est._store.module, theta_b, Xs)  # fmt: skip
-    est._store.module.float()
+    module = copy.deepcopy(est.run_.module).double()
+    fa, fb = forward_flat(module, theta_a, Xs), forward_flat(module, theta_b, Xs)
     half_msd = 0.5 * float((fa - fb).pow(2).mean())
     a = res.alphas
     np.testing.assert_allclose(res.losses - res.losses_avg, -a * (1 - a) * half_msd,
@@ -172,8 +171,8 @@ def test_weight_average_and_errors():
 def test_replay_is_bit_identical_to_the_parent_run():
     est, X, y = _regressor()
     k = 2  # a stage boundary: the parent stored its parameters there
-    point = _replay_to(est, X, y, est._store.steps[k])
-    assert torch.equal(point.flat, est._store.flats[k])
+    point = _replay_to(est, X, y, est.run_.checkpoints.steps[k])
+    assert torch.equal(flatten_parameters(point.module), est.run_.checkpoints.flats[k])
 
 
 def test_child_with_parents_batch_order_retraces_the_parent():
@@ -181,10 +180,9 @@ def test_child_with_parents_batch_order_retraces_the_parent():
     steps_per_epoch = 6  # 96 samples, batches of 16
     point = _replay_to(est, X, y, 2 * steps_per_epoch)  # an epoch boundary
     gen = torch.Generator()
-    gen.set_state(point.generator_state)  # the parent's own data order from here on
-    Xt, T, W, _ = _training_tensors(est, X, y, dtype=torch.float32)
-    final = _train_child(point, (Xt, T, W), est.n_steps_, gen)
-    assert torch.equal(final, est._store.flats[-1])
+    gen.set_state(point.generator.get_state())  # the parent's own data order from here on
+    final = _train_child(point, est.n_steps_, gen)
+    assert torch.equal(final, est.run_.checkpoints.flats[-1])
 
 
 def test_spawned_children_differ_only_by_data_order():
@@ -193,7 +191,7 @@ def test_spawned_children_differ_only_by_data_order():
     assert res.spawn_step == 7 and res.n_steps == est.n_steps_ == 24
     assert res.children.shape == (3, res.spawn_parameters.numel())
     assert torch.equal(res.children[0], res.children[2])  # same seed, same child
-    assert torch.equal(res.spawn_parameters, _replay_to(est, X, y, 7).flat)  # left untouched
+    assert torch.equal(res.spawn_parameters, flatten_parameters(_replay_to(est, X, y, 7).module))
     assert not torch.equal(res.children[0], res.children[1])
     avg = weight_average(res.children[:2])
     line = interpolate(est, res.children[0], res.children[1], X, y)
@@ -204,7 +202,8 @@ def test_spawned_children_differ_only_by_data_order():
 def test_spawn_warns_when_the_replay_is_not_the_parents_run():
     est, X, y = _regressor()
     with pytest.warns(UserWarning, match="differs from the parent"):
-        spawn_children(est, X, y[::-1].copy(), spawn_step=est._store.steps[1], n_children=1)
+        step = est.run_.checkpoints.steps[1]
+        spawn_children(est, X, y[::-1].copy(), spawn_step=step, n_children=1)
 
 
 def test_spawn_refuses_what_it_cannot_replay():

@@ -13,13 +13,13 @@ from sklearn.datasets import make_regression
 from torch.func import jacrev, vmap
 
 from sktelescope import TelescopingMLPRegressor
-from sktelescope._network import build_mlp, flatten_parameters, forward_flat
-from sktelescope._training import adam_preconditioner
-from sktelescope.lens.kernels import (
+from sktelescope._core.kernels import (
     tangent_kernel,
     tangent_kernel_nbytes,
     tangent_kernel_row_norms,
 )
+from sktelescope._core.network import build_mlp, flatten_parameters, forward_flat
+from sktelescope._core.optim import applied_preconditioner
 
 RTOL = 1e-10
 
@@ -109,7 +109,7 @@ def test_adam_update_is_minus_lr_preconditioner_times_first_moment(optimizer_cls
     step()
     delta = flatten_parameters(net) - before
     lr = opt.param_groups[0]["lr"]
-    expected = -lr * adam_preconditioner(opt) * _first_moment_hat(opt)
+    expected = -lr * applied_preconditioner(opt) * _first_moment_hat(opt)
     if optimizer_cls is torch.optim.AdamW:
         expected = expected - lr * weight_decay * before  # decoupled decay
     torch.testing.assert_close(delta, expected, rtol=1e-9, atol=1e-14)
@@ -118,7 +118,7 @@ def test_adam_update_is_minus_lr_preconditioner_times_first_moment(optimizer_cls
 def test_preconditioned_kernel_matches_jacobian_with_adam_state():
     net, opt, _ = _adam_run(torch.optim.Adam)
     flat = flatten_parameters(net)
-    P = adam_preconditioner(opt)
+    P = applied_preconditioner(opt)
     assert not torch.allclose(P, P.mean().expand_as(P))  # a real, non-constant preconditioner
     X, Z = _inputs(7), _inputs(5, seed=4)
     expected = (_jacobian(net, flat, X, 0) * P) @ _jacobian(net, flat, Z, 0).T
@@ -181,7 +181,7 @@ def test_stage_kernel_of_hidden_network_matches_jacobian():
         max_stages=2, random_state=0,
     ).fit(X, y)  # fmt: skip
     stage = est.stages_[1]
-    Xt = est._to_network(X[:6]).double()
+    Xt = est.run_.inputs(X[:6])
     net = build_mlp(4, (16, 8), 1).double()
     flat = stage.start_parameters.double()
     J = _jacobian(net, flat, Xt, 0)

@@ -14,9 +14,13 @@ import numpy as np
 import pytest
 
 from sktelescope import TelescopingMLPClassifier, TelescopingMLPRegressor
-from sktelescope._network import flatten_parameters
-from sktelescope.lens.smoother import SmootherMonitor, effective_parameters, smoother_trace
-from sktelescope.lens.telescoping import TelescopingMonitor
+from sktelescope._core.network import flatten_parameters
+from sktelescope.lens import (
+    SmootherMonitor,
+    TelescopingMonitor,
+    effective_parameters,
+    smoother_trace,
+)
 
 ROUND_OFF = 2e-6
 
@@ -73,9 +77,9 @@ def test_smoother_reproduces_parameters_network_and_telescoping_model(name):
     weights = np.linspace(0.5, 1.5, len(X))
     smon = SmootherMonitor(X, X_eval, sample_weight=weights, method="channels")
     tmon = TelescopingMonitor(X_eval)
-    est._fit(X, y, weights, None, None, observers=[smon, tmon])
-    maker = est._tensor_maker
-    y_std = (y - maker.t_mean[0]) / maker.t_scale[0]
+    est.fit(X, y, sample_weight=weights, monitors=[smon, tmon])
+    scaling = est.run_.scaling
+    y_std = (y - scaling.t_mean[0]) / scaling.t_scale[0]
     theta = flatten_parameters(est.module_).double().numpy()
     chan = smon.channels_
     # 1. the channels replay the optimizer: D^S y + D^C is the trained θ
@@ -83,7 +87,7 @@ def test_smoother_reproduces_parameters_network_and_telescoping_model(name):
                                atol=ROUND_OFF * np.abs(theta).max())  # fmt: skip
     # 2. S y + c is the network, on training and other inputs
     raw = np.concatenate([est.predict(X), est.predict(X_eval)])
-    raw = (raw - maker.t_mean[0]) / maker.t_scale[0]
+    raw = (raw - scaling.t_mean[0]) / scaling.t_scale[0]
     smooth = np.concatenate([smon.S_ @ y_std, smon.s_eval_ @ y_std]) + smon.c_
     np.testing.assert_allclose(smooth, raw, atol=ROUND_OFF)
     # 3. without remainders it is the telescoping model f̃ computed by JVPs
@@ -100,7 +104,7 @@ def test_kernel_recursion_equals_channel_replay_for_plain_sgd():
                                   batch_size=10, max_iter=3, n_iter_no_change=None,
                                   early_stopping=False, random_state=2)  # fmt: skip
     monitors = [SmootherMonitor(X, X_eval, method=m) for m in ("auto", "channels")]
-    est._fit(X, y, None, None, None, observers=monitors)
+    est.fit(X, y, monitors=monitors)
     kernel, channels = monitors
     assert kernel.channels_ is None and channels.channels_ is not None
     # two float64 computations of the same recursion, in different orders

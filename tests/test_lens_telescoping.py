@@ -12,11 +12,11 @@ import torch
 from torch.func import functional_call, jvp
 
 from sktelescope import TelescopingMLPClassifier, TelescopingMLPRegressor
-from sktelescope._losses import squared_error
-from sktelescope._network import build_mlp, flatten_parameters, unflatten_parameters
-from sktelescope._training import TrainConfig, Trainer
-from sktelescope.lens._tangent import primal, tangent
-from sktelescope.lens.telescoping import TelescopingMonitor, telescoping_trace
+from sktelescope._core.autodiff import primal, tangent
+from sktelescope._core.losses import SquaredError
+from sktelescope._core.network import build_mlp, flatten_parameters, unflatten_parameters
+from sktelescope._core.training import TrainConfig, Trainer
+from sktelescope.lens import Observer, TelescopingMonitor, telescoping_trace
 
 
 def _data(n=96, d=4, seed=0):
@@ -26,17 +26,12 @@ def _data(n=96, d=4, seed=0):
     return X, y
 
 
-class _ParamRecorder:
-    wants_previous_params = False
-
+class _ParamRecorder(Observer):
     def on_train_begin(self, trainer):
         self.flats = [flatten_parameters(trainer.module)]
 
     def on_step(self, step):
         self.flats.append(flatten_parameters(step.module))
-
-    def on_train_end(self, trainer, result):
-        pass
 
 
 def _float64_run(optimizer="sgd", lr=0.05, steps_epochs=3, hidden=(6, 5)):
@@ -47,8 +42,8 @@ def _float64_run(optimizer="sgd", lr=0.05, steps_epochs=3, hidden=(6, 5)):
     X_eval = torch.randn(7, 3, dtype=torch.float64)
     mon, rec = TelescopingMonitor(X_eval), _ParamRecorder()
     cfg = TrainConfig(optimizer=optimizer, learning_rate=lr, batch_size=10,
-                      max_epochs=steps_epochs, n_iter_no_change=None)  # fmt: skip
-    Trainer(net, squared_error, cfg, torch.Generator().manual_seed(2), [mon, rec]).fit(
+                      max_epochs=steps_epochs)  # fmt: skip
+    Trainer(net, SquaredError(), cfg, torch.Generator().manual_seed(2), [mon, rec]).fit(
         X, Y, torch.ones(40, dtype=torch.float64)
     )
     return net, X_eval, mon, rec.flats

@@ -94,12 +94,12 @@ def test_mlp_first_order_is_close_for_small_steps(regression_data):
 def test_stage_kernel_matches_jacobian_product(fitted_regressor, regression_data):
     X, _ = regression_data
     stage = fitted_regressor.stages_[5]
-    module = fitted_regressor._store.module
-    Xt = fitted_regressor._to_network(X[:6])
+    module = fitted_regressor.run_.module
+    Xt = fitted_regressor.run_.inputs(X[:6])
     flat = stage.start_parameters.double()
 
     def f(p):
-        from sktelescope._network import forward_flat
+        from sktelescope._core.network import forward_flat
 
         return forward_flat(module, p, Xt)[:, 0]
 
@@ -163,14 +163,29 @@ def test_adam_stage_exposes_preconditioned_kernel(fitted_regressor, regression_d
     pre = stage.kernel(X[:5], X[:7], preconditioned=True)
     assert pre.shape == plain.shape
     assert not np.allclose(pre, plain)
-    with pytest.raises(ValueError, match="no recorded preconditioner"):
-        fitted_regressor.stages_[0].kernel(X[:2], preconditioned=True)
+    sgd = TelescopingMLPRegressor((8,), optimizer="sgd", max_iter=2, random_state=0)
+    sgd.fit(X, _)
+    with pytest.raises(ValueError, match="no preconditioner"):
+        sgd.stages_[0].kernel(X[:2], preconditioned=True)
 
 
-def test_staged_predict_is_not_a_loop_of_model_copies(fitted_regressor, regression_data):
-    """Stacked evaluation: one flat checkpoint matrix, no module copy per stage."""
-    store = fitted_regressor._store
-    assert store.stacked().shape == (fitted_regressor.n_stages_ + 1, sum(
-        p.numel() for p in fitted_regressor.module_.parameters()
-    ))  # fmt: skip
+def test_staged_predict_evaluates_stacked_checkpoints_in_one_call(
+    fitted_regressor, regression_data, monkeypatch
+):
+    """All stages of a chunk are one batched call, not one module evaluation per stage."""
+    from sktelescope._mlp import _run
+
+    calls = []
+    original = _run.forward_stacked
+
+    def counting(module, flats, X, *args, **kwargs):
+        calls.append(len(flats))
+        return original(module, flats, X, *args, **kwargs)
+
+    monkeypatch.setattr(_run, "forward_stacked", counting)
+    X, _ = regression_data
+    staged = list(fitted_regressor.staged_predict(X[:10]))
+    assert len(staged) == fitted_regressor.n_stages_
+    assert calls == [min(16, fitted_regressor.n_stages_ - k) for k in range(0, len(staged), 16)]
+    store = fitted_regressor.run_.checkpoints
     assert store.nbytes() == (2 * len(store.flats) - 1) * store.flats[0].numel() * 4

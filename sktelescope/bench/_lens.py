@@ -148,7 +148,7 @@ def _features(pipeline, X) -> np.ndarray:
 
 
 def _measure(job: LensJob, trees_name: str) -> dict:
-    from sktelescope.lens.irregularity import irregularity_score
+    from sktelescope.lens import irregularity_score
 
     d = job.data
     rng = np.random.default_rng(derive_seed(job.seed, "lens"))
@@ -194,7 +194,7 @@ def _ratios(prefix: str, model, X_train: np.ndarray, X_test: np.ndarray, rows: d
     """R on the test subset and on the irregular pool, as
     :func:`~sktelescope.lens.extremity.kernel_extremity_ratio` computes it, with the
     denominator (training rows ``X_train``, also the network kernel's columns) computed once."""
-    from sktelescope.lens.extremity import max_row_norms
+    from sktelescope.lens import max_row_norms
 
     train_max = max_row_norms(model, X_train, X_train).mean()
     test_max = max_row_norms(model, X_test[rows["test"]], X_train).mean()

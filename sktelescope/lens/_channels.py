@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from sktelescope._training import adam_preconditioner
+from sktelescope._core.optim import applied_preconditioner, is_adaptive
 
 
 class ChannelOptimizer:
@@ -44,7 +44,7 @@ class ChannelOptimizer:
     @staticmethod
     def n_buffers(optimizer: torch.optim.Optimizer) -> int:
         """Number of (p, n) y-channel buffers the optimizer needs besides ``D^S``."""
-        if isinstance(optimizer, torch.optim.Adam | torch.optim.AdamW):
+        if is_adaptive(optimizer):
             return 1
         if isinstance(optimizer, torch.optim.SGD):
             return int(optimizer.param_groups[0]["momentum"] != 0)
@@ -102,5 +102,5 @@ class ChannelOptimizer:
         self.buffers[1].mul_(beta1).add_(g_C, alpha=1 - beta1)
         first = next(iter(optimizer.state.values()))
         scale = -group["lr"] / (1 - beta1 ** float(first["step"]))
-        precond = adam_preconditioner(optimizer).to(g_S)
+        precond = applied_preconditioner(optimizer).to(g_S)
         return (scale * precond[:, None]) * self.buffers[0], scale * precond * self.buffers[1]

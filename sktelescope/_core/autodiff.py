@@ -105,7 +105,7 @@ def tangent(module: nn.Sequential, cache: PrimalCache, delta: dict[str, torch.Te
     Examples
     --------
     >>> import torch
-    >>> from sktelescope._network import build_mlp
+    >>> from sktelescope._core.network import build_mlp
     >>> net = build_mlp(3, (4,), 1)
     >>> params = dict(net.named_parameters())
     >>> delta = {k: torch.ones_like(v) for k, v in params.items()}
@@ -138,7 +138,7 @@ class TangentEngine:
     Examples
     --------
     >>> import torch
-    >>> from sktelescope._network import build_mlp
+    >>> from sktelescope._core.network import build_mlp
     >>> net = build_mlp(3, (4,), 1)
     >>> engine = TangentEngine(net, torch.randn(5, 3))
     >>> params = {k: v.detach() for k, v in net.named_parameters()}

@@ -37,24 +37,25 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from sktelescope import _losses
-from sktelescope._network import flatten_parameters, unflatten_parameters
+from sktelescope._core.autodiff import TangentEngine
+from sktelescope._core.kernels import per_example_gradients, tangent_kernel
+from sktelescope._core.network import flatten_parameters, n_outputs, unflatten_parameters
+from sktelescope._core.observers import Observer
 from sktelescope._staged import EffectiveParameters
 from sktelescope.lens._channels import ChannelOptimizer
-from sktelescope.lens._replay import as_network_inputs, format_bytes, replay_fit
-from sktelescope.lens._tangent import TangentEngine
-from sktelescope.lens.kernels import layer_signals, tangent_kernel
+from sktelescope.lens._replay import as_network_inputs, check_estimator, format_bytes, replay_fit
 
 
-class SmootherMonitor:
+class SmootherMonitor(Observer):
     """Training observer tracking the smoother ``S`` (training inputs) and ``s(x)`` (others).
 
     Parameters
     ----------
     X_train : array-like of shape (n, n_features)
-        The training inputs in the order the trainer sees them (raw units: the trainer's
-        ``input_transform`` standardises them). The run must not split off a validation
-        set (``early_stopping=False``).
+        The training inputs of the fit the monitor is attached to, in the same order (raw
+        units: the trainer's ``input_transform`` standardises them). The run must not split
+        off a validation set (``early_stopping=False``): ``on_train_begin`` refuses a run
+        whose training tensors are not exactly these inputs.
     X_eval : array-like of shape (n_eval, n_features), optional
         Other inputs for ``s(x)`` and ``p^test``.
     sample_weight : array-like of shape (n,), optional
@@ -93,7 +94,7 @@ class SmootherMonitor:
     >>> mon = SmootherMonitor(X, X[:5] + 0.1)
     >>> est = TelescopingMLPRegressor((8,), optimizer="adam", batch_size=8, max_iter=2,
     ...                               early_stopping=False, random_state=0)
-    >>> _ = est._fit(X, y, None, None, None, observers=[mon])
+    >>> _ = est.fit(X, y, monitors=[mon])
     >>> mon.S_.shape, mon.s_eval_.shape, mon.channels_.S.shape
     ((32, 32), (5, 32), torch.Size([41, 32]))
     """
@@ -132,7 +133,9 @@ class SmootherMonitor:
 
     def on_train_begin(self, trainer) -> None:
         _check_trainer(trainer)
-        Xtr = as_network_inputs(trainer, self.X_train).double()
+        Xtr = as_network_inputs(trainer, self.X_train)
+        _check_training_inputs(trainer, Xtr)
+        Xtr = Xtr.double()
         Xev = Xtr[:0] if self.X_eval is None else as_network_inputs(trainer, self.X_eval).double()
         n, theta0 = len(Xtr), flatten_parameters(trainer.module).double()
         need = self.memory_estimate(trainer.optimizer, len(theta0), n, len(Xev))
@@ -196,7 +199,7 @@ class SmootherMonitor:
     def _channel_gradients(self, theta: torch.Tensor, batch: torch.Tensor):
         """y- and constant channel of the batch gradient ``Σ_i (w_i/b)(f_i − y_i)∇f_i``."""
         idx = batch.to(self._s.device)
-        jac = _jacobian(self._module, theta, self._Z[idx])
+        jac = per_example_gradients(self._module, theta, self._Z[idx])
         jac *= (self._weights[idx] / len(idx))[:, None]
         grad_S = jac.T @ self._s[idx]
         grad_S[:, idx] -= jac.T
@@ -208,7 +211,7 @@ class SmootherMonitor:
         dc = self._s.new_empty(len(self._Z))
         for start in range(0, len(self._Z), self.chunk_size):
             rows = slice(start, start + self.chunk_size)
-            jac = _jacobian(self._module, theta, self._Z[rows])
+            jac = per_example_gradients(self._module, theta, self._Z[rows])
             ds[rows] = jac @ d_S
             dc[rows] = jac @ d_C
         return ds, dc
@@ -231,19 +234,32 @@ class SmootherMonitor:
 
 
 def _check_trainer(trainer) -> None:
-    if trainer.loss_fn is not _losses.squared_error:
+    if not getattr(trainer.loss_fn, "is_squared_error", False):
         raise ValueError(
             "The smoother is defined for squared-error loss only; fit with "
-            "loss='squared_error' (TelescopingMLPClassifier defaults to 'log_loss')."
+            "loss='squared_error' (TelescopingMLPClassifier defaults to log-loss)."
         )
-    linears = [m for m in trainer.module.modules() if isinstance(m, torch.nn.Linear)]
-    if linears[-1].out_features != 1:
+    outputs = n_outputs(trainer.module)
+    if outputs != 1:
         raise ValueError(
-            f"The smoother needs a network with one output, got {linears[-1].out_features} "
+            f"The smoother needs a network with one output, got {outputs} "
             "(multi-output regression or multiclass classification)."
         )
     if len(trainer.optimizer.param_groups) != 1:
         raise ValueError("The smoother supports optimizers with one parameter group.")
+
+
+def _check_training_inputs(trainer, X_train: torch.Tensor) -> None:
+    """The run must train on exactly ``X_train`` (no validation split, same order)."""
+    fitted = trainer.train_data[0]
+    if fitted.shape != X_train.shape or not torch.equal(fitted, X_train.to(fitted)):
+        raise ValueError(
+            f"The smoother needs X_train to be the inputs the run trains on, every one of "
+            f"them in order; the run trains on {len(fitted)} rows, X_train has "
+            f"{len(X_train)}{' (other values)' if len(fitted) == len(X_train) else ''}. "
+            "Set early_stopping=False (a validation split removes training rows) and pass "
+            "the X given to fit."
+        )
 
 
 def _normalised_weights(sample_weight, n: int, like: torch.Tensor) -> torch.Tensor:
@@ -253,16 +269,6 @@ def _normalised_weights(sample_weight, n: int, like: torch.Tensor) -> torch.Tens
     if w.shape != (n,):
         raise ValueError(f"sample_weight has shape {tuple(w.shape)}, expected ({n},).")
     return w / w.mean()
-
-
-def _jacobian(module, theta: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
-    """Per-example gradients (len(X), p) of the single output, from layer outer products."""
-    sig = layer_signals(module, theta, X, 0)
-    parts = []
-    for a, d in zip(sig.inputs, sig.deltas):
-        parts.append((d[:, :, None] * a[:, None, :]).reshape(len(a), -1))
-        parts.append(d)
-    return torch.cat(parts, dim=1)
 
 
 @dataclass
@@ -309,16 +315,7 @@ class SmootherTrace(EffectiveParameters):
 
 
 def _replay_smoother(est, X_train, y_train, X_eval, sample_weight, every, max_bytes):
-    if getattr(est, "loss", None) != "squared_error":
-        raise ValueError(
-            "The smoother is defined for squared-error loss only; set loss='squared_error'."
-        )
-    n = len(X_train)
-    if est._use_early_stopping(n, False):
-        raise ValueError(
-            "The smoother needs every training point in the run, but this estimator holds "
-            "out a validation split (early stopping). Set early_stopping=False."
-        )
+    check_estimator(est, "The smoother")
     monitor = SmootherMonitor(
         X_train, X_eval, sample_weight=sample_weight, every=every, max_bytes=max_bytes
     )
@@ -398,17 +395,15 @@ def smoother_trace(
     ((40, 40), True)
     """
     monitor, twin = _replay_smoother(est, X_train, y_train, X_eval, sample_weight, every, max_bytes)
-    maker, n = twin._tensor_maker, len(monitor.S_)
-    info = {k: getattr(twin, k) for k in ("classes_", "n_outputs_") if hasattr(twin, k)}
-    targets = twin._encode_targets(np.asarray(y_train), info)[:, 0]
-    t_mean = float(np.asarray(maker.t_mean).reshape(-1)[0])
-    t_scale = float(np.asarray(maker.t_scale).reshape(-1)[0])
+    run, n = twin.run_, len(monitor.S_)
+    t_mean = float(np.asarray(run.scaling.t_mean).reshape(-1)[0])
+    t_scale = float(np.asarray(run.scaling.t_scale).reshape(-1)[0])
     return SmootherTrace(
         steps=monitor.steps_, p_train=monitor.p_train_, p_test=monitor.p_test_,
         S=monitor.S_, s_eval=monitor.s_eval_, c_train=monitor.c_[:n], c_eval=monitor.c_[n:],
         c_train_first_order=monitor.c_first_order_[:n],
         c_eval_first_order=monitor.c_first_order_[n:],
-        y_network=(targets - t_mean) / t_scale, t_mean=t_mean, t_scale=t_scale,
+        y_network=run.network_targets(y_train)[:, 0], t_mean=t_mean, t_scale=t_scale,
     )  # fmt: skip
 
 

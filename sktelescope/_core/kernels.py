@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from sktelescope._network import unflatten_parameters
+from sktelescope._core.network import unflatten_parameters
 
 
 @dataclass
@@ -45,7 +45,7 @@ def layer_signals(
     Examples
     --------
     >>> import torch
-    >>> from sktelescope._network import build_mlp, flatten_parameters
+    >>> from sktelescope._core.network import build_mlp, flatten_parameters
     >>> net = build_mlp(3, (5,), 1)
     >>> s = layer_signals(net, flatten_parameters(net), torch.randn(4, 3), 0)
     >>> [tuple(d.shape) for d in s.deltas]
@@ -82,6 +82,26 @@ def _layer_jacobian(a: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
     """Per-example gradients of one linear layer, ordered like ``weight`` then ``bias``."""
     weight = (d[:, :, None] * a[:, None, :]).reshape(len(a), -1)
     return torch.cat([weight, d], dim=1)
+
+
+def per_example_gradients(
+    module: nn.Sequential, flat: torch.Tensor, X: torch.Tensor, output: int = 0
+) -> torch.Tensor:
+    """Gradients of output ``output`` for each row of ``X``, shape ``(len(X), n_params)``.
+
+    Built from the layer outer products (no autograd per example), in the order of
+    ``flatten_parameters``.
+
+    Examples
+    --------
+    >>> from sktelescope._core.network import build_mlp, flatten_parameters
+    >>> net = build_mlp(3, (4,), 1)
+    >>> per_example_gradients(net, flatten_parameters(net), torch.randn(5, 3)).shape
+    torch.Size([5, 21])
+    """
+    signals = layer_signals(module, flat, X, output)
+    parts = [_layer_jacobian(a, d) for a, d in zip(signals.inputs, signals.deltas)]
+    return torch.cat(parts, dim=1)
 
 
 def _preconditioned_kernel(
@@ -144,7 +164,7 @@ def tangent_kernel(
     Examples
     --------
     >>> import torch
-    >>> from sktelescope._network import build_mlp, flatten_parameters
+    >>> from sktelescope._core.network import build_mlp, flatten_parameters
     >>> net = build_mlp(3, (5,), 1)
     >>> tangent_kernel(net, flatten_parameters(net), torch.randn(4, 3)).shape
     torch.Size([4, 4])
@@ -193,7 +213,7 @@ def tangent_kernel_nbytes(
 
     Examples
     --------
-    >>> from sktelescope._network import build_mlp
+    >>> from sktelescope._core.network import build_mlp
     >>> tangent_kernel_nbytes(build_mlp(2, (), 1), n_x=10, n_z=100)  # (110 * 3 + 1000) * 4
     5320
     """
@@ -238,7 +258,7 @@ def tangent_kernel_row_norms(
     Examples
     --------
     >>> import torch
-    >>> from sktelescope._network import build_mlp, flatten_parameters
+    >>> from sktelescope._core.network import build_mlp, flatten_parameters
     >>> net = build_mlp(3, (5,), 1)
     >>> X, Z = torch.randn(4, 3), torch.randn(6, 3)
     >>> norms = tangent_kernel_row_norms(net, flatten_parameters(net), X, Z)

@@ -1,8 +1,14 @@
-"""Pure torch: the MLP module, its initialisation and functional helpers.
+"""Pure torch: the MLP module, its initialisation and functional evaluation.
 
 Nothing here knows about scikit-learn. Parameters travel as one flat vector per
 checkpoint (``flatten_parameters``) so that a training run can be stored as a
 ``(n_checkpoints, n_params)`` tensor and evaluated in one batched call.
+
+Evaluation never writes to a module: ``forward_flat`` and ``forward_stacked`` read the
+layer structure of ``module`` and apply ``torch.nn.functional.linear`` (or a batched
+``baddbmm`` for a stack of checkpoints) to the given parameters. Several threads can
+therefore evaluate one fitted network at once; ``torch.func.functional_call``, which
+swaps a module's parameters for the duration of the call, cannot.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
-from torch.func import functional_call, jvp, vmap
+from torch.func import jvp
 
 ACTIVATIONS = {
     "relu": nn.ReLU,
@@ -58,6 +64,18 @@ def build_mlp(
     return module
 
 
+def count_mlp_parameters(n_inputs: int, hidden_layer_sizes: Sequence[int], n_outputs: int) -> int:
+    """Number of parameters ``build_mlp`` would create, computed without allocating them.
+
+    Examples
+    --------
+    >>> count_mlp_parameters(20, (256, 256), 1)
+    71425
+    """
+    sizes = [int(n_inputs), *(int(s) for s in hidden_layer_sizes), int(n_outputs)]
+    return sum((fan_in + 1) * fan_out for fan_in, fan_out in zip(sizes[:-1], sizes[1:]))
+
+
 @torch.no_grad()
 def _initialise(module: nn.Module, scale: float, generator: torch.Generator | None) -> None:
     for layer in linear_layers(module):
@@ -75,6 +93,17 @@ def linear_layers(module: nn.Module) -> list[nn.Linear]:
     3
     """
     return [m for m in module.modules() if isinstance(m, nn.Linear)]
+
+
+def n_outputs(module: nn.Module) -> int:
+    """Number of outputs of an MLP (its last linear layer's ``out_features``).
+
+    Examples
+    --------
+    >>> n_outputs(build_mlp(3, (4,), 2))
+    2
+    """
+    return linear_layers(module)[-1].out_features
 
 
 def n_parameters(module: nn.Module) -> int:
@@ -100,10 +129,10 @@ def flatten_parameters(module: nn.Module) -> torch.Tensor:
 
 
 def unflatten_parameters(module: nn.Module, flat: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Split ``flat`` (``(..., n_params)``) into a name -> tensor dict for ``functional_call``.
+    """Split ``flat`` (``(..., n_params)``) into a name -> tensor dict of views.
 
     Leading batch dimensions are kept, so a stack of checkpoints becomes a dict of
-    stacked parameters suitable for ``torch.func.vmap``.
+    stacked parameters.
 
     Examples
     --------
@@ -120,8 +149,25 @@ def unflatten_parameters(module: nn.Module, flat: torch.Tensor) -> dict[str, tor
     return out
 
 
+def _apply(module: nn.Sequential, params: dict[str, torch.Tensor], X: torch.Tensor):
+    """The forward pass of ``module``'s structure with ``params``; ``X`` may be batched."""
+    h = X
+    for name, layer in module.named_children():
+        if isinstance(layer, nn.Linear):
+            weight, bias = params[f"{name}.weight"], params[f"{name}.bias"]
+            if weight.dim() == 2:
+                h = nn.functional.linear(h, weight, bias)
+            else:  # a stack of checkpoints: (K, out, in) weights
+                h = torch.baddbmm(bias.unsqueeze(1), h, weight.transpose(1, 2))
+        else:
+            h = layer(h)
+    return h
+
+
 def forward_flat(module: nn.Module, flat: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
-    """Evaluate ``module`` at the flat parameter vector ``flat`` on inputs ``X``.
+    """Evaluate ``module``'s architecture at the flat parameters ``flat`` on inputs ``X``.
+
+    The module itself is only read (its layer structure), never modified.
 
     Examples
     --------
@@ -129,7 +175,7 @@ def forward_flat(module: nn.Module, flat: torch.Tensor, X: torch.Tensor) -> torc
     >>> forward_flat(net, torch.ones(3), torch.ones(4, 2)).flatten().tolist()
     [3.0, 3.0, 3.0, 3.0]
     """
-    return functional_call(module, unflatten_parameters(module, flat), (X,))
+    return _apply(module, unflatten_parameters(module, flat), X)
 
 
 def forward_stacked(
@@ -137,8 +183,9 @@ def forward_stacked(
 ) -> torch.Tensor:
     """Evaluate a stack of checkpoints ``flats`` (``(K, n_params)``) on ``X`` in batched calls.
 
-    Uses ``torch.func.vmap`` over ``functional_call``; ``chunk_size`` bounds the
-    activation memory (about ``chunk_size * len(X) * width`` floats).
+    Each chunk of ``chunk_size`` checkpoints is one batched matrix product per layer
+    (``torch.baddbmm``); ``chunk_size`` bounds the activation memory (about
+    ``chunk_size * len(X) * width`` floats).
 
     Returns
     -------
@@ -150,13 +197,13 @@ def forward_stacked(
     >>> forward_stacked(net, torch.ones(5, 3), torch.ones(4, 2)).shape
     torch.Size([5, 4, 1])
     """
-
-    def one(flat: torch.Tensor) -> torch.Tensor:
-        return forward_flat(module, flat, X)
-
-    batched = vmap(one, chunk_size=chunk_size)
+    blocks = []
     with torch.no_grad():
-        return batched(flats)
+        for start in range(0, len(flats), chunk_size):
+            chunk = flats[start : start + chunk_size]
+            inputs = X.expand(len(chunk), *X.shape)
+            blocks.append(_apply(module, unflatten_parameters(module, chunk), inputs))
+    return torch.cat(blocks) if blocks else X.new_empty(0, len(X), n_outputs(module))
 
 
 def linearised_increment(

@@ -18,7 +18,6 @@ one-hot targets for classifiers), weighted like training.
 
 from __future__ import annotations
 
-import copy
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,10 +25,12 @@ from numbers import Integral
 
 import numpy as np
 import torch
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
-from sktelescope._network import flatten_parameters, forward_stacked
-from sktelescope.lens._replay import check_replayable, replay_fit
+from sktelescope._core.network import flatten_parameters, forward_stacked
+from sktelescope._core.observers import Observer
+from sktelescope._core.training import Trainer
+from sktelescope.lens._replay import check_estimator, check_replayable, replay_fit
 
 __all__ = [
     "InterpolationResult",
@@ -42,35 +43,23 @@ __all__ = [
 
 
 # ----------------------------------------------------------------- evaluation
-def _target_info(est) -> dict:
-    if hasattr(est, "classes_"):
-        return {"classes_": est.classes_}
-    return {"n_outputs_": est.n_outputs_}
-
-
-def _training_tensors(est, X, y, sample_weight=None, dtype=torch.float64):
-    """Inputs, targets and normalised weights exactly as the estimator trains on them."""
-    check_is_fitted(est, "module_")
-    X, y = validate_data(est, X, y, reset=False, dtype=np.float64, **est._validate_y_kwargs())
-    maker = est._tensor_maker
-    targets = (est._encode_targets(y, _target_info(est)) - maker.t_mean) / maker.t_scale
-    w = np.ones(len(X)) if sample_weight is None else np.asarray(sample_weight, np.float64)
-    _, T, W = maker(X, targets, w / w.mean())
-    if T.is_floating_point():
-        T = T.to(dtype)
-    return maker.inputs(X, dtype), T, W.to(dtype), y
+def _fitted_run(est):
+    check_estimator(est, "Mode connectivity")
+    check_is_fitted(est, "run_")
+    return est.run_
 
 
 def _losses_and_accuracies(est, flats: torch.Tensor, X, y, sample_weight=None):
     """Training-objective loss (and classifier accuracy) of each row of ``flats``."""
-    Xt, T, W, y = _training_tensors(est, X, y, sample_weight)
-    loss_fn = est._loss_function(_target_info(est))
-    outs = forward_stacked(est._store.module, flats.to(Xt), Xt)
-    losses = np.array([float(loss_fn(out, T, W)) for out in outs])
-    if not hasattr(est, "classes_"):
+    run = _fitted_run(est)
+    Xt, T, W = run.training_tensors(X, y, sample_weight, dtype=torch.float64)
+    outs = forward_stacked(run.module, flats.to(Xt), Xt)
+    losses = np.array([float(run.loss(out, T, W)) for out in outs])
+    if run.classes is None:
         return losses, None
-    acc = np.array([np.mean(est._labels(est._to_output(out)) == y) for out in outs])
-    return losses, acc
+    labels = np.asarray(y)
+    acc = [np.mean(run.classes[run.loss.class_index(run.outputs(out))] == labels) for out in outs]
+    return losses, np.array(acc)
 
 
 def evaluate_parameters(est, theta: torch.Tensor, X, y, sample_weight=None):
@@ -95,7 +84,7 @@ def evaluate_parameters(est, theta: torch.Tensor, X, y, sample_weight=None):
     --------
     >>> from sklearn.datasets import make_classification
     >>> from sktelescope import TelescopingMLPClassifier
-    >>> from sktelescope._network import flatten_parameters
+    >>> from sktelescope._core.network import flatten_parameters
     >>> X, y = make_classification(n_samples=60, random_state=0)
     >>> clf = TelescopingMLPClassifier(hidden_layer_sizes=(8,), max_iter=5,
     ...                                random_state=0).fit(X, y)
@@ -103,6 +92,7 @@ def evaluate_parameters(est, theta: torch.Tensor, X, y, sample_weight=None):
     >>> bool(acc == clf.score(X, y))
     True
     """
+    theta = _check_theta(est, theta, "theta")
     losses, acc = _losses_and_accuracies(est, theta[None], X, y, sample_weight)
     return float(losses[0]), None if acc is None else float(acc[0])
 
@@ -186,18 +176,20 @@ def interpolate(
 
 
 def _check_pair(est, theta_a, theta_b) -> tuple[torch.Tensor, torch.Tensor]:
-    check_is_fitted(est, "module_")
-    n_params = est._store.flats[0].numel()
-    out = []
-    for name, theta in (("theta_a", theta_a), ("theta_b", theta_b)):
-        theta = torch.as_tensor(theta).detach().to("cpu", torch.float64).reshape(-1)
-        if theta.numel() != n_params:
-            raise ValueError(
-                f"{name} has {theta.numel()} values but the network has {n_params} parameters; "
-                "pass flat vectors of this estimator's architecture."
-            )
-        out.append(theta)
-    return out[0], out[1]
+    return _check_theta(est, theta_a, "theta_a"), _check_theta(est, theta_b, "theta_b")
+
+
+def _check_theta(est, theta, name: str) -> torch.Tensor:
+    n_params = _fitted_run(est).final_parameters.numel()
+    theta = torch.as_tensor(theta).detach().to("cpu", torch.float64).reshape(-1)
+    if theta.numel() != n_params:
+        raise ValueError(
+            f"{name} has {theta.numel()} values but the network has {n_params} parameters; "
+            "pass flat vectors of this estimator's architecture."
+        )
+    if not torch.isfinite(theta).all():
+        raise ValueError(f"{name} contains NaN or infinite values.")
+    return theta
 
 
 def weight_average(thetas: Sequence[torch.Tensor], weights=None) -> torch.Tensor:
@@ -232,69 +224,62 @@ def weight_average(thetas: Sequence[torch.Tensor], weights=None) -> torch.Tensor
 
 
 # ------------------------------------------------------------------- spawning
-class _SpawnPoint(Exception):
-    """Raised by the replay observer to stop the replay at the spawn step."""
+class _SpawnAt(Observer):
+    """Replay observer that ends the replay right after optimizer step ``step``.
 
-    def __init__(self, step: int, flat: torch.Tensor, optimizer_state: dict, trainer) -> None:
-        super().__init__(f"spawn point at step {step}")
-        self.step, self.flat, self.optimizer_state = step, flat, optimizer_state
-        self.trainer = trainer
-        self.generator_state = trainer.generator.get_state()
+    The replay's trainer is then exactly the parent's at the spawn point (parameters,
+    optimizer state, step count, schedule, training tensors); children branch from it.
+    """
 
-
-class _StopAt:
-    """Training observer that captures parameters and optimizer state after ``step`` steps."""
-
-    wants_previous_params = False
-
-    def __init__(self, step: int) -> None:
-        self.step = step
+    def __init__(self, step: int, n_rows: int) -> None:
+        self.step, self.n_rows = step, n_rows
         self.trainer = None
 
     def on_train_begin(self, trainer) -> None:
+        if len(trainer.train_data[0]) != self.n_rows:
+            raise ValueError(
+                "Spawning continues training for the parent's number of steps and does not "
+                "support early stopping (a validation split); refit the parent with "
+                "early_stopping=False."
+            )
         self.trainer = trainer
         if self.step == 0:
-            raise _SpawnPoint(0, flatten_parameters(trainer.module), {}, trainer)
+            trainer.request_stop("spawn point")
 
     def on_step(self, step) -> None:
         if step.step == self.step:
-            state = copy.deepcopy(step.optimizer.state_dict())
-            raise _SpawnPoint(self.step, flatten_parameters(step.module), state, self.trainer)
-
-    def on_train_end(self, trainer, result) -> None:
-        raise RuntimeError(f"The replay ended after {result.n_steps} steps, before {self.step}.")
+            step.trainer.request_stop("spawn point")
 
 
-def _replay_to(est, X, y, step: int, sample_weight=None) -> _SpawnPoint:
-    """Re-run ``est``'s fit from its ``random_state`` and stop after ``step`` optimizer steps."""
+def _replay_to(est, X, y, step: int, sample_weight=None) -> Trainer:
+    """Re-run ``est``'s fit from its ``random_state`` up to ``step`` optimizer steps."""
     check_replayable(est)
-    if est._use_early_stopping(len(X), False):
-        raise ValueError(
-            "Spawning continues training for the parent's number of steps and does not "
-            "support early stopping; refit the parent with early_stopping=False."
-        )
+    check_is_fitted(est, "run_")
     if not isinstance(step, Integral) or not 0 <= step < est.n_steps_:
         raise ValueError(f"spawn_step must be an integer in [0, {est.n_steps_}), got {step!r}.")
-    try:
-        replay_fit(est, X, y, [_StopAt(int(step))], sample_weight)
-    except _SpawnPoint as point:
-        return point
-    raise RuntimeError("The replay did not reach the spawn step.")  # pragma: no cover
+    spawn = _SpawnAt(int(step), _n_rows(X))
+    replay_fit(est, X, y, [spawn], sample_weight)
+    return spawn.trainer
 
 
-def _train_child(point: _SpawnPoint, tensors, n_steps: int, generator: torch.Generator):
+def _n_rows(X) -> int:
+    return int(getattr(X, "shape", (len(X),))[0])
+
+
+def _train_child(point: Trainer, n_steps: int, generator: torch.Generator) -> torch.Tensor:
     """Continue the parent's trainer from the spawn point to ``n_steps`` steps, drawing
     batches from ``generator`` (a fresh permutation per pass, the same schedule)."""
-    child = point.trainer.branch(generator)
-    child.run_until(*tensors, n_steps)
+    child = point.branch(generator)
+    child.run_until(*point.train_data, n_steps)
     return flatten_parameters(child.module)
 
 
-def _warn_if_not_parent(est, point: _SpawnPoint) -> None:
+def _warn_if_not_parent(est, point: Trainer) -> None:
     """Where the parent kept a checkpoint at the spawn step, the replay must reproduce it."""
-    if point.step in est._store.steps:
-        stored = est._store.flats[est._store.steps.index(point.step)]
-        if not torch.equal(stored, point.flat.to(stored)):
+    checkpoints = est.run_.checkpoints
+    if point.step in checkpoints.steps:
+        stored = checkpoints.flats[checkpoints.steps.index(point.step)]
+        if not torch.equal(stored, flatten_parameters(point.module).to(stored)):
             warnings.warn(
                 f"The replayed run differs from the parent's at step {point.step}: pass the "
                 "data (and sample_weight) the parent was fitted on, on a deterministic device.",
@@ -366,17 +351,14 @@ def spawn_children(
     >>> res.children.shape[0], res.n_steps
     (2, 12)
     """
-    check_is_fitted(est, "module_")
+    _fitted_run(est)
     seeds = list(range(n_children)) if seeds is None else [int(s) for s in seeds]
     if len(seeds) != n_children or n_children < 1:
         raise ValueError(f"Pass one seed per child: n_children={n_children}, seeds={seeds}.")
     point = _replay_to(est, X, y, spawn_step, sample_weight)
     _warn_if_not_parent(est, point)
-    Xt, T, W, _ = _training_tensors(est, X, y, sample_weight, dtype=torch.float32)
-    device = next(point.trainer.module.parameters()).device
-    tensors = (Xt.to(device), T.to(device), W.to(device))
     children = [
-        _train_child(point, tensors, est.n_steps_, torch.Generator().manual_seed(seed))
-        for seed in seeds
+        _train_child(point, est.n_steps_, torch.Generator().manual_seed(seed)) for seed in seeds
     ]
-    return SpawnResult(point.step, est.n_steps_, point.flat, torch.stack(children), seeds)
+    spawn_parameters = flatten_parameters(point.module)
+    return SpawnResult(point.step, est.n_steps_, spawn_parameters, torch.stack(children), seeds)

@@ -6,8 +6,8 @@ PAPER.md §2h: for layer ``l`` and checkpoints ``t < t'``,
 
 with ``f`` the raw network output (pre-softmax / pre-sigmoid). The paper compares steps one
 epoch apart; here the comparison runs between the estimator's stored checkpoints (stage
-boundaries, ``est._store.steps``), so choose ``stage_every`` (or ``max_stages``) to put them
-where you want them.
+boundaries, ``est.run_.checkpoints.steps``), so choose ``stage_every`` (or ``max_stages``)
+to put them where you want them.
 
 The per-example gradient of a linear layer is the outer product ``δ aᵀ`` (weight) and ``δ``
 (bias) of its backward signal and input, so the squared difference needs no Jacobian:
@@ -24,9 +24,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from sktelescope.lens.kernels import LayerSignals, layer_signals
+from sktelescope._core.kernels import LayerSignals, layer_signals
+from sktelescope._core.network import n_outputs
+from sktelescope.lens._replay import check_estimator
 
 __all__ = ["GradientChange", "gradient_change", "layer_gradient_change"]
 
@@ -78,7 +81,7 @@ def layer_gradient_change(
     Examples
     --------
     >>> import torch
-    >>> from sktelescope._network import build_mlp, flatten_parameters
+    >>> from sktelescope._core.network import build_mlp, flatten_parameters
     >>> net = build_mlp(3, (4,), 1).double()
     >>> flat = flatten_parameters(net)
     >>> layer_gradient_change(net, flat, flat, torch.randn(5, 3, dtype=torch.float64)).abs().max()
@@ -152,27 +155,31 @@ def gradient_change(
     >>> res.values.shape, res.layers
     ((4, 2), ['layer 0 (3->8)', 'layer 1 (8->1)'])
     """
-    store = getattr(est, "_store", None)
-    if store is None:
-        raise TypeError(
-            f"gradient_change needs a fitted TelescopingMLPRegressor or "
-            f"TelescopingMLPClassifier, got {type(est).__name__}."
-        )
+    check_estimator(est, "gradient_change")
+    check_is_fitted(est, "run_")
+    run = est.run_
+    store = run.checkpoints
     n_checkpoints = len(store.flats)
     pairs = _pairs(n_checkpoints, lag, checkpoint_pairs)
-    Xt = est._to_network(X).double()
+    _check_output(output, n_outputs(run.module))
+    Xt = run.inputs(X)
     flats = [f.to(Xt) for f in store.flats]
     values = [
-        layer_gradient_change(store.module, flats[i], flats[j], Xt, output).cpu().numpy()
+        layer_gradient_change(run.module, flats[i], flats[j], Xt, output).cpu().numpy()
         for i, j in pairs
     ]
     layers = [
         f"layer {k} ({m.in_features}->{m.out_features})"
-        for k, m in enumerate(_linear_layers(store.module))
+        for k, m in enumerate(_linear_layers(run.module))
     ]
     steps = np.asarray(store.steps)
     first, second = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
     return GradientChange(steps[first], steps[second], layers, np.array(values))
+
+
+def _check_output(output, n_out: int) -> None:
+    if output is not None and not (isinstance(output, int) and 0 <= output < n_out):
+        raise ValueError(f"output must be an integer in [0, {n_out}) or None, got {output!r}.")
 
 
 def _pairs(n_checkpoints: int, lag: int, pairs) -> list[tuple[int, int]]:

@@ -21,19 +21,22 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from sktelescope._core.autodiff import TangentEngine
+from sktelescope._core.losses import Loss
+from sktelescope._core.network import linear_layers, n_outputs
+from sktelescope._core.observers import Observer
 from sktelescope.lens._replay import as_network_inputs, format_bytes, replay_fit
-from sktelescope.lens._tangent import TangentEngine
 
 MODELS = ("first_order", "trapezoid", "lazy")
 
 
-class TelescopingMonitor:
+class TelescopingMonitor(Observer):
     """Training observer recording the exact network and its telescoping models on ``X_eval``.
 
-    Attach it to a fit with ``est._fit(X, y, None, None, None, observers=[monitor])`` or use
-    :func:`telescoping_trace`, which does that on a clone. Values are in the network's raw
-    output units: standardised targets for regressors (``y_std = (y − mean)/scale``),
-    decision-function units for classifiers.
+    Attach it to a fit with ``est.fit(X, y, monitors=[monitor])``, or use
+    :func:`telescoping_trace`, which does that on a clone of a fitted model. Values are in
+    the network's raw output units: standardised targets for regressors
+    (``y_std = (y − mean)/scale``), decision-function units for classifiers.
 
     Parameters
     ----------
@@ -69,12 +72,10 @@ class TelescopingMonitor:
     >>> X = np.random.default_rng(0).normal(size=(64, 3)); y = X.sum(1)
     >>> mon = TelescopingMonitor(X[:10])
     >>> est = TelescopingMLPRegressor((8,), max_iter=2, batch_size=16, random_state=0)
-    >>> _ = est._fit(X, y, None, None, None, observers=[mon])
+    >>> _ = est.fit(X, y, monitors=[mon])
     >>> mon.exact_.shape, sorted(mon.deviations_)
     ((9, 10, 1), ['first_order', 'lazy', 'trapezoid'])
     """
-
-    wants_previous_params = False
 
     def __init__(
         self,
@@ -106,10 +107,10 @@ class TelescopingMonitor:
         of layer inputs and activation slopes: ``n_eval * Σ_l (in_l + out_l) * 4`` per
         parameter point kept (two, plus one for the lazy model).
         """
-        n_out = _n_outputs(module)
+        n_out = n_outputs(module)
         n_records = n_steps // self.every + 2
         records = n_records * n_eval * n_out * 4 * (1 + len(self.models))
-        widths = sum(m.in_features + m.out_features for m in _linears(module))
+        widths = sum(m.in_features + m.out_features for m in linear_layers(module))
         points = (2 if (self.linear or self.trapezoid) else 0) + int(self.lazy)
         return records + points * n_eval * widths * 4
 
@@ -189,15 +190,6 @@ def _snapshot(module: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in module.named_parameters()}
 
 
-def _linears(module: torch.nn.Module) -> list[torch.nn.Linear]:
-    return [m for m in module.modules() if isinstance(m, torch.nn.Linear)]
-
-
-def _n_outputs(module: torch.nn.Module) -> int:
-    linears = _linears(module)
-    return linears[-1].out_features if linears else 1
-
-
 @dataclass
 class TelescopingTrace:
     """Exact network and telescoping models on fixed inputs over a training run.
@@ -216,6 +208,8 @@ class TelescopingTrace:
         The approximate models (``None`` when not tracked).
     classes : ndarray or None
         The classifier's classes (``None`` for regressors).
+    loss : Loss or None
+        The run's loss object (maps decision values to class indices).
     """
 
     steps: np.ndarray
@@ -224,6 +218,7 @@ class TelescopingTrace:
     trapezoid: np.ndarray | None
     lazy: np.ndarray | None
     classes: np.ndarray | None = None
+    loss: Loss | None = None
 
     def models(self) -> dict[str, np.ndarray]:
         """The tracked approximate models by name."""
@@ -270,9 +265,7 @@ class TelescopingTrace:
         }
 
     def _labels(self, scores: np.ndarray) -> np.ndarray:
-        if scores.ndim == 2:
-            return self.classes[(scores > 0).astype(int)]
-        return self.classes[scores.argmax(axis=-1)]
+        return np.stack([self.classes[self.loss.class_index(record)] for record in scores])
 
 
 def telescoping_trace(
@@ -315,14 +308,11 @@ def telescoping_trace(
     monitor = TelescopingMonitor(
         X_eval, linear=linear, trapezoid=trapezoid, lazy=lazy, every=every, max_bytes=max_bytes
     )
-    twin = replay_fit(est, X, y, [monitor], sample_weight=sample_weight)
-    maker = twin._tensor_maker
-    scale = np.asarray(maker.t_scale, dtype=np.float64)
+    run = replay_fit(est, X, y, [monitor], sample_weight=sample_weight).run_
     exact = monitor.exact_.astype(np.float64)
 
     def to_output(values: np.ndarray) -> np.ndarray:
-        out = values * scale + np.asarray(maker.t_mean, dtype=np.float64)
-        return out[..., 0] if out.shape[-1] == 1 else out
+        return run.outputs(torch.as_tensor(values))
 
     models = {m: to_output(exact + monitor.deviations_[m]) for m in monitor.models}
     return TelescopingTrace(
@@ -331,7 +321,8 @@ def telescoping_trace(
         first_order=models.get("first_order"),
         trapezoid=models.get("trapezoid"),
         lazy=models.get("lazy"),
-        classes=getattr(twin, "classes_", None),
+        classes=run.classes,
+        loss=run.loss,
     )
 
 

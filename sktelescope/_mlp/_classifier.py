@@ -1,0 +1,275 @@
+"""The classifier: a telescoping MLP on class indices, binary or multiclass."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from sklearn.base import ClassifierMixin
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+
+from sktelescope._core.losses import classification_loss
+from sktelescope._mlp._base import BaseTelescopingMLP
+
+__all__ = ["TelescopingMLPClassifier"]
+
+
+class TelescopingMLPClassifier(ClassifierMixin, BaseTelescopingMLP):
+    """MLP classifier whose training run is an additive, boosting-like ensemble of stages.
+
+    Binary problems use one output (a logit, or a ±1 regression with
+    ``loss="squared_error"``), multiclass problems one output per class. ``telescope``
+    and the stages decompose ``decision_function``.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : tuple of int, default=(256, 256)
+        Width of each hidden layer; ``()`` gives a linear model, for which the
+        telescoping model is exact.
+    activation : {"relu", "gelu", "tanh", "identity"}, default="relu"
+        Activation after each hidden layer.
+    loss : {"auto", "log_loss", "squared_error"}, default="auto"
+        "auto" is "log_loss" (a logit for binary problems, softmax cross-entropy for
+        multiclass); "squared_error" regresses one output on ±1 (binary) or one output per
+        class on one-hot targets, as in the paper, and gives uncalibrated
+        ``predict_proba`` (clipped outputs).
+    optimizer : {"adam", "adamw", "sgd"}, default="adam"
+        The torch optimizer (fused implementation where available).
+    learning_rate : float, default=1e-3
+        Base step size; see ``lr_schedule`` and ``warmup_steps``.
+    momentum : float, default=0.9
+        SGD momentum, in PyTorch's convention ``buf = μ buf + g``.
+    nesterov : bool, default=False
+        Nesterov momentum for SGD.
+    beta_1 : float, default=0.9
+        Adam/AdamW first-moment decay.
+    beta_2 : float, default=0.999
+        Adam/AdamW second-moment decay (the paper's AdamW runs use 0.99).
+    weight_decay : float, default=0.0
+        Coupled L2 penalty for "sgd"/"adam", decoupled decay for "adamw".
+    lr_schedule : {"constant", "linear", "cosine"}, default="constant"
+        Decay of the learning rate after warm-up, over the planned steps.
+    warmup_steps : int, default=0
+        Optimizer steps of linear learning-rate warm-up.
+    batch_size : int or None, default=256
+        Mini-batch size; ``None`` trains full batch.
+    max_iter : int, default=200
+        Maximum number of epochs (passes over the training data).
+    early_stopping : "auto" or bool, default="auto"
+        Hold out ``validation_fraction`` of the data (or use ``X_val, y_val`` given to
+        ``fit``), stop when the validation loss stops improving and keep the best epoch.
+        "auto" enables it from 1,000 samples on.
+    validation_fraction : float, default=0.1
+        Share of the training data held out for early stopping.
+    n_iter_no_change : int or None, default=10
+        Epochs without an improvement of more than ``tol`` (validation loss with early
+        stopping, training loss without) before training stops; ``None`` trains
+        ``max_iter`` epochs.
+    tol : float, default=1e-4
+        Smallest improvement of the loss that counts, in the network's units.
+    init_scale : float, default=1.0
+        Multiplies the initial weights and biases (the paper's ``α`` for grokking).
+    max_stages : int, default=50
+        Most stages kept. Stages adapt to the run actually made: checkpoints are taken
+        every ``k`` steps, starting with ``k = 1``; when more than ``max_stages`` stages
+        exist, every other one is merged and ``k`` doubles, so a run of at least
+        ``max_stages`` steps ends with between ``max_stages // 2`` and ``max_stages``
+        stages, whether it stops early, is interrupted or runs to ``max_iter``. Each stage
+        holds ``4 * n_params`` bytes (``8 * n_params`` with Adam/AdamW, whose
+        preconditioner is kept too): a 20-256-256-1 network has 71,425 parameters, 286 kB
+        per stage, 571 kB with Adam.
+    stage_every : int or None, default=None
+        A fixed number of optimizer steps per stage instead (refused when the planned run
+        would need more than ``max_stages`` stages).
+    warm_start : bool, default=False
+        When fitted, ``fit`` continues training from the current parameters and
+        optimizer state and adds stages (like ``GradientBoostingRegressor``'s
+        ``warm_start`` adds trees); the input and target scaling (and the classes) of
+        the first fit are kept. The learning-rate schedule is re-planned over all steps.
+    n_jobs : int or None, default=None
+        torch threads while fitting. ``None``: one thread for networks whose per-step work
+        (batch size x parameters) is below 2**27 multiply-adds, where a second thread gains
+        little and costs much on a loaded machine, else every available thread; ``-1``:
+        every available thread. Never more than ``OMP_NUM_THREADS``,
+        ``threadpoolctl.threadpool_limits`` and ``torch.set_num_threads`` allow.
+    random_state : int, RandomState instance or None, default=None
+        Seeds initialisation, batch order and the validation split through private
+        generators; the global torch RNG is not touched. An integer makes the run
+        replayable by the lens.
+    device : str, default="cpu"
+        Where to train: any torch device string this machine has ("cpu", "cuda",
+        "cuda:1", "mps", ...) or "auto" (CUDA when available). Fitted models pickle on
+        the CPU whatever device trained them.
+    verbose : int, default=0
+        ``1`` shows a progress bar over epochs with the training loss.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The class labels.
+    run_ : TrainingRun
+        The fitted run: network, checkpoints, input/output mappings and loss.
+    module_ : torch.nn.Sequential
+        The trained network (outputs in decision-function units).
+    stages_ : list of Stage
+        The run as consecutive blocks of optimizer steps.
+    n_stages_ : int
+        ``len(stages_)``.
+    n_iter_ : int
+        Epochs run (accumulated over ``warm_start`` fits).
+    n_steps_ : int
+        Optimizer steps run.
+    best_step_ : int
+        Step whose parameters the model keeps.
+    loss_curve_ : list of float
+        Mean training loss per epoch.
+    validation_score_ : ndarray
+        Negative validation loss per epoch (only with early stopping).
+    n_features_in_ : int
+        Number of features seen during ``fit``.
+    feature_names_in_ : ndarray of str
+        Names of the features seen during ``fit`` (pandas input only).
+
+    See Also
+    --------
+    TelescopingMLPRegressor : The regressor.
+    sklearn.neural_network.MLPClassifier : scikit-learn's MLP, without stages.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_breast_cancer
+    >>> from sktelescope import TelescopingMLPClassifier
+    >>> X, y = load_breast_cancer(return_X_y=True)
+    >>> clf = TelescopingMLPClassifier(hidden_layer_sizes=(16,), max_iter=10,
+    ...                                random_state=0).fit(X, y)
+    >>> clf.predict_proba(X[:2]).shape
+    (2, 2)
+    >>> clf.telescope(X[:2]).shape == (2, 1 + clf.n_stages_)
+    True
+    """
+
+    _parameter_constraints = {
+        **BaseTelescopingMLP._parameter_constraints,
+        "loss": [StrOptions({"auto", "log_loss", "squared_error"})],
+    }
+
+    def _set_target_info(self, y) -> None:
+        check_classification_targets(y)
+        classes = LabelEncoder().fit(y).classes_
+        if len(classes) < 2:
+            raise ValueError(
+                "The classifier needs samples of at least 2 classes in the data, but the "
+                f"data contains only one class: {classes[0]!r}."
+            )
+        self.classes_ = classes
+
+    def _target_indices(self, y) -> np.ndarray:
+        y = np.asarray(y)
+        if y.ndim != 1:
+            raise ValueError(f"y must be 1-dimensional class labels, got shape {y.shape}.")
+        classes = self.classes_
+        idx = np.searchsorted(classes, y)
+        unseen = (idx >= len(classes)) | (classes[np.minimum(idx, len(classes) - 1)] != y)
+        if np.any(unseen):
+            raise ValueError(
+                f"y contains labels not seen in the training labels: {np.unique(y[unseen])!r}; "
+                f"the classes are {classes!r}."
+            )
+        return idx
+
+    def _make_loss(self):
+        name = "log_loss" if self.loss == "auto" else self.loss
+        return classification_loss(name, len(self.classes_))
+
+    def _stratify(self, indices) -> np.ndarray | None:
+        counts = np.bincount(indices, minlength=len(self.classes_))
+        counts = counts[counts > 0]
+        n_val = math.ceil(self.validation_fraction * len(indices))
+        n_train = len(indices) - n_val
+        every_class_twice = counts.min() >= 2
+        room_for_each_class = n_val >= len(counts) and n_train >= len(counts)
+        return indices if every_class_twice and room_for_each_class else None
+
+    def decision_function(self, X) -> np.ndarray:
+        """Raw network output: a logit (binary) or one score per class.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
+        """
+        return self._raw_output(X)
+
+    def predict(self, X) -> np.ndarray:
+        """Predict class labels for ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+        """
+        scores = self.decision_function(X)
+        return self.classes_[self.run_.loss.class_index(scores)]
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities for ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+        """
+        scores = self.decision_function(X)
+        return self.run_.loss.predict_proba(scores)
+
+    def staged_decision_function(self, X):
+        """Yield ``decision_function(X)`` after each stage.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Yields
+        ------
+        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
+        """
+        yield from self._staged_raw_output(X)
+
+    def staged_predict(self, X):
+        """Yield ``predict(X)`` after each stage; the last equals ``predict(X)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Yields
+        ------
+        labels : ndarray of shape (n_samples,)
+        """
+        for scores in self._staged_raw_output(X):
+            yield self.classes_[self.run_.loss.class_index(scores)]
+
+    def staged_predict_proba(self, X):
+        """Yield ``predict_proba(X)`` after each stage.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Yields
+        ------
+        proba : ndarray of shape (n_samples, n_classes)
+        """
+        for scores in self._staged_raw_output(X):
+            yield self.run_.loss.predict_proba(scores)

@@ -1,0 +1,147 @@
+"""Checks an estimator runs before it allocates or trains anything."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import sklearn
+import torch
+from sklearn.utils.validation import _check_sample_weight
+
+__all__ = [
+    "check_hidden_layer_sizes",
+    "check_network_memory",
+    "checked_sample_weight",
+    "resolve_device",
+    "standardisation",
+    "user_stacklevel",
+]
+
+_PACKAGE_DIRS = (str(Path(__file__).resolve().parents[1]), str(Path(sklearn.__file__).parent))
+
+
+def check_hidden_layer_sizes(sizes) -> tuple[int, ...]:
+    """``hidden_layer_sizes`` as a tuple of positive ints, or a ValueError.
+
+    Examples
+    --------
+    >>> check_hidden_layer_sizes([64, 32])
+    (64, 32)
+    """
+    arr = np.asarray(sizes, dtype=object).reshape(-1)
+    ok = all(isinstance(s, int | np.integer) and not isinstance(s, bool) and s >= 1 for s in arr)
+    if not ok:
+        raise ValueError(
+            f"hidden_layer_sizes must be a sequence of positive integers, got {sizes!r}."
+        )
+    return tuple(int(s) for s in arr)
+
+
+def _physical_memory() -> int | None:
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+        return None
+
+
+def check_network_memory(n_params: int, n_checkpoints: int, adaptive: bool) -> int:
+    """Bytes the fit will hold for the network; refuse what exceeds physical memory.
+
+    Counts the parameters, their gradients and the optimizer's state (two moments for
+    Adam/AdamW, one momentum buffer for SGD) in float32, and the kept checkpoints (one
+    parameter vector each, two with Adam's preconditioner).
+
+    Examples
+    --------
+    >>> check_network_memory(1000, n_checkpoints=51, adaptive=True)
+    424000
+    """
+    per_param = 4 * (4 if adaptive else 3) + 4 * n_checkpoints * (2 if adaptive else 1)
+    need = int(n_params) * per_param
+    available = _physical_memory()
+    if available is not None and need > available:
+        raise ValueError(
+            f"This network has {n_params:,} parameters and would need about "
+            f"{need / 2**30:,.1f} GiB (parameters, gradients, optimizer state and "
+            f"{n_checkpoints} stage checkpoints), more than this machine's "
+            f"{available / 2**30:,.1f} GiB. Use smaller hidden_layer_sizes or fewer "
+            "max_stages."
+        )
+    return need
+
+
+def resolve_device(device: str) -> torch.device:
+    """The torch device for ``device`` ("auto", or any torch device string that works here).
+
+    Examples
+    --------
+    >>> resolve_device("cpu")
+    device(type='cpu')
+    """
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+        torch.empty(1, device=resolved)
+    except (RuntimeError, ValueError, AssertionError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(
+            f"device={device!r} cannot be used here ({first}). Use 'cpu', 'auto' (CUDA when "
+            "available), or a torch device this machine has, such as 'cuda:0'."
+        ) from None
+    if resolved.type == "meta":
+        raise ValueError("device='meta' holds no data; use 'cpu' or a GPU device.")
+    return resolved
+
+
+def standardisation(values: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Column means and standard deviations (1 where constant), refusing overflowing data.
+
+    Examples
+    --------
+    >>> standardisation(np.array([[1.0], [3.0]]), "X")
+    (array([2.]), array([1.]))
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean, scale = values.mean(axis=0), values.std(axis=0)
+    if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(scale))):
+        largest = float(np.max(np.abs(values)))
+        raise ValueError(
+            f"{name} has values too large to standardise (up to {largest:.3g} in magnitude; "
+            "their variance overflows float64). Rescale them, e.g. with a log transform or "
+            "sklearn.preprocessing.RobustScaler in a Pipeline."
+        )
+    scale = scale.copy()
+    scale[scale < 1e-12 * np.maximum(np.abs(mean), 1.0)] = 1.0
+    return mean, scale
+
+
+def checked_sample_weight(sample_weight, X: np.ndarray) -> np.ndarray:
+    """``sample_weight`` as float64 of shape (n,), refusing negative or all-zero weights.
+
+    Examples
+    --------
+    >>> checked_sample_weight(None, np.zeros((3, 1))).tolist()
+    [1.0, 1.0, 1.0]
+    """
+    weights = _check_sample_weight(sample_weight, X, dtype=np.float64)
+    if np.any(weights < 0):
+        raise ValueError(
+            f"sample_weight must be non-negative; got {int(np.sum(weights < 0))} negative "
+            f"values (smallest {weights.min():g})."
+        )
+    if not np.any(weights > 0):
+        raise ValueError("sample_weight sums to zero: at least one sample needs a positive weight.")
+    return weights
+
+
+def user_stacklevel() -> int:
+    """``stacklevel`` for ``warnings.warn`` that points at the first frame outside
+    sktelescope and scikit-learn (the user's line, also through a Pipeline)."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIRS):
+        frame, level = frame.f_back, level + 1
+    return level

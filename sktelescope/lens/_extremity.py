@@ -1,0 +1,370 @@
+"""Kernel extremity: how far test kernel weights exceed anything seen in training.
+
+With ``k_t(x)`` the row of update ``t``'s kernel against the training inputs (see the
+docs' :ref:`math-extremity`),
+
+    R = [(1/T) Σ_t max_{x ∈ X_test} ||k_t(x)||₂] / [(1/T) Σ_t max_{x ∈ X_train} ||k_t(x)||₂].
+
+``R > 1`` means some test input receives larger kernel weights than any training input
+did. The same functions serve networks and boosted trees
+(:class:`~sktelescope.trees.TreeTelescope`): anything whose ``stages_`` follow the stage
+protocol (``kernel_row_norms(X, Z)``).
+
+Two network kernels
+-------------------
+``method="stage"`` (the fast default): one kernel per stage, the plain tangent kernel at
+the stage's start against every training input, ``k(x) = [∇f(x)·∇f(x_1), ...]``. It needs
+only the fitted model, and costs one kernel block per stage.
+
+``method="step"`` (the paper's definition): the kernel of every optimizer step,
+``k_t(x) = γ_t/|B_t| [w_i ∇f_{t-1}(x)·∇f_{t-1}(x_i)]_{i ∈ B_t}`` (zero outside the step's
+mini-batch ``B_t``, with the step's learning rate ``γ_t`` and sample weights), averaged over
+all steps of the run. It needs a replay of the fit with a
+:class:`KernelExtremityMonitor` (or the monitor attached to your own fit). Under a
+constant learning rate and full-batch training the two agree when every step is a
+stage; with mini-batches they differ by the masking (close, not equal); under a
+learning-rate schedule the per-step ratio weights each step by ``γ_t``.
+
+The benchmark uses ``method="stage"``: it is measured on the very models the table
+compares, without refitting them, at a cost that fits a benchmark.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from sklearn.exceptions import NotFittedError
+from sklearn.utils import check_random_state
+
+from sktelescope._core.kernels import tangent_kernel
+from sktelescope._core.observers import Observer
+from sktelescope._core.optim import applied_preconditioner
+from sktelescope._staged import StageLike
+from sktelescope.lens._replay import as_network_inputs, replay_fit
+
+__all__ = [
+    "DEFAULT_MAX_TRAIN_SAMPLES",
+    "KernelExtremity",
+    "KernelExtremityMonitor",
+    "kernel_extremity_ratio",
+    "kernel_row_norms",
+    "max_row_norms",
+]
+
+#: Training rows used by default as kernel columns and for the denominator's maximum.
+DEFAULT_MAX_TRAIN_SAMPLES = 2_000
+
+
+def kernel_row_norms(stage, X, X_train=None, **kwargs) -> np.ndarray:
+    """``||k(x)||₂``: norm of each input's kernel row against the training inputs.
+
+    Parameters
+    ----------
+    stage : a stage of a fitted model
+        A network stage (``est.stages_[k]``) or a tree stage (``TreeTelescope.stages_[k]``):
+        anything with ``kernel_row_norms(X, Z)``.
+    X : array-like of shape (n_samples, n_features)
+    X_train : array-like of shape (n_train, n_features), optional
+        The kernel's columns; required for network stages, optional for tree stages (which
+        default to the points their trees were fitted on).
+    **kwargs
+        Passed to the stage (network stages: ``preconditioned``, ``chunk_size``,
+        ``max_memory_bytes``).
+
+    Returns
+    -------
+    norms : ndarray of shape (n_samples,)
+        Network stages: in squared standardised-output units; trees: weights per unit
+        pseudo-residual. Only ratios within one model family are meaningful.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_regression
+    >>> from sktelescope import TelescopingMLPRegressor
+    >>> X, y = make_regression(n_samples=50, n_features=3, random_state=0)
+    >>> est = TelescopingMLPRegressor(hidden_layer_sizes=(8,), max_iter=2,
+    ...                               random_state=0).fit(X, y)
+    >>> kernel_row_norms(est.stages_[0], X[:4], X).shape
+    (4,)
+    """
+    if not isinstance(stage, StageLike):
+        raise TypeError(
+            f"{type(stage).__name__} is not a stage: expected a network or tree stage with "
+            "steps, predict, kernel and kernel_row_norms (a fitted model's stages_[k])."
+        )
+    return np.asarray(stage.kernel_row_norms(X, X_train, **kwargs), dtype=np.float64)
+
+
+def max_row_norms(model, X, X_train=None, **kwargs) -> np.ndarray:
+    """Largest kernel-row norm over ``X`` at each stage of ``model``.
+
+    Parameters
+    ----------
+    model : fitted TelescopingMLP* estimator or TreeTelescope (anything with ``stages_``)
+    X : array-like of shape (n_samples, n_features)
+    X_train : array-like, optional
+        Kernel columns (see :func:`kernel_row_norms`).
+    **kwargs
+        Passed to :func:`kernel_row_norms`.
+
+    Returns
+    -------
+    maxima : ndarray of shape (n_stages,)
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_regression
+    >>> from sktelescope import TelescopingMLPRegressor
+    >>> X, y = make_regression(n_samples=50, n_features=3, random_state=0)
+    >>> est = TelescopingMLPRegressor((8,), max_iter=2, random_state=0).fit(X, y)
+    >>> max_row_norms(est, X[:5], X).shape == (est.n_stages_,)
+    True
+    """
+    if _n_rows(X) == 0:
+        raise ValueError("X has 0 rows; pass at least one input.")
+    return np.array([kernel_row_norms(s, X, X_train, **kwargs).max() for s in _stages(model)])
+
+
+def _n_rows(X) -> int:
+    shape = getattr(X, "shape", None)
+    return int(shape[0]) if shape is not None else len(X)
+
+
+def _stages(model) -> list:
+    stages = getattr(model, "stages_", None)
+    if stages is None:
+        if hasattr(model, "fit"):
+            raise NotFittedError(
+                f"This {type(model).__name__} instance has no stages_: fit it first, or wrap "
+                "a fitted booster in sktelescope.trees.TreeTelescope."
+            )
+        raise TypeError(f"Expected a model with stages_, got {type(model).__name__}.")
+    if len(stages) == 0:
+        raise ValueError("The model has no stages; train it for at least one step.")
+    return list(stages)
+
+
+@dataclass
+class KernelExtremity:
+    """Result of :func:`kernel_extremity_ratio`.
+
+    Attributes
+    ----------
+    ratio : float
+        ``R = mean(test_max) / mean(train_max)`` (weighted by ``weights`` per step).
+    test_max, train_max : ndarray of shape (n_records,)
+        Largest kernel-row norm over the test and the training inputs at each stage (or
+        step).
+    n_train_used : int
+        Training rows used as kernel columns and for the denominator (a random subset
+        when the training set is larger than ``max_train_samples``).
+    method : {"stage", "step"}
+    weights : ndarray of shape (n_records,)
+        Weight of each record in the means (ones for stages).
+    """
+
+    ratio: float
+    test_max: np.ndarray
+    train_max: np.ndarray
+    n_train_used: int = 0
+    method: str = "stage"
+    weights: np.ndarray = field(default_factory=lambda: np.ones(0))
+
+
+def _subsample_rows(X_train, max_train_samples, random_state):
+    X_train = np.asarray(X_train) if not hasattr(X_train, "iloc") else X_train
+    n = _n_rows(X_train)
+    if max_train_samples is None or max_train_samples >= n:
+        return X_train
+    if int(max_train_samples) < 1:
+        raise ValueError(f"max_train_samples must be a positive integer, got {max_train_samples}.")
+    rows = np.sort(check_random_state(random_state).choice(n, int(max_train_samples), False))
+    return X_train.iloc[rows] if hasattr(X_train, "iloc") else X_train[rows]
+
+
+def kernel_extremity_ratio(
+    model,
+    X_train,
+    X_test,
+    *,
+    method: str = "stage",
+    y_train=None,
+    max_train_samples: int | None = DEFAULT_MAX_TRAIN_SAMPLES,
+    random_state=0,
+    **kwargs,
+) -> KernelExtremity:
+    """Kernel-extremity ratio ``R`` of ``model`` on ``X_test``.
+
+    Parameters
+    ----------
+    model : fitted TelescopingMLP* estimator or TreeTelescope (anything with ``stages_``)
+    X_train : array-like of shape (n_train, n_features)
+        The model's training inputs (rows of the data it was fitted on; a network refuses
+        other points): the kernel's columns and the denominator's points.
+    X_test : array-like of shape (n_test, n_features)
+    method : {"stage", "step"}, default="stage"
+        One kernel per stage (fast, from the fitted model), or the batch-masked kernel of
+        every optimizer step (the paper's; replays the fit, networks only, needs
+        ``y_train`` and an integer ``random_state``). See the module docstring.
+    y_train : array-like, optional
+        Training targets, for ``method="step"``.
+    max_train_samples : int or None, default=2000
+        Use a random subset of this many training inputs (kernel columns and denominator);
+        ``None`` uses all of them, at a cost of ``O((n_test + n_train) * n_train)`` kernel
+        entries per stage. The number used is in the result.
+    random_state : int, RandomState instance or None, default=0
+        Draws the subset.
+    **kwargs
+        ``preconditioned``, ``chunk_size``, ``max_memory_bytes`` of network stages.
+
+    Returns
+    -------
+    result : KernelExtremity
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_regression
+    >>> from sktelescope import TelescopingMLPRegressor
+    >>> X, y = make_regression(n_samples=80, n_features=3, random_state=0)
+    >>> est = TelescopingMLPRegressor(hidden_layer_sizes=(8,), max_iter=3,
+    ...                               random_state=0).fit(X[:60], y[:60])
+    >>> res = kernel_extremity_ratio(est, X[:60], X[60:])
+    >>> res.train_max.shape == (est.n_stages_,), res.ratio > 0
+    (True, True)
+    """
+    if method not in ("stage", "step"):
+        raise ValueError(f"method must be 'stage' or 'step', got {method!r}.")
+    run = getattr(model, "run_", None)
+    if run is not None:
+        run.check_training_inputs(X_train, "X_train")
+    if method == "step" and run is not None:
+        return _per_step_ratio(model, X_train, y_train, X_test, max_train_samples,
+                               random_state, kwargs)  # fmt: skip
+    X_sub = _subsample_rows(X_train, max_train_samples, random_state)
+    test_max = max_row_norms(model, X_test, X_sub, **kwargs)
+    train_max = max_row_norms(model, X_sub, X_sub, **kwargs)
+    ratio = float(test_max.mean() / train_max.mean())
+    return KernelExtremity(ratio, test_max, train_max, _n_rows(X_sub), "stage",
+                           np.ones(len(test_max)))  # fmt: skip
+
+
+def _per_step_ratio(est, X_train, y_train, X_test, max_train_samples, random_state, kwargs):
+    if y_train is None:
+        raise ValueError("method='step' replays the fit and needs y_train.")
+    unknown = set(kwargs) - {"preconditioned"}
+    if unknown:
+        raise TypeError(f"method='step' takes only preconditioned=, got {sorted(unknown)}.")
+    monitor = KernelExtremityMonitor(
+        X_test, max_train_samples=max_train_samples, random_state=random_state, **kwargs
+    )
+    replay_fit(est, X_train, y_train, [monitor])
+    return monitor.result()
+
+
+class KernelExtremityMonitor(Observer):
+    """Training observer: the paper's per-step kernel-extremity ratio, on the real run.
+
+    At every optimizer step ``t`` it takes the batch-masked kernel rows
+    ``k_t(x) = γ_t/|B_t| [w_i ∇f_{t-1}(x)·∇f_{t-1}(x_i)]_{i ∈ B_t}`` of the test inputs and of
+    (a subset of) the training inputs, and keeps their largest norms; :meth:`result` gives
+    ``R``. For each ``group`` of test-row indices the maximum is taken over that group.
+
+    Parameters
+    ----------
+    X_test : array-like of shape (n_test, n_features)
+        Raw test inputs.
+    groups : sequence of index arrays, optional
+        Subsets of the test rows, each with its own ratio (e.g. mixed test sets sharing
+        one pool); default one group of every row.
+    max_train_samples : int or None, default=2000
+        Training rows whose norms form the denominator (a random subset).
+    random_state : int, default=0
+    preconditioned : bool, default=False
+        Insert the diagonal preconditioner the step applied (Adam/AdamW).
+
+    Attributes
+    ----------
+    steps_ : ndarray of shape (n_steps,)
+    test_max_ : ndarray of shape (n_steps, n_groups)
+    train_max_ : ndarray of shape (n_steps,)
+    learning_rates_ : ndarray of shape (n_steps,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sktelescope import TelescopingMLPRegressor
+    >>> X = np.random.default_rng(0).normal(size=(40, 3)); y = X[:, 0]
+    >>> mon = KernelExtremityMonitor(X[:5] * 3)
+    >>> _ = TelescopingMLPRegressor((8,), max_iter=2, batch_size=10,
+    ...                             random_state=0).fit(X, y, monitors=[mon])
+    >>> mon.test_max_.shape, round(mon.result().ratio, 1) > 0
+    ((8, 1), True)
+    """
+
+    wants_previous_params = True
+
+    def __init__(
+        self, X_test, groups=None, *, max_train_samples: int | None = DEFAULT_MAX_TRAIN_SAMPLES,
+        random_state=0, preconditioned: bool = False,
+    ) -> None:  # fmt: skip
+        self.X_test, self.groups = X_test, groups
+        self.max_train_samples, self.random_state = max_train_samples, random_state
+        self.preconditioned = bool(preconditioned)
+
+    def on_train_begin(self, trainer) -> None:
+        X_test = as_network_inputs(trainer, self.X_test)
+        n_test = len(X_test)
+        self._groups = [np.arange(n_test)] if self.groups is None else _check_groups(
+            self.groups, n_test
+        )
+        X_fit, _, W = trainer.train_data
+        rows = _subsample_rows(np.arange(len(X_fit)), self.max_train_samples, self.random_state)
+        self._rows = torch.as_tensor(rows, device=X_fit.device)
+        self._X = torch.cat([X_test, X_fit[self._rows]])
+        self._n_test, self._module, self._weights = n_test, trainer.module, W
+        self._records: list[tuple] = []
+
+    def on_step(self, step) -> None:
+        idx = step.batch.to(self._weights.device)
+        X_batch = step.trainer.train_data[0][idx]
+        pre = applied_preconditioner(step.optimizer) if self.preconditioned else None
+        if self.preconditioned and pre is None:
+            raise ValueError("preconditioned=True needs an Adam or AdamW run.")
+        with torch.no_grad():
+            K = tangent_kernel(self._module, step.params_before, self._X, X_batch, None, pre)
+        K = K.reshape(-1, len(self._X), len(idx))  # (n_outputs, n_rows, batch)
+        scale = self._weights[idx] / len(idx) * step.optimizer.param_groups[0]["lr"]
+        norms = (K * scale).pow(2).sum(dim=(0, 2)).sqrt()
+        test, train = norms[: self._n_test], norms[self._n_test :]
+        test_max = [float(test[torch.as_tensor(g)].max()) for g in self._groups]
+        lr = step.optimizer.param_groups[0]["lr"]
+        self._records.append((step.step, test_max, float(train.max()), lr))
+
+    def on_train_end(self, trainer, result) -> None:
+        steps, test_max, train_max, lrs = zip(*self._records) if self._records else ([],) * 4
+        self.steps_ = np.asarray(steps, dtype=np.int64)
+        self.test_max_ = np.asarray(test_max, dtype=np.float64).reshape(len(steps), -1)
+        self.train_max_ = np.asarray(train_max, dtype=np.float64)
+        self.learning_rates_ = np.asarray(lrs, dtype=np.float64)
+        self._X = self._module = self._weights = None
+
+    def result(self, group: int = 0) -> KernelExtremity:
+        """``R`` of test group ``group`` over every recorded step."""
+        if not len(self.steps_):
+            raise ValueError("The run took no optimizer step: there is no kernel to measure.")
+        test = self.test_max_[:, group]
+        ratio = float(test.mean() / self.train_max_.mean())
+        return KernelExtremity(ratio, test, self.train_max_, len(self._rows), "step",
+                               np.ones(len(test)))  # fmt: skip
+
+
+def _check_groups(groups, n_test: int) -> list[np.ndarray]:
+    out = []
+    for g in groups:
+        g = np.asarray(g, dtype=np.int64).reshape(-1)
+        if g.size == 0 or g.min() < 0 or g.max() >= n_test:
+            raise ValueError(f"groups must be non-empty index arrays into the {n_test} test rows.")
+        out.append(g)
+    return out
