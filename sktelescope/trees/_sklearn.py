@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.utils.validation import check_array
 
-from sktelescope._trees_base import (
+from sktelescope.trees._spec import (
     LOG_LOSS,
     SQUARED_ERROR,
     BoosterSpec,

@@ -10,8 +10,41 @@ given number of entries rather than exhausting memory.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
+
+
+@dataclass
+class TreeSmoother:
+    """Smoother of a squared-error ensemble: ``prediction = S @ y_train + c``.
+
+    Attributes
+    ----------
+    S_train : ndarray of shape (n_train, n_train)
+    s_eval : ndarray of shape (n_eval, n_train) or None
+    c_train : ndarray of shape (n_train,)
+    c_eval : ndarray of shape (n_eval,) or None
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_diabetes
+    >>> from sklearn.ensemble import GradientBoostingRegressor
+    >>> from sktelescope.trees import TreeTelescope
+    >>> X, y = load_diabetes(return_X_y=True)
+    >>> model = GradientBoostingRegressor(n_estimators=3).fit(X, y)
+    >>> smoother = TreeTelescope(model, X, y).smoother()
+    >>> bool(np.allclose(smoother.S_train @ y + smoother.c_train, model.predict(X)))
+    True
+    """
+
+    S_train: np.ndarray
+    s_eval: np.ndarray | None
+    c_train: np.ndarray
+    c_eval: np.ndarray | None
+
+    def __iter__(self) -> Iterator[np.ndarray | None]:
+        return iter((self.S_train, self.s_eval, self.c_train, self.c_eval))
 
 
 def check_size(n_rows: int, n_train: int, max_entries: int, what: str) -> None:

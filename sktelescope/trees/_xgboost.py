@@ -13,7 +13,7 @@ import json
 import numpy as np
 from scipy.special import logit
 
-from sktelescope._trees_base import (
+from sktelescope.trees._spec import (
     LOG_LOSS,
     SQUARED_ERROR,
     BoosterSpec,

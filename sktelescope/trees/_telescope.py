@@ -1,60 +1,23 @@
-"""Gradient-boosted trees through the telescoping lens.
-
-A boosted ensemble is its initial prediction plus one tree per round. Each tree is a kernel
-smoother of the pseudo-residuals ``r = -dl/df`` of the round (PAPER.md §2c): the contribution of
-round k at ``x`` is ``sum_i w_k(x, x_i) r_ik`` with ``w_k(x, x_i) = eta * 1{same leaf} / D``,
-where ``D`` is the leaf's hessian sum plus the L2 leaf penalty (the leaf size under squared
-error). :class:`TreeTelescope` gives a fitted XGBoost, LightGBM or scikit-learn booster the same
-surface as the telescoping networks: ``stages_``, ``staged_predict``, ``telescope`` and per-stage
-kernels, plus smoother matrices and effective parameters under squared loss.
-
-What is exact and what is not
------------------------------
-``telescope`` / ``staged_predict`` / ``stage.predict`` read the library's own leaf values, so
-they are exact (float32 round-off for XGBoost). ``stage.weights(X) @ stage.pseudo_residuals``
-equals ``stage.predict(X)`` exactly (float32 round-off for XGBoost, LightGBM and
-HistGradientBoosting, which compute gradients in float32) unless the library did something a
-smoother cannot express: row subsampling, L1 leaf penalties, ``max_delta_step`` clipping.
-Those are listed in ``TreeTelescope.approximations_``; :meth:`TreeTelescope.reconstruction_errors`
-measures the effect. Only squared error and binary log-loss are supported; only squared error
-gives a linear smoother ``S y + c``.
-
-Per library (D is the leaf normaliser, eta the learning rate):
-
-* scikit-learn ``GradientBoosting*``: float64 throughout, exact. D = leaf size (squared error,
-  the leaf mean of residuals) or hessian sum (log-loss, one Newton step). ``subsample < 1`` is
-  approximate (in-bag rows are not stored). ``n_iter_no_change`` with an int ``random_state``:
-  the internal validation split is re-drawn and its points get zero weight.
-* scikit-learn ``HistGradientBoosting*``: read from private predictors (no public leaf API).
-  D = hessian sum + ``l2_regularization`` + 1e-15; gradients in float32. The internal
-  early-stopping split is re-drawn from ``_random_seed``; categorical features are refused.
-* XGBoost: D = hessian sum + ``reg_lambda``; leaves and sums in float32. The telescope ends at
-  ``best_iteration + 1`` after early stopping, as ``predict`` does. Approximate with
-  ``subsample < 1``, ``reg_alpha > 0`` or ``max_delta_step > 0``.
-* LightGBM: D = hessian sum + ``reg_lambda``; leaves float64, gradients float32. The initial
-  score (``boost_from_average``) is folded by LightGBM into the first tree; it is recomputed
-  from ``y_train`` and split back out into column 0. Approximate with bagging, GOSS,
-  ``reg_alpha``, ``max_delta_step`` or ``path_smooth``.
-
-Sample weights are not supported (the weights view would need them as inputs).
-"""
+"""TreeTelescope: a fitted booster as a telescoping sum of kernel smoothers."""
 
 from __future__ import annotations
 
 import hashlib
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import numpy as np
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_array
 
 from sktelescope._staged import EffectiveParameters
-from sktelescope._trees_base import SQUARED_ERROR, BoosterSpec, negative_gradient_and_hessian
-from sktelescope._trees_stage import TreeStage
-
-__all__ = ["TreeTelescope", "TreeStage", "TreeSmoother", "EffectiveParameters"]
+from sktelescope.trees import _sklearn as sk
+from sktelescope.trees import _smoother as sm
+from sktelescope.trees._lightgbm import lightgbm_spec
+from sktelescope.trees._smoother import TreeSmoother
+from sktelescope.trees._spec import SQUARED_ERROR, BoosterSpec, negative_gradient_and_hessian
+from sktelescope.trees._stage import TreeStage
+from sktelescope.trees._xgboost import xgboost_spec
 
 #: Largest dense smoother block (rows x training points) built without being asked to:
 #: 25 million float64 entries = 200 MB, e.g. 5000 x 5000.
@@ -72,18 +35,12 @@ def _spec_for(model, X_train: np.ndarray, y_train: np.ndarray) -> BoosterSpec:
     name = type(model).__name__
     module = type(model).__module__.split(".")[0]
     if module == "xgboost" and name in ("XGBRegressor", "XGBClassifier"):
-        from sktelescope._trees_xgboost import xgboost_spec
-
         _check_fitted(model, "_Booster")
         return xgboost_spec(model, X_train, y_train)
     if module == "lightgbm" and name in ("LGBMRegressor", "LGBMClassifier"):
-        from sktelescope._trees_lightgbm import lightgbm_spec
-
         _check_fitted(model, "_Booster")
         return lightgbm_spec(model, X_train, y_train)
     if module == "sklearn":
-        from sktelescope import _trees_sklearn as sk
-
         if name in ("GradientBoostingRegressor", "GradientBoostingClassifier"):
             _check_fitted(model, "estimators_")
             return sk.gradient_boosting_spec(model, X_train, y_train)
@@ -99,37 +56,6 @@ def _check_fitted(model, attribute: str) -> None:
             f"This {type(model).__name__} instance is not fitted yet. Call 'fit' with "
             "appropriate arguments before passing it to TreeTelescope."
         )
-
-
-@dataclass
-class TreeSmoother:
-    """Smoother of a squared-error ensemble: ``prediction = S @ y_train + c``.
-
-    Attributes
-    ----------
-    S_train : ndarray of shape (n_train, n_train)
-    s_eval : ndarray of shape (n_eval, n_train) or None
-    c_train : ndarray of shape (n_train,)
-    c_eval : ndarray of shape (n_eval,) or None
-
-    Examples
-    --------
-    >>> from sklearn.datasets import load_diabetes
-    >>> from sklearn.ensemble import GradientBoostingRegressor
-    >>> X, y = load_diabetes(return_X_y=True)
-    >>> model = GradientBoostingRegressor(n_estimators=3).fit(X, y)
-    >>> smoother = TreeTelescope(model, X, y).smoother()
-    >>> bool(np.allclose(smoother.S_train @ y + smoother.c_train, model.predict(X)))
-    True
-    """
-
-    S_train: np.ndarray
-    s_eval: np.ndarray | None
-    c_train: np.ndarray
-    c_eval: np.ndarray | None
-
-    def __iter__(self) -> Iterator[np.ndarray | None]:
-        return iter((self.S_train, self.s_eval, self.c_train, self.c_eval))
 
 
 class TreeTelescope:
@@ -319,8 +245,6 @@ class TreeTelescope:
             )
 
     def _states(self, X_eval, max_entries: int) -> Iterator[tuple]:
-        from sktelescope import _trees_smoother as sm
-
         self._check_squared_error()
         n = self._spec.y.shape[0]
         sm.check_size(n, n, max_entries, "training")
@@ -374,9 +298,7 @@ class TreeTelescope:
         >>> float(round(p.p_train[0], 6)), p.p_test.shape
         (1.0, (6,))
         """
-        from sktelescope._trees_smoother import effective_parameters
-
-        p_train, p_test = effective_parameters(self._states(X_eval, max_entries), self.fit_mask_)
+        p_train, p_test = sm.effective_parameters(self._states(X_eval, max_entries), self.fit_mask_)
         if p_test is None:
             p_test = np.full_like(p_train, np.nan)
         return EffectiveParameters(np.arange(len(p_train)), p_train, p_test)

@@ -1,6 +1,6 @@
 """Library-neutral description of a fitted boosted tree ensemble.
 
-Each backend (``_trees_xgboost``, ``_trees_lightgbm``, ``_trees_sklearn``) turns a fitted model
+Each backend (``_xgboost``, ``_lightgbm``, ``_sklearn``) turns a fitted model
 into a :class:`BoosterSpec`; :mod:`sktelescope.trees` builds stages, kernels and smoothers from it
 without knowing which library the trees came from.
 """

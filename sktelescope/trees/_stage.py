@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy import sparse
 
-from sktelescope._trees_base import leaf_indicator
+from sktelescope.trees._spec import leaf_indicator
 
 if TYPE_CHECKING:
     from sktelescope.trees import TreeTelescope

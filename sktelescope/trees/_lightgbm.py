@@ -14,7 +14,7 @@ import re
 
 import numpy as np
 
-from sktelescope._trees_base import LOG_LOSS, SQUARED_ERROR, BoosterSpec, binary_targets
+from sktelescope.trees._spec import LOG_LOSS, SQUARED_ERROR, BoosterSpec, binary_targets
 
 _OBJECTIVES = {"regression": SQUARED_ERROR, "binary": LOG_LOSS}
 
