@@ -1,22 +1,83 @@
 """LightGBM backend: read a fitted ``LGBMRegressor`` / ``LGBMClassifier`` into a BoosterSpec.
 
-LightGBM keeps leaf values in float64 but computes gradients in float32, so the weights view is
-exact to float32 round-off. Its initial score ("boost_from_average": the mean target, or the
-log-odds of the mean label) is not stored separately: LightGBM adds it to every leaf of the first
-tree. The telescope recomputes it from ``y_train`` exactly as LightGBM does (float32 labels,
-float64 mean) and subtracts it from the first tree, so column 0 is the initial score and stage 0
-is the first tree's own fit.
+LightGBM keeps scores and leaf values in float64 but stores labels and computes gradients in
+float32, so the weights view is exact to float32 round-off. Its initial score
+("boost_from_average": the mean label, or the log-odds of the mean label) is not stored
+separately: LightGBM adds it to every leaf of the first tree. The telescope recomputes it from
+``y_train`` exactly as LightGBM does (float32 labels, float64 mean) and subtracts it from the
+first tree, so column 0 is the initial score and stage 0 is the first tree's own fit; a wrong
+``y_train`` then shows in the first tree's leaves.
+
+Refused (see ``_REFUSED``): objectives other than ``regression`` (L2) and ``binary``,
+``boosting_type`` other than ``gbdt`` (``dart`` rescales trees, ``rf`` averages them),
+``reg_sqrt``, ``is_unbalance``, ``scale_pos_weight != 1``, ``sigmoid != 1``, ``linear_tree``,
+monotone constraints, quantized gradients without leaf renewal, categorical features,
+multi-class models.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import numpy as np
 
-from sktelescope.trees._spec import LOG_LOSS, SQUARED_ERROR, BoosterSpec, binary_targets
+from sktelescope.trees._spec import (
+    FLOAT32_RTOL,
+    LOG_LOSS,
+    SQUARED_ERROR,
+    BoosterSpec,
+    binary_targets,
+    regression_targets,
+)
 
 _OBJECTIVES = {"regression": SQUARED_ERROR, "binary": LOG_LOSS}
+
+
+def _on(value: str) -> bool:
+    return value not in ("", "0", "false")
+
+
+def _nonzero_list(value: str) -> bool:
+    return any(v.strip() not in ("", "0") for v in value.split(","))
+
+
+#: (parameter, refused(params), why): configurations whose leaf values are not a weighted sum
+#: of the pseudo-residuals of y_train and that no documented approximation covers.
+_REFUSED: list[tuple[str, Callable[[dict], bool], str]] = [
+    (
+        "boosting",
+        lambda p: p.get("boosting", "gbdt") not in ("gbdt", "goss"),
+        "'dart' drops and rescales trees and 'rf' averages them; refit with boosting_type='gbdt'",
+    ),
+    ("reg_sqrt", lambda p: _on(p.get("reg_sqrt", "0")), "the trees fit sqrt-transformed labels"),
+    ("is_unbalance", lambda p: _on(p.get("is_unbalance", "0")), "it re-weights the classes"),
+    (
+        "scale_pos_weight",
+        lambda p: float(p.get("scale_pos_weight", 1)) != 1.0,
+        "it re-weights the positive examples' gradients",
+    ),
+    ("sigmoid", lambda p: float(p.get("sigmoid", 1)) != 1.0, "the loss is not the log-loss"),
+    ("linear_tree", lambda p: _on(p.get("linear_tree", "0")), "leaves hold linear models"),
+    (
+        "monotone_constraints",
+        lambda p: _nonzero_list(p.get("monotone_constraints", "")),
+        "leaf values are clipped to the constraints' bounds",
+    ),
+    (
+        "use_quantized_grad",
+        lambda p: (
+            _on(p.get("use_quantized_grad", "0")) and not _on(p.get("quant_train_renew_leaf", "0"))
+        ),
+        "leaf values come from quantized gradients; refit with quant_train_renew_leaf=True",
+    ),
+    (
+        "categorical_feature",
+        lambda p: p.get("categorical_feature", "") != "",
+        "categorical splits add cat_l2 to their leaves' penalty and the telescope reads inputs "
+        "as numbers; ordinal- or one-hot-encode them as numeric columns",
+    ),
+]
 
 
 def _model_params(booster) -> dict:
@@ -25,15 +86,44 @@ def _model_params(booster) -> dict:
     return dict(re.findall(r"^\[(\w+): ([^\]]*)\]$", text, flags=re.MULTILINE))
 
 
+def _check_params(params: dict, booster, name: str) -> str:
+    """Refuse what the telescope cannot represent; return the loss."""
+    objective = params.get("objective", "").split()[0]
+    if objective not in _OBJECTIVES:
+        raise ValueError(
+            f"TreeTelescope supports the LightGBM objectives {sorted(_OBJECTIVES)} (squared "
+            f"error, binary log-loss); this {name} uses {objective!r}."
+        )
+    for key, refused, why in _REFUSED:
+        if refused(params):
+            raise ValueError(
+                f"TreeTelescope does not support {key}={params.get(key)} in this {name}: "
+                f"{why}. Refit without it to inspect the model."
+            )
+    if booster.pandas_categorical is not None:
+        raise ValueError(
+            f"TreeTelescope does not support categorical features; this {name} was fitted on "
+            "pandas categorical columns. Encode them as numeric columns and refit."
+        )
+    if booster.num_model_per_iteration() != 1:
+        raise ValueError(
+            f"TreeTelescope supports binary classifiers only for now; this {name} is "
+            "multi-class. Fit one binary model per class to inspect it."
+        )
+    return _OBJECTIVES[objective]
+
+
 def _approximations(params: dict) -> list[str]:
     notes = []
     number = lambda key, default: float(params.get(key, default))  # noqa: E731
-    if number("bagging_freq", 0) > 0 and number("bagging_fraction", 1) < 1:
+    bagging = min(number(k, 1) for k in ("bagging_fraction", "pos_bagging_fraction"))
+    bagging = min(bagging, number("neg_bagging_fraction", 1))
+    if number("bagging_freq", 0) > 0 and bagging < 1:
         notes.append(
             f"bagging_fraction={params['bagging_fraction']} with bagging_freq > 0: trees were "
             "fitted on random row subsamples that LightGBM does not store."
         )
-    if params.get("data_sample_strategy", "bagging") == "goss":
+    if params.get("data_sample_strategy") == "goss" or params.get("boosting") == "goss":
         notes.append("GOSS sampling drops and re-weights gradients at random.")
     for key, why in [
         ("lambda_l1", "the L1 penalty soft-thresholds the gradient sum"),
@@ -47,31 +137,12 @@ def _approximations(params: dict) -> list[str]:
 
 def _init_score(params: dict, loss: str, y: np.ndarray) -> float:
     """The score LightGBM boosts from (0 when ``boost_from_average`` is off)."""
-    if params.get("boost_from_average", "1") not in ("1", "true"):
+    if not _on(params.get("boost_from_average", "1")):
         return 0.0
     mean = float(np.mean(y.astype(np.float32), dtype=np.float64))
     if loss == SQUARED_ERROR:
         return mean
-    sigmoid = float(params.get("sigmoid", 1.0))
-    return float(np.log(mean / (1.0 - mean)) / sigmoid)
-
-
-def _check_objective(params: dict, name: str) -> str:
-    objective = params.get("objective", "").split()[0]
-    if objective not in _OBJECTIVES:
-        raise ValueError(
-            f"TreeTelescope supports the LightGBM objectives {sorted(_OBJECTIVES)} (squared "
-            f"error, binary log-loss); this {name} uses {objective!r}."
-        )
-    if params.get("linear_tree", "0") not in ("0", "false"):
-        raise ValueError("TreeTelescope does not support LightGBM linear trees (linear_tree=True).")
-    if objective == "binary" and float(params.get("sigmoid", 1.0)) != 1.0:
-        raise ValueError("TreeTelescope supports LightGBM's binary objective with sigmoid=1 only.")
-    if params.get("is_unbalance", "0") not in ("0", "false") or (
-        float(params.get("scale_pos_weight", 1.0)) != 1.0
-    ):
-        raise ValueError("TreeTelescope does not support is_unbalance or scale_pos_weight.")
-    return _OBJECTIVES[objective]
+    return float(np.log(mean / (1.0 - mean)))
 
 
 def _leaf_values(booster, n_stages: int, init: float) -> list[np.ndarray]:
@@ -83,27 +154,22 @@ def _leaf_values(booster, n_stages: int, init: float) -> list[np.ndarray]:
     return values
 
 
-def lightgbm_spec(model, X_train: np.ndarray, y_train: np.ndarray) -> BoosterSpec:
+def lightgbm_spec(model, y_train: np.ndarray) -> BoosterSpec:
     """Build the BoosterSpec of a fitted LightGBM scikit-learn model."""
     import lightgbm
 
     booster = model.booster_
     params = _model_params(booster)
     name = type(model).__name__
-    loss = _check_objective(params, name)
-    if booster.num_model_per_iteration() != 1:
-        raise ValueError("TreeTelescope supports binary classifiers only for now (multiclass).")
+    loss = _check_params(params, booster, name)
     if isinstance(model, lightgbm.LGBMClassifier):
         y = binary_targets(y_train, model.classes_, name)
     else:
-        y = np.asarray(y_train, dtype=np.float64)
+        y = regression_targets(y_train)
+    y = y.astype(np.float32).astype(np.float64)  # LightGBM's labels are float32
     best = booster.best_iteration
     n_stages = best if best and best > 0 else booster.current_iteration()
     init = _init_score(params, loss, y)
-
-    def apply(X) -> np.ndarray:
-        leaves = booster.predict(X, pred_leaf=True, num_iteration=n_stages)
-        return np.asarray(leaves, dtype=np.int64).reshape(X.shape[0], -1)
 
     def staged(X, k: int) -> np.ndarray:
         if k == 0:
@@ -114,14 +180,20 @@ def lightgbm_spec(model, X_train: np.ndarray, y_train: np.ndarray) -> BoosterSpe
         library=name,
         loss=loss,
         n_stages=n_stages,
+        n_features=int(model.n_features_in_),
         learning_rate=float(params["learning_rate"]),
         reg_lambda=float(params.get("lambda_l2", 0.0)),
-        apply=apply,
+        apply=lambda X: np.asarray(
+            booster.predict(X, pred_leaf=True, num_iteration=n_stages), dtype=np.int64
+        ).reshape(X.shape[0], -1),
         leaf_values=_leaf_values(booster, n_stages, init),
         init=lambda X: np.full(X.shape[0], init),
         raw_predict=lambda X: np.asarray(model.predict(X, raw_score=True), dtype=np.float64),
         staged_raw_predict=staged,
         y=y,
-        fit_mask=np.ones(y.shape[0], dtype=bool),
+        fit_masks=[np.ones(y.shape[0], dtype=bool)],
         approximations=_approximations(params),
+        allow_non_finite=True,
+        rtol=FLOAT32_RTOL,
+        smoothed_leaves=float(params.get("path_smooth", 0)) > 0,
     )

@@ -7,15 +7,24 @@ without knowing which library the trees came from.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import sparse
 from scipy.special import expit
+from sklearn.model_selection import train_test_split
+from sklearn.utils.validation import check_array
 
 SQUARED_ERROR = "squared_error"
 LOG_LOSS = "log_loss"
+
+#: Relative precision of leaf values rebuilt from float64 gradients (scikit-learn
+#: GradientBoosting) and from float32 gradients or scores (XGBoost, LightGBM,
+#: HistGradientBoosting). Measured worst cases on diabetes and breast cancer, 100 to 200
+#: rounds: 5e-14 and 5e-6; a wrong X_train or y_train gives errors of order 0.01 to 1.
+FLOAT64_RTOL = 1e-9
+FLOAT32_RTOL = 1e-4
 
 
 @dataclass
@@ -30,6 +39,8 @@ class BoosterSpec:
         The training loss, as a function of the raw prediction.
     n_stages : int
         Number of boosting rounds the model's own prediction uses (after early stopping).
+    n_features : int
+        Number of input columns the model was fitted on (its ``n_features_in_``).
     learning_rate : float
         Shrinkage applied to every leaf value.
     reg_lambda : float
@@ -46,17 +57,36 @@ class BoosterSpec:
     staged_raw_predict : callable
         ``staged_raw_predict(X, k) -> ndarray``, the library's raw prediction after k rounds.
     y : ndarray
-        Training targets as the loss sees them (0/1 for binary classifiers).
-    fit_mask : ndarray of bool
-        Which training points the trees were fitted on (False for an internal validation split).
+        Training targets as the library's loss sees them (0/1 for binary classifiers, rounded
+        to float32 where the library stores labels in float32).
+    fit_masks : list of ndarray of bool
+        Candidates for the training points the trees were fitted on, most likely first (an
+        internal early-stopping split the library does not record, then all points). The
+        telescope keeps the first one with which ``y`` reproduces the leaf values.
     approximations : list of str
         Every way in which the library departs from "leaf value = learning rate x weighted sum
         of pseudo-residuals of the training points in the leaf".
+    intercept : callable or None
+        ``intercept(y_fit) -> float``: the initial raw prediction the library derives from
+        the targets it was fitted on (mean, log-odds of the mean); ``None`` where it is given
+        rather than derived (a user's base score or init estimator) or folded into the first
+        tree (LightGBM), so that only the leaves can check it.
+    allow_non_finite : bool
+        Whether the library's prediction accepts NaN and infinite inputs (missing values).
+    score_dtype : numpy dtype
+        Precision in which the library accumulates raw predictions during training.
+    rtol : float
+        Relative precision to which the library's leaf values are reproducible (float64 or
+        float32 gradients): the tolerance of the check on ``X_train``/``y_train``.
+    smoothed_leaves : bool
+        Leaf values mix in their ancestors' values (LightGBM ``path_smooth``), so the
+        approximate check compares a leaf with the whole round rather than its own points.
     """
 
     library: str
     loss: str
     n_stages: int
+    n_features: int
     learning_rate: float
     reg_lambda: float
     apply: Callable[[np.ndarray], np.ndarray]
@@ -65,8 +95,28 @@ class BoosterSpec:
     raw_predict: Callable[[np.ndarray], np.ndarray]
     staged_raw_predict: Callable[[np.ndarray, int], np.ndarray]
     y: np.ndarray
-    fit_mask: np.ndarray
+    fit_masks: list[np.ndarray]
     approximations: list[str] = field(default_factory=list)
+    intercept: Callable[[np.ndarray], float] | None = None
+    allow_non_finite: bool = True
+    score_dtype: type = np.float64
+    rtol: float = FLOAT32_RTOL
+    smoothed_leaves: bool = False
+
+
+def round_gradients(
+    spec: BoosterSpec, X_train: np.ndarray, leaves_train: np.ndarray
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yield each round's pseudo-residuals and hessians on the training points.
+
+    The raw predictions are accumulated as the library accumulates them during training
+    (``spec.score_dtype``: float32 for XGBoost), from the initial prediction and the
+    library's own leaf values, so that the gradients are those the library's trees saw.
+    """
+    raw = spec.init(X_train).astype(spec.score_dtype)
+    for k in range(spec.n_stages):
+        yield negative_gradient_and_hessian(spec.loss, raw.astype(np.float64), spec.y)
+        raw = raw + spec.leaf_values[k][leaves_train[:, k]].astype(spec.score_dtype)
 
 
 def negative_gradient_and_hessian(
@@ -99,8 +149,6 @@ def validation_split_mask(
     n_samples: int, test_size: float, random_state, stratify: np.ndarray | None
 ) -> np.ndarray:
     """Boolean mask of the points a library's internal ``train_test_split`` kept for training."""
-    from sklearn.model_selection import train_test_split
-
     train_idx, _ = train_test_split(
         np.arange(n_samples), test_size=test_size, random_state=random_state, stratify=stratify
     )
@@ -125,6 +173,11 @@ def binary_targets(y: np.ndarray, classes: np.ndarray, library: str) -> np.ndarr
             f"fitted on (classes_={classes}). Pass the training labels the model was fitted on."
         )
     return (y == classes[1]).astype(np.float64)
+
+
+def regression_targets(y: np.ndarray) -> np.ndarray:
+    """Regression targets as finite float64 numbers; refuse NaN and infinity."""
+    return check_array(y, ensure_2d=False, dtype=np.float64, input_name="y_train")
 
 
 def parse_float_list(text: str) -> np.ndarray:

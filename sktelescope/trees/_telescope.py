@@ -8,14 +8,14 @@ from collections.abc import Iterator
 
 import numpy as np
 from sklearn.exceptions import NotFittedError
-from sklearn.utils.validation import check_array
 
 from sktelescope._staged import EffectiveParameters
 from sktelescope.trees import _sklearn as sk
 from sktelescope.trees import _smoother as sm
+from sktelescope.trees._check import check_inputs, check_training_data
 from sktelescope.trees._lightgbm import lightgbm_spec
 from sktelescope.trees._smoother import TreeSmoother
-from sktelescope.trees._spec import SQUARED_ERROR, BoosterSpec, negative_gradient_and_hessian
+from sktelescope.trees._spec import SQUARED_ERROR, BoosterSpec, round_gradients
 from sktelescope.trees._stage import TreeStage
 from sktelescope.trees._xgboost import xgboost_spec
 
@@ -29,37 +29,49 @@ _SUPPORTED = (
     "sklearn HistGradientBoostingRegressor/Classifier (binary)"
 )
 
+#: (module, class names, attribute set by fit, backend) per supported library.
+_BACKENDS = [
+    ("xgboost", ("XGBRegressor", "XGBClassifier"), "_Booster", xgboost_spec),
+    ("lightgbm", ("LGBMRegressor", "LGBMClassifier"), "_Booster", lightgbm_spec),
+    (
+        "sklearn",
+        ("GradientBoostingRegressor", "GradientBoostingClassifier"),
+        "estimators_",
+        sk.gradient_boosting_spec,
+    ),
+    (
+        "sklearn",
+        ("HistGradientBoostingRegressor", "HistGradientBoostingClassifier"),
+        "_predictors",
+        sk.hist_gradient_boosting_spec,
+    ),
+]
 
-def _spec_for(model, X_train: np.ndarray, y_train: np.ndarray) -> BoosterSpec:
+
+def _spec_for(model, y_train: np.ndarray) -> BoosterSpec:
     """Dispatch on the model's class name, so that xgboost / lightgbm stay optional imports."""
     name = type(model).__name__
     module = type(model).__module__.split(".")[0]
-    if module == "xgboost" and name in ("XGBRegressor", "XGBClassifier"):
-        _check_fitted(model, "_Booster")
-        return xgboost_spec(model, X_train, y_train)
-    if module == "lightgbm" and name in ("LGBMRegressor", "LGBMClassifier"):
-        _check_fitted(model, "_Booster")
-        return lightgbm_spec(model, X_train, y_train)
-    if module == "sklearn":
-        if name in ("GradientBoostingRegressor", "GradientBoostingClassifier"):
-            _check_fitted(model, "estimators_")
-            return sk.gradient_boosting_spec(model, X_train, y_train)
-        if name in ("HistGradientBoostingRegressor", "HistGradientBoostingClassifier"):
-            _check_fitted(model, "_predictors")
-            return sk.hist_gradient_boosting_spec(model, X_train, y_train)
+    for library, names, fitted_attribute, backend in _BACKENDS:
+        if module == library and name in names:
+            if getattr(model, fitted_attribute, None) is None:
+                raise NotFittedError(
+                    f"This {name} instance is not fitted yet. Call 'fit' with appropriate "
+                    "arguments before passing it to TreeTelescope."
+                )
+            return backend(model, y_train)
     raise TypeError(f"TreeTelescope does not support {name}; supported models are {_SUPPORTED}.")
-
-
-def _check_fitted(model, attribute: str) -> None:
-    if getattr(model, attribute, None) is None:
-        raise NotFittedError(
-            f"This {type(model).__name__} instance is not fitted yet. Call 'fit' with "
-            "appropriate arguments before passing it to TreeTelescope."
-        )
 
 
 class TreeTelescope:
     """A fitted gradient-boosted tree ensemble as a telescoping sum of kernel smoothers.
+
+    At construction the telescope checks that ``X_train``/``y_train`` reproduce the booster:
+    their pseudo-residuals must rebuild the library's initial prediction and every leaf
+    value, to the library's float precision (approximately, within each leaf's range, where
+    the library departs from a weighted sum of pseudo-residuals: see ``approximations_``).
+    It keeps a copy of ``X_train`` and ``y_train``: changing the caller's arrays later
+    changes nothing here.
 
     Parameters
     ----------
@@ -83,85 +95,107 @@ class TreeTelescope:
     n_stages_ : int
     loss_ : {"squared_error", "log_loss"}
     approximations_ : list of str
-        Why ``weights @ pseudo_residuals`` may differ from ``stage.predict`` for this model
-        (empty when the smoother view is exact).
+        Every way in which ``weights @ pseudo_residuals`` may differ from ``stage.predict``
+        for this model, and that ``X_train``/``y_train`` could then only be checked
+        approximately (empty when the smoother view is exact).
 
     Examples
     --------
     >>> from sklearn.datasets import load_diabetes
     >>> from sklearn.ensemble import GradientBoostingRegressor
     >>> X, y = load_diabetes(return_X_y=True)
-    >>> model = GradientBoostingRegressor(n_estimators=10, max_depth=2).fit(X, y)
-    >>> tel = TreeTelescope(model, X, y)
-    >>> tel.n_stages_
-    10
-    >>> parts = tel.telescope(X[:5])
-    >>> bool(np.allclose(parts.sum(axis=1), model.predict(X[:5])))
+    >>> model = GradientBoostingRegressor(n_estimators=10, max_depth=2).fit(X[:300], y[:300])
+    >>> tel = TreeTelescope(model, X[:300], y[:300])
+    >>> tel.n_stages_, tel.approximations_
+    (10, [])
+    >>> parts = tel.telescope(X[300:])  # initial prediction, then one column per round
+    >>> bool(np.allclose(parts.sum(axis=1), model.predict(X[300:])))
     True
+    >>> S, s, c, c_eval = tel.smoother(X[300:])  # prediction = s @ y_train + c (squared error)
+    >>> bool(np.allclose(s @ y[:300] + c_eval, model.predict(X[300:])))
+    True
+    >>> TreeTelescope(model, X[:300], y[:300] + 1.0)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: X_train/y_train do not reproduce the GradientBoostingRegressor's initial ...
     """
 
     def __init__(self, model, X_train, y_train) -> None:
         y_train = np.asarray(y_train)
         if y_train.ndim != 1:
             raise ValueError(f"y_train must be 1-dimensional, got shape {y_train.shape}.")
-        if _n_rows(X_train) != y_train.shape[0]:
-            raise ValueError(
-                f"X_train has {_n_rows(X_train)} rows but y_train has {y_train.shape[0]}; "
-                "pass the data the model was fitted on."
-            )
         self.model = model
-        self._spec = _spec_for(model, X_train, y_train)
-        self._X_train = X_train
-        self._leaf_cache = None
-        self._leaves_train = self._spec.apply(X_train)
-        self.n_stages_ = self._spec.n_stages
-        self.loss_ = self._spec.loss
-        self.approximations_ = list(self._spec.approximations)
+        self._spec = spec = _spec_for(model, y_train)
+        self._X_train = check_inputs(X_train, spec, "X_train", copy=True)
+        if self._X_train.shape[0] != y_train.shape[0]:
+            raise ValueError(
+                f"X_train has {self._X_train.shape[0]} rows but y_train has "
+                f"{y_train.shape[0]}; pass the data the model was fitted on."
+            )
+        self._leaves_train = spec.apply(self._X_train)
+        self._leaf_cache: tuple | None = None
+        gradients = list(round_gradients(spec, self._X_train, self._leaves_train))
+        fit_mask, notes = check_training_data(spec, self._X_train, self._leaves_train, gradients)
+        self._fit_mask = fit_mask.copy()
+        self._fit_mask.setflags(write=False)
+        self.n_stages_ = spec.n_stages
+        self.loss_ = spec.loss
+        self.approximations_ = [*spec.approximations, *notes]
         if self.approximations_:
             warnings.warn(
                 "TreeTelescope: weights @ pseudo_residuals only approximates the stages of this "
-                f"{self._spec.library}: " + " ".join(self.approximations_) + " Measure the gap "
+                f"{spec.library}: " + " ".join(self.approximations_) + " Measure the gap "
                 "with reconstruction_errors().",
                 UserWarning,
                 stacklevel=2,
             )
-        self.stages_ = self._build_stages()
+        self.stages_ = [
+            TreeStage(k, r, h, self._leaves_train[:, k], spec=spec, fit_mask=self._fit_mask,
+                      leaves_of=self._leaf_ids)
+            for k, (r, h) in enumerate(gradients)
+        ]  # fmt: skip
 
-    def _build_stages(self) -> list[TreeStage]:
-        spec = self._spec
-        raw = spec.init(self._X_train).astype(np.float64)
-        stages = []
-        for k in range(spec.n_stages):
-            residuals, hessians = negative_gradient_and_hessian(spec.loss, raw, spec.y)
-            stages.append(TreeStage(self, k, residuals, hessians, self._leaves_train[:, k]))
-            raw = raw + spec.leaf_values[k][self._leaves_train[:, k]]
-        return stages
+    def _validated(self, X, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """``X`` checked (feature count, NaN/inf) and its leaf ids (n_samples, n_stages).
 
-    def _leaves(self, X) -> np.ndarray:
-        """Leaf ids (n_samples, n_stages), remembered for the last array seen (by content)."""
-        if X is self._X_train:
-            return self._leaves_train
-        if not isinstance(X, np.ndarray):
-            return self._spec.apply(X)
-        key = (X.shape, X.dtype.str, hashlib.blake2b(np.ascontiguousarray(X).tobytes()).digest())
+        The leaf ids of the last array seen are remembered by content, never by identity, so
+        an array changed in place is looked up again.
+        """
+        X = check_inputs(X, self._spec, name)
+        digest = hashlib.blake2b(np.ascontiguousarray(X).tobytes()).digest()
+        key = (X.shape, digest)
         if self._leaf_cache is None or self._leaf_cache[0] != key:
             self._leaf_cache = (key, self._spec.apply(X))
-        return self._leaf_cache[1]
+        return X, self._leaf_cache[1]
+
+    def _leaf_ids(self, X, name: str) -> np.ndarray:
+        return self._validated(X, name)[1]
+
+    def _parts(self, X: np.ndarray, leaves: np.ndarray) -> np.ndarray:
+        columns = [self._spec.init(X).astype(np.float64)]
+        columns += [self._spec.leaf_values[k][leaves[:, k]] for k in range(self.n_stages_)]
+        return np.column_stack(columns)
 
     @property
     def fit_mask_(self) -> np.ndarray:
-        """Boolean mask of the training points the trees were fitted on."""
-        return self._spec.fit_mask
+        """Boolean mask of the training points the trees were fitted on (read-only).
+
+        Examples
+        --------
+        >>> from sktelescope.trees._examples import diabetes_telescope
+        >>> tel, X, y = diabetes_telescope()
+        >>> bool(tel.fit_mask_.all())  # no internal early-stopping split
+        True
+        """
+        return self._fit_mask
 
     def pseudo_residuals(self, k: int) -> np.ndarray:
         """Pseudo-residuals ``-dl/df`` of round ``k`` on the training points.
 
         Examples
         --------
-        >>> from sklearn.datasets import load_diabetes
-        >>> from sklearn.ensemble import GradientBoostingRegressor
-        >>> X, y = load_diabetes(return_X_y=True)
-        >>> tel = TreeTelescope(GradientBoostingRegressor(n_estimators=3).fit(X, y), X, y)
+        >>> from sktelescope.trees._examples import diabetes_telescope
+        >>> tel, X, y = diabetes_telescope()
         >>> bool(np.allclose(tel.pseudo_residuals(0), y - y.mean()))
         True
         """
@@ -175,29 +209,22 @@ class TreeTelescope:
 
         Examples
         --------
-        >>> from sklearn.datasets import load_diabetes
-        >>> from sklearn.ensemble import HistGradientBoostingRegressor
-        >>> X, y = load_diabetes(return_X_y=True)
-        >>> model = HistGradientBoostingRegressor(max_iter=5).fit(X, y)
-        >>> TreeTelescope(model, X, y).telescope(X[:2]).shape
-        (2, 6)
+        >>> from sktelescope.trees._examples import diabetes_telescope
+        >>> tel, X, y = diabetes_telescope()
+        >>> tel.telescope(X[:2]).shape
+        (2, 11)
         """
-        leaves = self._leaves(X)
-        columns = [self._spec.init(X).astype(np.float64)]
-        columns += [self._spec.leaf_values[k][leaves[:, k]] for k in range(self.n_stages_)]
-        return np.column_stack(columns)
+        return self._parts(*self._validated(X, "X"))
 
     def staged_predict(self, X) -> Iterator[np.ndarray]:
         """Raw prediction after each round; the last one is the model's raw prediction.
 
         Examples
         --------
-        >>> from sklearn.datasets import load_diabetes
-        >>> from sklearn.ensemble import GradientBoostingRegressor
-        >>> X, y = load_diabetes(return_X_y=True)
-        >>> model = GradientBoostingRegressor(n_estimators=4).fit(X, y)
-        >>> len(list(TreeTelescope(model, X, y).staged_predict(X[:3])))
-        4
+        >>> from sktelescope.trees._examples import diabetes_telescope
+        >>> tel, X, y = diabetes_telescope()
+        >>> len(list(tel.staged_predict(X[:3])))
+        10
         """
         parts = self.telescope(X)
         yield from np.cumsum(parts, axis=1)[:, 1:].T
@@ -214,15 +241,16 @@ class TreeTelescope:
 
         Examples
         --------
-        >>> from sklearn.datasets import load_diabetes
-        >>> from sklearn.ensemble import GradientBoostingRegressor
-        >>> X, y = load_diabetes(return_X_y=True)
-        >>> tel = TreeTelescope(GradientBoostingRegressor(n_estimators=3).fit(X, y), X, y)
+        >>> from sktelescope.trees._examples import diabetes_telescope
+        >>> tel, X, y = diabetes_telescope()
         >>> bool(tel.reconstruction_errors()["weights"].max() < 1e-9)
         True
         """
-        X = self._X_train if X is None else X
-        parts = self.telescope(X)
+        if X is None:
+            X, leaves = self._X_train, self._leaves_train
+        else:
+            X, leaves = self._validated(X, "X")
+        parts = self._parts(X, leaves)
         staged = np.cumsum(parts, axis=1)
         library = [self._spec.staged_raw_predict(X, k) for k in range(1, self.n_stages_ + 1)]
         weights = [
@@ -237,23 +265,21 @@ class TreeTelescope:
             "weights": np.array(weights),
         }
 
-    def _check_squared_error(self) -> None:
+    def _states(self, X_eval, max_entries: int) -> Iterator[tuple]:
         if self.loss_ != SQUARED_ERROR:
             raise ValueError(
                 f"The smoother S y + c exists only under squared-error loss; this "
                 f"{self._spec.library} uses {self.loss_!r}, whose rounds are not linear in y."
             )
-
-    def _states(self, X_eval, max_entries: int) -> Iterator[tuple]:
-        self._check_squared_error()
         n = self._spec.y.shape[0]
         sm.check_size(n, n, max_entries, "training")
         init_eval = None
         if X_eval is not None:
-            sm.check_size(_n_rows(X_eval), n, max_entries, "evaluation")
+            X_eval, _ = self._validated(X_eval, "X_eval")
+            sm.check_size(X_eval.shape[0], n, max_entries, "evaluation")
             init_eval = self._spec.init(X_eval).astype(np.float64)
         init_train = self._spec.init(self._X_train).astype(np.float64)
-        start = sm.initial_smoother(init_train, init_eval, self._spec.y, self.fit_mask_)
+        start = sm.initial_smoother(init_train, init_eval, self._spec.y, self._fit_mask)
         w_train = (s.weights(self._X_train) for s in self.stages_)
         w_eval = (None if X_eval is None else s.weights(X_eval) for s in self.stages_)
         return sm.run_recursion(w_train, w_eval, start)
@@ -267,12 +293,10 @@ class TreeTelescope:
 
         Examples
         --------
-        >>> from sklearn.datasets import load_diabetes
-        >>> from sklearn.ensemble import GradientBoostingRegressor
-        >>> X, y = load_diabetes(return_X_y=True)
-        >>> model = GradientBoostingRegressor(n_estimators=5, max_depth=2).fit(X, y)
-        >>> S, s, c, c_eval = TreeTelescope(model, X, y).smoother(X[:4])
-        >>> bool(np.allclose(s @ y + c_eval, model.predict(X[:4])))
+        >>> from sktelescope.trees._examples import diabetes_telescope
+        >>> tel, X, y = diabetes_telescope()
+        >>> smoother = tel.smoother()
+        >>> bool(np.allclose(smoother.S_train @ y + smoother.c_train, tel.model.predict(X)))
         True
         """
         *_, last = self._states(X_eval, max_entries)
@@ -290,23 +314,13 @@ class TreeTelescope:
 
         Examples
         --------
-        >>> from sklearn.datasets import load_diabetes
-        >>> from sklearn.ensemble import GradientBoostingRegressor
-        >>> X, y = load_diabetes(return_X_y=True)
-        >>> model = GradientBoostingRegressor(n_estimators=5, max_depth=2).fit(X[:300], y[:300])
-        >>> p = TreeTelescope(model, X[:300], y[:300]).effective_parameters(X[300:])
+        >>> from sktelescope.trees._examples import diabetes_telescope
+        >>> tel, X, y = diabetes_telescope()
+        >>> p = tel.effective_parameters(X[:50])
         >>> float(round(p.p_train[0], 6)), p.p_test.shape
-        (1.0, (6,))
+        (1.0, (11,))
         """
-        p_train, p_test = sm.effective_parameters(self._states(X_eval, max_entries), self.fit_mask_)
+        p_train, p_test = sm.effective_parameters(self._states(X_eval, max_entries), self._fit_mask)
         if p_test is None:
             p_test = np.full_like(p_train, np.nan)
         return EffectiveParameters(np.arange(len(p_train)), p_train, p_test)
-
-
-def _n_rows(X) -> int:
-    shape = getattr(X, "shape", None)
-    if shape is None:
-        X = check_array(X, ensure_all_finite=False)
-        shape = X.shape
-    return int(shape[0])
