@@ -2,13 +2,18 @@
 
 A booster does not keep its training data, yet every smoother quantity (pseudo-residuals,
 weights, kernels normalised by leaf hessian sums, effective parameters) is computed from the
-``X_train``/``y_train`` the user passes. So the telescope checks them against what the
-booster does keep: its initial prediction and its leaf values. Where the smoother view is
-exact, the pseudo-residuals of ``y_train`` on ``X_train`` must rebuild every leaf value to the
-library's float precision. Where the library departs from it (row subsampling, L1 penalties,
-clipping, path smoothing: ``spec.approximations``), a leaf value is still a weighted average of
-its points' Newton steps ``r / h``, shrunk towards 0 (or, with path smoothing, of the whole
-round's), so it must lie in their range; that weaker check is listed among the approximations.
+``X_train``/``y_train`` the user passes. So the telescope checks them against what the booster
+does keep: its initial prediction, its leaf sizes where the library stores them, and its leaf
+values. Each leaf value must be rebuilt, to the library's float precision, by the library's
+own leaf formula ``-lr * T(G) / (H + lambda)`` over the leaf's training points (``T``
+soft-thresholds at the L1 penalty, the result clipped at ``max_delta_step``, then smoothed
+along the leaf's path with LightGBM's ``path_smooth``), and each leaf must hold as many
+training points as the library says. This is exact even where the *smoother* view is not
+(L1 penalty, clipping, path smoothing). Where the trees saw a random subset of the points
+that the library does not store (row subsampling, GOSS, an internal split that cannot be
+re-drawn), a leaf can only be checked to hold at least the library's count and to lie within
+the range of its points' Newton steps ``r / h`` (shrunk towards 0; with path smoothing, the
+whole round's range). That weaker check is listed among the telescope's approximations.
 """
 
 from __future__ import annotations
@@ -19,9 +24,9 @@ from sklearn.utils.validation import check_array
 from sktelescope.trees._spec import BoosterSpec
 
 APPROXIMATE_CHECK = (
-    "X_train/y_train could only be checked approximately: with the approximations above, each "
-    "leaf value was only checked to lie within the range of its training points' "
-    "pseudo-residual / hessian ratios."
+    "X_train/y_train could only be checked approximately: each leaf was only checked to hold "
+    "at least the booster's count of training points (where it stores one) and to lie within "
+    "the range of its training points' pseudo-residual / hessian ratios."
 )
 
 _ADVICE = (
@@ -57,6 +62,11 @@ def check_inputs(X, spec: BoosterSpec, name: str, *, copy: bool = False) -> np.n
     return X
 
 
+def exact_check_possible(spec: BoosterSpec) -> bool:
+    """Whether X_train/y_train can be checked to float precision (no unstored sampling)."""
+    return spec.exactly_checkable
+
+
 def check_training_data(
     spec: BoosterSpec, X_train: np.ndarray, leaves_train: np.ndarray, gradients: list
 ) -> tuple[np.ndarray, list[str]]:
@@ -65,14 +75,15 @@ def check_training_data(
     Tries ``spec.fit_masks`` in order (an internal validation split the library does not
     record, then all points); raises ``ValueError`` saying what did not match if none works.
     """
-    approximate = bool(spec.approximations)
     failures = []
     for mask in spec.fit_masks:
-        failure = _intercept_mismatch(spec, X_train, mask) or _leaf_mismatch(
-            spec, leaves_train, gradients, mask, approximate
+        failure = (
+            _intercept_mismatch(spec, X_train, mask)
+            or _count_mismatch(spec, leaves_train, mask)
+            or _leaf_mismatch(spec, leaves_train, gradients, mask)
         )
         if failure is None:
-            return mask, [APPROXIMATE_CHECK] if approximate else []
+            return mask, [] if exact_check_possible(spec) else [APPROXIMATE_CHECK]
         failures.append(failure)
     error, what = min(failures)
     raise ValueError(f"X_train/y_train do not reproduce the {spec.library}'s {what}: {_ADVICE}.")
@@ -93,59 +104,102 @@ def _intercept_mismatch(spec: BoosterSpec, X_train: np.ndarray, mask: np.ndarray
     )
 
 
-def _leaf_mismatch(spec, leaves_train, gradients, mask, approximate: bool):
+def _count_mismatch(spec: BoosterSpec, leaves_train: np.ndarray, mask: np.ndarray):
+    """``(relative error, description)`` of the first leaf whose size is not the library's."""
+    if spec.leaf_counts is None:
+        return None
+    for k, library in enumerate(spec.leaf_counts):
+        ours = np.bincount(leaves_train[mask, k], minlength=library.shape[0])
+        leaf = library >= 0
+        ours, library = ours[: library.shape[0]][leaf], library[leaf]
+        bad = ours != library if spec.exactly_checkable else ours < library
+        if bad.any():
+            i = np.flatnonzero(bad)[0]
+            error = abs(float(ours[i] - library[i])) / max(float(library[i]), 1.0)
+            return error, (
+                f"leaf sizes (a leaf of stages_[{k}] holds {library[i]:.0f} training points "
+                f"in the booster but {ours[i]} of X_train)"
+            )
+    return None
+
+
+def _leaf_mismatch(spec, leaves_train, gradients, mask):
     """``(relative error, description)`` of the worst round whose leaves do not match."""
+    exact = exact_check_possible(spec)
     worst = (0.0, 0)
     for k, (residuals, hessians) in enumerate(gradients):
-        errors = _round_error(spec, k, leaves_train[mask, k], residuals[mask], hessians[mask])
-        error = errors[1] if approximate else errors[0]
-        worst = max(worst, (error, k))
+        args = (spec, k, leaves_train[mask, k], residuals[mask], hessians[mask])
+        worst = max(worst, (_exact_error(*args) if exact else _range_error(*args), k))
     error, k = worst
     if error <= spec.rtol:
         return None
-    if approximate:
-        return error, (
-            f"leaf values even allowing for {'; '.join(spec.approximations)} (a leaf value lies "
-            f"outside its training points' range by {error:.2g} relative, in stages_[{k}])"
-        )
-    return error, f"leaf values (largest relative error {error:.2g} in stages_[{k}])"
+    if exact:
+        return error, f"leaf values (largest relative error {error:.2g} in stages_[{k}])"
+    return error, (
+        f"leaf values even allowing for {' '.join(spec.approximations)} (a leaf value lies "
+        f"outside its training points' range by {error:.2g} relative, in stages_[{k}])"
+    )
 
 
-def _round_error(spec, k: int, leaves, residuals, hessians) -> tuple[float, float]:
-    """Exact and range errors of round k's leaves, relative to ``|leaf| + lr * max |r|``.
-
-    Exact: ``|lr * sum(r) / (sum(h) + lambda) - leaf|``. Range: how far the leaf lies
-    outside ``lr * [min(0, min r/h), max(0, max r/h)]`` over its points (over the round's
-    points when leaves are smoothed towards their ancestors).
-    """
-    lr = spec.learning_rate
+def _round_sums(spec, k: int, leaves, residuals, hessians):
+    """Library leaf values, our gradient and hessian sums and occupancy, per leaf id."""
     values = spec.leaf_values[k]
     n_leaves = max(values.shape[0], int(leaves.max(initial=-1)) + 1)
-    occupied = np.bincount(leaves, minlength=n_leaves) > 0
     library = np.zeros(n_leaves)
     library[: values.shape[0]] = values
-    denominator = np.bincount(leaves, hessians, n_leaves) + spec.reg_lambda
-    rebuilt = (
-        lr * np.bincount(leaves, residuals, n_leaves) / np.where(denominator > 0, denominator, 1)
-    )
-    scale = np.abs(library) + lr * float(np.max(np.abs(residuals), initial=0.0)) + 1e-300
-    exact = np.abs(rebuilt - library)[occupied] / scale[occupied]
-    low, high = _newton_step_range(leaves, residuals, hessians, n_leaves, spec.smoothed_leaves)
-    outside = np.maximum(lr * low - library, library - lr * high)
-    outside = np.maximum(outside, 0.0)[occupied] / scale[occupied]
-    return float(exact.max(initial=0.0)), float(outside.max(initial=0.0))
+    G = np.bincount(leaves, residuals, n_leaves)  # sum of -g
+    H = np.bincount(leaves, hessians, n_leaves)
+    occupied = np.bincount(leaves, minlength=n_leaves) > 0
+    scale = np.abs(library) + spec.learning_rate * float(np.max(np.abs(residuals), initial=0))
+    return library, G, H, occupied, scale + 1e-300
 
 
-def _newton_step_range(leaves, residuals, hessians, n_leaves: int, whole_round: bool):
-    """Per leaf, ``min(0, min r/h)`` and ``max(0, max r/h)`` over its points (or the round's)."""
+def _exact_error(spec, k: int, leaves, residuals, hessians) -> float:
+    """Largest ``|rebuilt - library| / (|library| + lr * max |r|)`` over round k's leaves."""
+    library, G, H, occupied, scale = _round_sums(spec, k, leaves, residuals, hessians)
+    step = _newton_step(spec, G, H)
+    if spec.path_smooth > 0:
+        counts = np.bincount(leaves, minlength=library.shape[0]).astype(np.float64)
+        step = _smoothed(spec, spec.leaf_ancestors[k], step, G, H, counts)
+    error = np.abs(spec.learning_rate * step - library) / scale
+    return float(error[occupied].max(initial=0.0))
+
+
+def _newton_step(spec, G, H):
+    """The library's node value before shrinkage: ``T(G) / (H + lambda)``, clipped."""
+    G = np.sign(G) * np.maximum(np.abs(G) - spec.reg_alpha, 0.0)  # L1 soft-thresholding
+    denominator = H + spec.reg_lambda
+    step = G / np.where(denominator > 0, denominator, np.inf)
+    if spec.max_delta_step > 0:
+        step = np.clip(step, -spec.max_delta_step, spec.max_delta_step)
+    return step
+
+
+def _smoothed(spec, ancestors, step, G, H, counts) -> np.ndarray:
+    """LightGBM's path smoothing: each node's value pulled towards its smoothed parent's."""
+    a = spec.path_smooth
+    smoothed = np.zeros_like(step)
+    for leaf, path in enumerate(ancestors):
+        parent = 0.0
+        for below in path:  # root first
+            n = counts[below].sum()
+            value = _newton_step(spec, G[below].sum(), H[below].sum())
+            parent = (value * n / a + parent) / (n / a + 1)
+        smoothed[leaf] = (step[leaf] * counts[leaf] / a + parent) / (counts[leaf] / a + 1)
+    return smoothed
+
+
+def _range_error(spec, k: int, leaves, residuals, hessians) -> float:
+    """How far round k's leaves lie outside ``lr * [min(0, min r/h), max(0, max r/h)]``."""
+    library, _, _, occupied, scale = _round_sums(spec, k, leaves, residuals, hessians)
     with np.errstate(divide="ignore", invalid="ignore"):
         steps = np.where(hessians > 0, residuals / hessians, np.sign(residuals) * np.inf)
-    steps = np.nan_to_num(steps, nan=0.0)
-    if whole_round:
-        low = np.full(n_leaves, min(0.0, float(steps.min(initial=0.0))))
-        high = np.full(n_leaves, max(0.0, float(steps.max(initial=0.0))))
-        return low, high
-    low, high = np.zeros(n_leaves), np.zeros(n_leaves)
-    np.minimum.at(low, leaves, steps)
-    np.maximum.at(high, leaves, steps)
-    return low, high
+    steps = spec.learning_rate * np.nan_to_num(steps, nan=0.0, posinf=np.inf, neginf=-np.inf)
+    low, high = np.zeros(library.shape[0]), np.zeros(library.shape[0])
+    if spec.path_smooth > 0:  # a leaf mixes in its ancestors: compare with the whole round
+        low[:], high[:] = min(0.0, steps.min(initial=0.0)), max(0.0, steps.max(initial=0.0))
+    else:
+        np.minimum.at(low, leaves, steps)
+        np.maximum.at(high, leaves, steps)
+    outside = np.maximum(np.maximum(low - library, library - high), 0.0) / scale
+    return float(outside[occupied].max(initial=0.0))

@@ -145,13 +145,42 @@ def _init_score(params: dict, loss: str, y: np.ndarray) -> float:
     return float(np.log(mean / (1.0 - mean)))
 
 
-def _leaf_values(booster, n_stages: int, init: float) -> list[np.ndarray]:
-    dump = booster.dump_model(num_iteration=n_stages)
+def _leaf_values(booster, trees: list[dict], init: float) -> list[np.ndarray]:
     values = []
-    for k, info in enumerate(dump["tree_info"][:n_stages]):
+    for k, info in enumerate(trees):
         leaf = np.array([booster.get_leaf_output(k, j) for j in range(info["num_leaves"])])
         values.append(leaf - init if k == 0 else leaf)
     return values
+
+
+def _walk(tree: dict) -> tuple[np.ndarray, list[list[np.ndarray]]]:
+    """Training points per leaf (the dump's ``leaf_count``: in-bag under bagging) and, per
+    leaf, the leaf ids under each of its ancestors, root first."""
+    counts = np.zeros(tree["num_leaves"])
+    ancestors: list[list[np.ndarray]] = [[] for _ in range(tree["num_leaves"])]
+    stack = [(tree["tree_structure"], [])]
+    while stack:
+        node, path = stack.pop()
+        if "left_child" not in node:  # a leaf (a tree without splits has no leaf_index)
+            counts[node.get("leaf_index", 0)] = node.get("leaf_count", 0)
+            ancestors[node.get("leaf_index", 0)] = path
+            continue
+        below = np.array(_leaves_below(node))
+        stack += [(node["left_child"], [*path, below]), (node["right_child"], [*path, below])]
+    return counts, ancestors
+
+
+def _leaves_below(node: dict) -> list[int]:
+    if "left_child" not in node:
+        return [node.get("leaf_index", 0)]
+    return _leaves_below(node["left_child"]) + _leaves_below(node["right_child"])
+
+
+def _exactly_checkable(notes: list[str], params: dict, loss: str) -> bool:
+    """Not with unstored row sampling, nor with path smoothing under log-loss (LightGBM then
+    smooths with node sizes estimated from hessian sums, which it does not store)."""
+    sampled = any(note.startswith(("bagging", "GOSS")) for note in notes)
+    return not sampled and not (float(params.get("path_smooth", 0)) > 0 and loss == LOG_LOSS)
 
 
 def lightgbm_spec(model, y_train: np.ndarray) -> BoosterSpec:
@@ -170,6 +199,9 @@ def lightgbm_spec(model, y_train: np.ndarray) -> BoosterSpec:
     best = booster.best_iteration
     n_stages = best if best and best > 0 else booster.current_iteration()
     init = _init_score(params, loss, y)
+    trees = booster.dump_model(num_iteration=n_stages)["tree_info"][:n_stages]
+    counts, ancestors = zip(*[_walk(tree) for tree in trees]) if trees else ((), ())
+    notes = _approximations(params)
 
     def staged(X, k: int) -> np.ndarray:
         if k == 0:
@@ -186,14 +218,19 @@ def lightgbm_spec(model, y_train: np.ndarray) -> BoosterSpec:
         apply=lambda X: np.asarray(
             booster.predict(X, pred_leaf=True, num_iteration=n_stages), dtype=np.int64
         ).reshape(X.shape[0], -1),
-        leaf_values=_leaf_values(booster, n_stages, init),
+        leaf_values=_leaf_values(booster, trees, init),
         init=lambda X: np.full(X.shape[0], init),
         raw_predict=lambda X: np.asarray(model.predict(X, raw_score=True), dtype=np.float64),
         staged_raw_predict=staged,
         y=y,
         fit_masks=[np.ones(y.shape[0], dtype=bool)],
-        approximations=_approximations(params),
+        approximations=notes,
         allow_non_finite=True,
         rtol=FLOAT32_RTOL,
-        smoothed_leaves=float(params.get("path_smooth", 0)) > 0,
+        reg_alpha=float(params.get("lambda_l1", 0.0)),
+        max_delta_step=float(params.get("max_delta_step", 0.0)),
+        exactly_checkable=_exactly_checkable(notes, params, loss),
+        path_smooth=float(params.get("path_smooth", 0)),
+        leaf_ancestors=list(ancestors),
+        leaf_counts=list(counts),
     )

@@ -116,7 +116,14 @@ def gradient_boosting_spec(model, y_train: np.ndarray) -> BoosterSpec:
         allow_non_finite=False,
         score_dtype=np.float64,
         rtol=FLOAT64_RTOL,
+        exactly_checkable=not notes,  # no unstored in-bag rows or internal split
+        leaf_counts=[_tree_leaf_counts(est.tree_) for est in model.estimators_[:, 0]],
     )
+
+
+def _tree_leaf_counts(tree) -> np.ndarray:
+    """Training points per node id of a fitted scikit-learn tree (-1 for split nodes)."""
+    return np.where(tree.children_left == -1, tree.n_node_samples, -1).astype(np.float64)
 
 
 def _hgb_apply(nodes: np.ndarray, X: np.ndarray) -> np.ndarray:
@@ -209,6 +216,10 @@ def hist_gradient_boosting_spec(model, y_train: np.ndarray) -> BoosterSpec:
         allow_non_finite=True,
         score_dtype=np.float64,
         rtol=FLOAT32_RTOL,
+        leaf_counts=[
+            np.where(p.nodes["is_leaf"].astype(bool), p.nodes["count"].astype(np.float64), -1.0)
+            for p in predictors
+        ],
     )
 
 

@@ -78,9 +78,28 @@ class BoosterSpec:
     rtol : float
         Relative precision to which the library's leaf values are reproducible (float64 or
         float32 gradients): the tolerance of the check on ``X_train``/``y_train``.
-    smoothed_leaves : bool
-        Leaf values mix in their ancestors' values (LightGBM ``path_smooth``), so the
-        approximate check compares a leaf with the whole round rather than its own points.
+    reg_alpha : float
+        L1 leaf penalty: a leaf value is ``-lr * T(G) / (H + reg_lambda)`` with ``T`` the
+        soft-thresholding of the gradient sum ``G`` at ``reg_alpha``.
+    max_delta_step : float
+        Leaf values before shrinkage are clipped to ``[-max_delta_step, max_delta_step]``
+        (0: no clipping).
+    exactly_checkable : bool
+        Whether the leaf values can be rebuilt exactly from X_train/y_train. Not when each
+        tree saw a random subset or re-weighting of the training points that the library
+        does not store (row subsampling, GOSS, an internal split that cannot be re-drawn),
+        nor when the leaf formula uses quantities the library does not store (LightGBM's
+        path smoothing under log-loss estimates node sizes from hessian sums). Leaf values
+        and sizes are then only checked approximately.
+    path_smooth : float
+        LightGBM's path smoothing ``a``: every node's value ``v`` (root first) becomes
+        ``(v * n / a + parent) / (n / a + 1)`` with ``n`` its training points (0: none).
+    leaf_ancestors : list of list of list of ndarray, or None
+        With path smoothing, ``leaf_ancestors[k][leaf]`` lists, root first, the leaf ids
+        under each ancestor of that leaf in round k.
+    leaf_counts : list of ndarray or None
+        ``leaf_counts[k][leaf_id]``: how many training points the library put in that leaf of
+        round k (-1 for ids that are not leaves); ``None`` where the library does not store it.
     """
 
     library: str
@@ -101,7 +120,12 @@ class BoosterSpec:
     allow_non_finite: bool = True
     score_dtype: type = np.float64
     rtol: float = FLOAT32_RTOL
-    smoothed_leaves: bool = False
+    reg_alpha: float = 0.0
+    max_delta_step: float = 0.0
+    exactly_checkable: bool = True
+    path_smooth: float = 0.0
+    leaf_ancestors: list[list[list[np.ndarray]]] | None = None
+    leaf_counts: list[np.ndarray] | None = None
 
 
 def round_gradients(

@@ -132,10 +132,17 @@ def _approximations(params: dict) -> list[str]:
     return notes
 
 
-def _leaf_values(model_json: dict, n_stages: int) -> list[np.ndarray]:
-    trees = model_json["learner"]["gradient_booster"]["model"]["trees"]
+def _leaf_values(trees: list[dict]) -> list[np.ndarray]:
     # split_conditions holds the (learning-rate scaled) leaf value at leaf nodes.
-    return [np.asarray(trees[k]["split_conditions"], dtype=np.float64) for k in range(n_stages)]
+    return [np.asarray(tree["split_conditions"], dtype=np.float64) for tree in trees]
+
+
+def _leaf_counts(trees: list[dict]) -> list[np.ndarray]:
+    """Training points per leaf: the leaf's hessian sum, under squared error (-1: not a leaf)."""
+    return [
+        np.where(np.asarray(t["left_children"]) == -1, np.asarray(t["sum_hessian"], float), -1)
+        for t in trees
+    ]
 
 
 def _init_margin(config: dict, objective: str) -> float:
@@ -207,6 +214,9 @@ def xgboost_spec(model, y_train: np.ndarray) -> BoosterSpec:
     n_stages = _n_stages(model)
     params = _train_params(config)
     init = _init_margin(config, objective)
+    trees = json.loads(booster.save_raw("json"))["learner"]["gradient_booster"]["model"]
+    trees = trees["trees"][:n_stages]
+    loss = _OBJECTIVES[objective]
 
     def staged(X, k: int) -> np.ndarray:
         if k == 0:
@@ -215,13 +225,13 @@ def xgboost_spec(model, y_train: np.ndarray) -> BoosterSpec:
 
     return BoosterSpec(
         library=name,
-        loss=_OBJECTIVES[objective],
+        loss=loss,
         n_stages=n_stages,
         n_features=int(model.n_features_in_),
         learning_rate=params["eta"],
         reg_lambda=params["lambda"],
         apply=_leaf_finder(model, n_stages),
-        leaf_values=_leaf_values(json.loads(booster.save_raw("json")), n_stages),
+        leaf_values=_leaf_values(trees),
         init=lambda X: np.full(X.shape[0], init),
         raw_predict=lambda X: _margin(model, X),
         staged_raw_predict=staged,
@@ -232,4 +242,8 @@ def xgboost_spec(model, y_train: np.ndarray) -> BoosterSpec:
         allow_non_finite=True,
         score_dtype=np.float32,
         rtol=FLOAT32_RTOL,
+        reg_alpha=params.get("alpha", 0.0),
+        max_delta_step=params.get("max_delta_step", 0.0),
+        exactly_checkable=params.get("subsample", 1.0) == 1.0,
+        leaf_counts=_leaf_counts(trees) if loss == SQUARED_ERROR else None,
     )
