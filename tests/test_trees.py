@@ -18,6 +18,7 @@ from sklearn.ensemble import (
 from sklearn.exceptions import NotFittedError
 from threadpoolctl import threadpool_limits
 
+from sktelescope._staged import StageBase, StageLike
 from sktelescope.trees import TreeTelescope
 
 # LightGBM 4.7 renamed eval_set to eval_X / eval_y; the old name keeps older releases working.
@@ -213,6 +214,19 @@ def test_internal_validation_split_is_redrawn():
         assert tel.fit_mask_.sum() == len(X) - int(np.ceil(0.2 * len(X)))
     _, tel, X, _, _ = _fit("hgb", "reg", "X_val")
     assert tel.fit_mask_.all()
+
+
+@pytest.mark.parametrize("lib, task, early", [c for c in CASES if not c.values[2]])
+def test_stages_follow_the_shared_stage_protocol(lib, task, early):
+    _, tel, X, _, X_test = _fit(lib, task, early)
+    for k, stage in enumerate(tel.stages_):
+        assert isinstance(stage, StageBase) and isinstance(stage, StageLike)
+        assert (stage.index, stage.steps) == (k, range(k + 1, k + 2))
+    stage = tel.stages_[1]
+    np.testing.assert_array_equal(stage.predict(X_test, linear=True), stage.predict(X_test))
+    K = stage.kernel(X_test[:6])
+    assert type(K) is np.ndarray and K.shape == (6, 6)
+    assert np.all(stage.kernel(X_test[:6], X[tel.fit_mask_]).sum(axis=1) > 0)  # no empty leaf
 
 
 def test_kernel_is_leaf_comembership_over_leaf_size():

@@ -45,6 +45,7 @@ def check_inputs(X, spec: BoosterSpec, name: str, *, copy: bool = False) -> np.n
         Naming ``name``, when ``X`` is not 2-D numeric, has another number of features than
         the model was fitted on, or holds NaN/inf the library's own prediction refuses.
     """
+    _check_feature_names(X, spec, name)
     X = check_array(
         X,
         dtype=np.float64,
@@ -60,6 +61,20 @@ def check_inputs(X, spec: BoosterSpec, name: str, *, copy: bool = False) -> np.n
             "columns, in the order it was fitted on."
         )
     return X
+
+
+def _check_feature_names(X, spec: BoosterSpec, name: str) -> None:
+    """A DataFrame's columns must be those the model was fitted on, in the same order."""
+    columns = getattr(X, "columns", None)
+    if spec.feature_names is None or columns is None:
+        return
+    columns = [str(c) for c in columns]
+    if columns != [str(c) for c in spec.feature_names]:
+        raise ValueError(
+            f"{name} has columns {columns[:10]}, but this {spec.library} was fitted on columns "
+            f"{[str(c) for c in spec.feature_names][:10]}. Pass {name} with the columns the "
+            "model was fitted on, in the same order."
+        )
 
 
 def exact_check_possible(spec: BoosterSpec) -> bool:

@@ -28,7 +28,9 @@ from sktelescope.trees._spec import (
     SQUARED_ERROR,
     BoosterSpec,
     binary_targets,
+    fitted_feature_names,
     regression_targets,
+    with_feature_names,
 )
 
 _OBJECTIVES = {"regression": SQUARED_ERROR, "binary": LOG_LOSS}
@@ -100,7 +102,7 @@ def _check_params(params: dict, booster, name: str) -> str:
                 f"TreeTelescope does not support {key}={params.get(key)} in this {name}: "
                 f"{why}. Refit without it to inspect the model."
             )
-    if booster.pandas_categorical is not None:
+    if booster.pandas_categorical:  # [] for a DataFrame without categorical columns
         raise ValueError(
             f"TreeTelescope does not support categorical features; this {name} was fitted on "
             "pandas categorical columns. Encode them as numeric columns and refit."
@@ -202,6 +204,7 @@ def lightgbm_spec(model, y_train: np.ndarray) -> BoosterSpec:
     trees = booster.dump_model(num_iteration=n_stages)["tree_info"][:n_stages]
     counts, ancestors = zip(*[_walk(tree) for tree in trees]) if trees else ((), ())
     notes = _approximations(params)
+    names = fitted_feature_names(model)
 
     def staged(X, k: int) -> np.ndarray:
         if k == 0:
@@ -213,6 +216,7 @@ def lightgbm_spec(model, y_train: np.ndarray) -> BoosterSpec:
         loss=loss,
         n_stages=n_stages,
         n_features=int(model.n_features_in_),
+        feature_names=names,
         learning_rate=float(params["learning_rate"]),
         reg_lambda=float(params.get("lambda_l2", 0.0)),
         apply=lambda X: np.asarray(
@@ -220,7 +224,9 @@ def lightgbm_spec(model, y_train: np.ndarray) -> BoosterSpec:
         ).reshape(X.shape[0], -1),
         leaf_values=_leaf_values(booster, trees, init),
         init=lambda X: np.full(X.shape[0], init),
-        raw_predict=lambda X: np.asarray(model.predict(X, raw_score=True), dtype=np.float64),
+        raw_predict=lambda X: np.asarray(
+            model.predict(with_feature_names(X, names), raw_score=True), dtype=np.float64
+        ),
         staged_raw_predict=staged,
         y=y,
         fit_masks=[np.ones(y.shape[0], dtype=bool)],

@@ -27,8 +27,10 @@ from sktelescope.trees._spec import (
     SQUARED_ERROR,
     BoosterSpec,
     binary_targets,
+    fitted_feature_names,
     regression_targets,
     validation_split_mask,
+    with_feature_names,
 )
 
 _LOSSES = {"squared_error": SQUARED_ERROR, "log_loss": LOG_LOSS}
@@ -102,9 +104,10 @@ def gradient_boosting_spec(model, y_train: np.ndarray) -> BoosterSpec:
         loss=loss,
         n_stages=n_stages,
         n_features=int(model.n_features_in_),
+        feature_names=fitted_feature_names(model),
         learning_rate=lr,
         reg_lambda=0.0,
-        apply=lambda X: model.apply(X).reshape(X.shape[0], n_stages).astype(np.int64),
+        apply=lambda X: _gb_apply(model, X),
         leaf_values=[lr * est.tree_.value[:, 0, 0].copy() for est in model.estimators_[:, 0]],
         init=lambda X: model._raw_predict_init(X)[:, 0].astype(np.float64),
         raw_predict=lambda X: _library_raw(model, X),
@@ -203,6 +206,7 @@ def hist_gradient_boosting_spec(model, y_train: np.ndarray) -> BoosterSpec:
         loss=loss,
         n_stages=len(predictors),
         n_features=int(model.n_features_in_),
+        feature_names=fitted_feature_names(model),
         learning_rate=float(model.learning_rate),
         reg_lambda=float(model.l2_regularization) + 1e-15,
         apply=lambda X: np.stack([_hgb_apply(p.nodes, X) for p in predictors], axis=1),
@@ -223,8 +227,14 @@ def hist_gradient_boosting_spec(model, y_train: np.ndarray) -> BoosterSpec:
     )
 
 
+def _gb_apply(model, X: np.ndarray) -> np.ndarray:
+    """Leaf ids per round (GB's apply checks X against its trees, fitted without names)."""
+    return model.apply(X).reshape(X.shape[0], -1).astype(np.int64)
+
+
 def _library_raw(model, X) -> np.ndarray:
     """The model's public raw prediction: decision_function, or predict under squared error."""
+    X = with_feature_names(X, fitted_feature_names(model))
     if hasattr(model, "classes_"):
         return np.asarray(model.decision_function(X), dtype=np.float64)
     return np.asarray(model.predict(X), dtype=np.float64)
@@ -232,6 +242,7 @@ def _library_raw(model, X) -> np.ndarray:
 
 def _library_staged(model, X, k: int) -> np.ndarray:
     """The model's public staged raw prediction after k rounds (k >= 0)."""
+    X = with_feature_names(X, fitted_feature_names(model))
     if k == 0:
         return model._raw_predict_init(X)[:, 0]
     stages = model.staged_decision_function(X) if hasattr(model, "classes_") else None

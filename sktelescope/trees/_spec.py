@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 from scipy import sparse
 from scipy.special import expit
 from sklearn.model_selection import train_test_split
@@ -41,6 +42,8 @@ class BoosterSpec:
         Number of boosting rounds the model's own prediction uses (after early stopping).
     n_features : int
         Number of input columns the model was fitted on (its ``n_features_in_``).
+    feature_names : ndarray of str or None
+        The column names the model was fitted on (its ``feature_names_in_``), if any.
     learning_rate : float
         Shrinkage applied to every leaf value.
     reg_lambda : float
@@ -106,6 +109,7 @@ class BoosterSpec:
     loss: str
     n_stages: int
     n_features: int
+    feature_names: np.ndarray | None
     learning_rate: float
     reg_lambda: float
     apply: Callable[[np.ndarray], np.ndarray]
@@ -197,6 +201,17 @@ def binary_targets(y: np.ndarray, classes: np.ndarray, library: str) -> np.ndarr
             f"fitted on (classes_={classes}). Pass the training labels the model was fitted on."
         )
     return (y == classes[1]).astype(np.float64)
+
+
+def fitted_feature_names(model) -> np.ndarray | None:
+    """The column names a model was fitted on, or None if it was fitted on an array."""
+    names = getattr(model, "feature_names_in_", None)
+    return None if names is None else np.asarray(names, dtype=object)
+
+
+def with_feature_names(X: np.ndarray, names: np.ndarray | None):
+    """``X`` as the DataFrame a model fitted on named columns expects (for its own predict)."""
+    return X if names is None else pd.DataFrame(X, columns=names)
 
 
 def regression_targets(y: np.ndarray) -> np.ndarray:

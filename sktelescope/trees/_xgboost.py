@@ -25,6 +25,7 @@ from sktelescope.trees._spec import (
     SQUARED_ERROR,
     BoosterSpec,
     binary_targets,
+    fitted_feature_names,
     parse_float_list,
     regression_targets,
 )
@@ -228,6 +229,7 @@ def xgboost_spec(model, y_train: np.ndarray) -> BoosterSpec:
         loss=loss,
         n_stages=n_stages,
         n_features=int(model.n_features_in_),
+        feature_names=fitted_feature_names(model),
         learning_rate=params["eta"],
         reg_lambda=params["lambda"],
         apply=_leaf_finder(model, n_stages),
