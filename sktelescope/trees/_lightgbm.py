@@ -28,7 +28,6 @@ from sktelescope.trees._spec import (
     SQUARED_ERROR,
     BoosterSpec,
     binary_targets,
-    fitted_feature_names,
     regression_targets,
     with_feature_names,
 )
@@ -204,19 +203,16 @@ def lightgbm_spec(model, y_train: np.ndarray) -> BoosterSpec:
     trees = booster.dump_model(num_iteration=n_stages)["tree_info"][:n_stages]
     counts, ancestors = zip(*[_walk(tree) for tree in trees]) if trees else ((), ())
     notes = _approximations(params)
-    names = fitted_feature_names(model)
 
     def staged(X, k: int) -> np.ndarray:
         if k == 0:
             return np.full(X.shape[0], init)
         return np.asarray(booster.predict(X, raw_score=True, num_iteration=k), dtype=np.float64)
 
-    return BoosterSpec(
-        library=name,
+    return BoosterSpec.of(
+        model,
         loss=loss,
         n_stages=n_stages,
-        n_features=int(model.n_features_in_),
-        feature_names=names,
         learning_rate=float(params["learning_rate"]),
         reg_lambda=float(params.get("lambda_l2", 0.0)),
         apply=lambda X: np.asarray(
@@ -225,7 +221,7 @@ def lightgbm_spec(model, y_train: np.ndarray) -> BoosterSpec:
         leaf_values=_leaf_values(booster, trees, init),
         init=lambda X: np.full(X.shape[0], init),
         raw_predict=lambda X: np.asarray(
-            model.predict(with_feature_names(X, names), raw_score=True), dtype=np.float64
+            model.predict(with_feature_names(X, model), raw_score=True), dtype=np.float64
         ),
         staged_raw_predict=staged,
         y=y,

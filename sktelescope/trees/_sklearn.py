@@ -27,7 +27,6 @@ from sktelescope.trees._spec import (
     SQUARED_ERROR,
     BoosterSpec,
     binary_targets,
-    fitted_feature_names,
     regression_targets,
     validation_split_mask,
     with_feature_names,
@@ -99,12 +98,10 @@ def gradient_boosting_spec(model, y_train: np.ndarray) -> BoosterSpec:
     lr = float(model.learning_rate)
     n_stages = int(model.estimators_.shape[0])
     derived = model.init is None and unknown_split is None  # init_ is then the mean / prior
-    return BoosterSpec(
-        library=name,
+    return BoosterSpec.of(
+        model,
         loss=loss,
         n_stages=n_stages,
-        n_features=int(model.n_features_in_),
-        feature_names=fitted_feature_names(model),
         learning_rate=lr,
         reg_lambda=0.0,
         apply=lambda X: _gb_apply(model, X),
@@ -201,12 +198,10 @@ def hist_gradient_boosting_spec(model, y_train: np.ndarray) -> BoosterSpec:
             return np.full(X.shape[0], baseline)
         return _library_staged(model, X, k)
 
-    return BoosterSpec(
-        library=name,
+    return BoosterSpec.of(
+        model,
         loss=loss,
         n_stages=len(predictors),
-        n_features=int(model.n_features_in_),
-        feature_names=fitted_feature_names(model),
         learning_rate=float(model.learning_rate),
         reg_lambda=float(model.l2_regularization) + 1e-15,
         apply=lambda X: np.stack([_hgb_apply(p.nodes, X) for p in predictors], axis=1),
@@ -234,7 +229,7 @@ def _gb_apply(model, X: np.ndarray) -> np.ndarray:
 
 def _library_raw(model, X) -> np.ndarray:
     """The model's public raw prediction: decision_function, or predict under squared error."""
-    X = with_feature_names(X, fitted_feature_names(model))
+    X = with_feature_names(X, model)
     if hasattr(model, "classes_"):
         return np.asarray(model.decision_function(X), dtype=np.float64)
     return np.asarray(model.predict(X), dtype=np.float64)
@@ -242,7 +237,7 @@ def _library_raw(model, X) -> np.ndarray:
 
 def _library_staged(model, X, k: int) -> np.ndarray:
     """The model's public staged raw prediction after k rounds (k >= 0)."""
-    X = with_feature_names(X, fitted_feature_names(model))
+    X = with_feature_names(X, model)
     if k == 0:
         return model._raw_predict_init(X)[:, 0]
     stages = model.staged_decision_function(X) if hasattr(model, "classes_") else None

@@ -19,22 +19,25 @@ import numpy as np
 class TreeSmoother:
     """Smoother of a squared-error ensemble: ``prediction = S @ y_train + c``.
 
+    Returned by :meth:`TreeTelescope.smoother`; unpacks as ``S, s, c, c_eval``.
+
     Attributes
     ----------
     S_train : ndarray of shape (n_train, n_train)
+        Weights of the training targets in the training predictions.
     s_eval : ndarray of shape (n_eval, n_train) or None
+        Weights of the training targets in the predictions on ``X_eval`` (if given).
     c_train : ndarray of shape (n_train,)
+        The part of the training predictions that does not depend on ``y_train``.
     c_eval : ndarray of shape (n_eval,) or None
+        The same on ``X_eval``.
 
     Examples
     --------
-    >>> from sklearn.datasets import load_diabetes
-    >>> from sklearn.ensemble import GradientBoostingRegressor
-    >>> from sktelescope.trees import TreeTelescope
-    >>> X, y = load_diabetes(return_X_y=True)
-    >>> model = GradientBoostingRegressor(n_estimators=3).fit(X, y)
-    >>> smoother = TreeTelescope(model, X, y).smoother()
-    >>> bool(np.allclose(smoother.S_train @ y + smoother.c_train, model.predict(X)))
+    >>> from sktelescope.trees._examples import diabetes_telescope
+    >>> tel, X, y = diabetes_telescope()
+    >>> S, s, c, c_eval = tel.smoother(X[:4])
+    >>> bool(np.allclose(s @ y + c_eval, tel.model.predict(X[:4])))
     True
     """
 

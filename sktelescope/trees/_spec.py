@@ -129,6 +129,17 @@ class BoosterSpec:
     exactly_checkable: bool = True
     path_smooth: float = 0.0
     leaf_ancestors: list[list[list[np.ndarray]]] | None = None
+
+    @classmethod
+    def of(cls, model, **fields) -> BoosterSpec:
+        """The spec of ``model``: its class name, feature count and names, then ``fields``."""
+        return cls(
+            library=type(model).__name__,
+            n_features=int(model.n_features_in_),
+            feature_names=fitted_feature_names(model),
+            **fields,
+        )
+
     leaf_counts: list[np.ndarray] | None = None
 
 
@@ -209,8 +220,9 @@ def fitted_feature_names(model) -> np.ndarray | None:
     return None if names is None else np.asarray(names, dtype=object)
 
 
-def with_feature_names(X: np.ndarray, names: np.ndarray | None):
+def with_feature_names(X: np.ndarray, model):
     """``X`` as the DataFrame a model fitted on named columns expects (for its own predict)."""
+    names = fitted_feature_names(model)
     return X if names is None else pd.DataFrame(X, columns=names)
 
 

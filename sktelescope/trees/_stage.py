@@ -95,7 +95,8 @@ class TreeStage(StageBase):
 
         Returns
         -------
-        ndarray of shape (n_samples,)
+        contribution : ndarray of shape (n_samples,)
+            This round's column of :meth:`TreeTelescope.telescope`, in raw-prediction units.
 
         Examples
         --------
@@ -125,7 +126,7 @@ class TreeStage(StageBase):
 
         Returns
         -------
-        ndarray or scipy.sparse.csr_array of shape (n_samples, n_columns)
+        K : ndarray or scipy.sparse.csr_array of shape (n_samples, n_columns)
 
         Examples
         --------
@@ -152,7 +153,7 @@ class TreeStage(StageBase):
 
         Returns
         -------
-        scipy.sparse.csr_array of shape (n_samples, n_train)
+        W : scipy.sparse.csr_array of shape (n_samples, n_train)
 
         Examples
         --------
@@ -184,7 +185,8 @@ class TreeStage(StageBase):
 
         Returns
         -------
-        ndarray of shape (n_samples,)
+        norms : ndarray of shape (n_samples,)
+            Weight per unit pseudo-residual, before the learning rate.
 
         Examples
         --------

@@ -25,7 +25,6 @@ from sktelescope.trees._spec import (
     SQUARED_ERROR,
     BoosterSpec,
     binary_targets,
-    fitted_feature_names,
     parse_float_list,
     regression_targets,
 )
@@ -224,12 +223,10 @@ def xgboost_spec(model, y_train: np.ndarray) -> BoosterSpec:
             return np.full(X.shape[0], init)
         return _margin(model, X, iteration_range=(0, k))
 
-    return BoosterSpec(
-        library=name,
+    return BoosterSpec.of(
+        model,
         loss=loss,
         n_stages=n_stages,
-        n_features=int(model.n_features_in_),
-        feature_names=fitted_feature_names(model),
         learning_rate=params["eta"],
         reg_lambda=params["lambda"],
         apply=_leaf_finder(model, n_stages),
