@@ -18,6 +18,7 @@ from sklearn.ensemble import (
 from sklearn.exceptions import NotFittedError
 from threadpoolctl import threadpool_limits
 
+from sktelescope._staged import StageBase, StageLike
 from sktelescope.trees import TreeTelescope
 
 # LightGBM 4.7 renamed eval_set to eval_X / eval_y; the old name keeps older releases working.
@@ -169,7 +170,8 @@ def test_telescope_sums_to_library_prediction(lib, task, early):
     assert len(ours) == len(library) == tel.n_stages_ == len(tel.stages_)
     for k, (a, b) in enumerate(zip(ours, library)):
         np.testing.assert_allclose(a, b, rtol=0, atol=rtol * scale, err_msg=f"round {k}")
-        assert tel.stages_[k].steps == range(k, k + 1)
+        assert tel.stages_[k].steps == range(k + 1, k + 2)  # 1-based, as network steps
+        assert tel.stages_[k].index == k
     if early:  # early stopping did stop early, so the case tests what it claims to
         assert tel.n_stages_ < (getattr(model, "max_iter", None) or model.n_estimators)
     if early and lib == "xgboost":  # XGBoost keeps the rounds after the best one; we do not
@@ -214,6 +216,19 @@ def test_internal_validation_split_is_redrawn():
     assert tel.fit_mask_.all()
 
 
+@pytest.mark.parametrize("lib, task, early", [c for c in CASES if not c.values[2]])
+def test_stages_follow_the_shared_stage_protocol(lib, task, early):
+    _, tel, X, _, X_test = _fit(lib, task, early)
+    for k, stage in enumerate(tel.stages_):
+        assert isinstance(stage, StageBase) and isinstance(stage, StageLike)
+        assert (stage.index, stage.steps) == (k, range(k + 1, k + 2))
+    stage = tel.stages_[1]
+    np.testing.assert_array_equal(stage.predict(X_test, linear=True), stage.predict(X_test))
+    K = stage.kernel(X_test[:6])
+    assert type(K) is np.ndarray and K.shape == (6, 6)
+    assert np.all(stage.kernel(X_test[:6], X[tel.fit_mask_]).sum(axis=1) > 0)  # no empty leaf
+
+
 def test_kernel_is_leaf_comembership_over_leaf_size():
     model, tel, X, y, X_test = _fit("gb", "reg", False)
     leaves_test, leaves_train = model.apply(X_test), model.apply(X)
@@ -222,7 +237,9 @@ def test_kernel_is_leaf_comembership_over_leaf_size():
         stage = tel.stages_[k]
         same = leaves_test[:, k][:, None] == leaves_train[:, k][None, :]
         n_leaf = same.sum(axis=1)
-        K = stage.kernel(X_test, X).toarray()
+        K = stage.kernel(X_test, X)
+        assert isinstance(K, np.ndarray)  # dense by default, as network stages
+        np.testing.assert_array_equal(stage.kernel(X_test, X, sparse_output=True).toarray(), K)
         np.testing.assert_allclose(K, same / n_leaf[:, None], rtol=1e-14)
         np.testing.assert_allclose(K.sum(axis=1), 1.0, rtol=1e-12)
         norms = stage.kernel_row_norms(X_test)
@@ -230,7 +247,8 @@ def test_kernel_is_leaf_comembership_over_leaf_size():
         assert np.all((norms >= 1 / np.sqrt(n) - 1e-15) & (norms <= 1))
         np.testing.assert_allclose(stage.weights(X_test).toarray(), model.learning_rate * K)
         Z = X_test[:7]
-        np.testing.assert_array_equal(stage.kernel(Z, Z).toarray() > 0, _same(model, Z, k))
+        np.testing.assert_array_equal(stage.kernel(Z, Z) > 0, _same(model, Z, k))
+        np.testing.assert_array_equal(stage.kernel(Z), stage.kernel(Z, Z))  # Z=None: Z = X
 
 
 def _same(model, Z, k):
@@ -243,8 +261,13 @@ def test_kernel_row_norms_are_row_norms_of_the_kernel(lib, task, early):
     _, tel, X, _, X_test = _fit(lib, task, early)
     for stage in tel.stages_[:: max(1, tel.n_stages_ // 4)]:
         K = stage.kernel(X_test, X[tel.fit_mask_])  # the points the trees were fitted on
+        norms = np.linalg.norm(K, axis=1)
+        np.testing.assert_allclose(stage.kernel_row_norms(X_test), norms, rtol=1e-12)
+        Z = X_test[::3]  # other columns: the norms of kernel(X, Z)'s rows, from leaf counts
         np.testing.assert_allclose(
-            stage.kernel_row_norms(X_test), np.sqrt(K.multiply(K).sum(axis=1)), rtol=1e-12
+            stage.kernel_row_norms(X_test, Z),
+            np.linalg.norm(stage.kernel(X_test, Z), axis=1),
+            rtol=1e-12,
         )
 
 
@@ -307,7 +330,7 @@ def test_effective_parameters_against_direct_computation(model):
     X, y = X[:40], y[:40]
     model.fit(X, y)
     tel = TreeTelescope(model, X, y)
-    leaves = tel._leaves(X)
+    leaves = tel._leaf_ids(X, "X")
     lam = {"XGBRegressor": 2.0}.get(type(model).__name__, 0.0)
     # Column j of S is the ensemble refitted (same partitions) on the j-th unit target.
     S_direct = _boost_fixed_partitions(leaves, tel._spec.learning_rate, lam, np.eye(len(X)))
@@ -437,7 +460,8 @@ def test_l2_leaf_penalty_is_in_the_normaliser(model):
     assert tel.approximations_ == []
     errors = tel.reconstruction_errors(X_test)
     assert errors["weights"].max() < F32 * model.learning_rate * np.abs(y).max()
-    counts = np.diff(tel.stages_[0].kernel(X_test, X).indptr)  # leaf sizes (hessians are 1)
+    K = tel.stages_[0].kernel(X_test, X, sparse_output=True)
+    counts = np.diff(K.indptr)  # leaf sizes (hessians are 1)
     np.testing.assert_allclose(
         tel.stages_[0].kernel_row_norms(X_test), np.sqrt(counts) / (counts + 5.0), rtol=1e-9
     )

@@ -10,8 +10,44 @@ given number of entries rather than exhausting memory.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
+
+
+@dataclass
+class TreeSmoother:
+    """Smoother of a squared-error ensemble: ``prediction = S @ y_train + c``.
+
+    Returned by :meth:`TreeTelescope.smoother`; unpacks as ``S, s, c, c_eval``.
+
+    Attributes
+    ----------
+    S_train : ndarray of shape (n_train, n_train)
+        Weights of the training targets in the training predictions.
+    s_eval : ndarray of shape (n_eval, n_train) or None
+        Weights of the training targets in the predictions on ``X_eval`` (if given).
+    c_train : ndarray of shape (n_train,)
+        The part of the training predictions that does not depend on ``y_train``.
+    c_eval : ndarray of shape (n_eval,) or None
+        The same on ``X_eval``.
+
+    Examples
+    --------
+    >>> from sktelescope.trees._examples import diabetes_telescope
+    >>> tel, X, y = diabetes_telescope()
+    >>> S, s, c, c_eval = tel.smoother(X[:4])
+    >>> bool(np.allclose(s @ y + c_eval, tel.model.predict(X[:4])))
+    True
+    """
+
+    S_train: np.ndarray
+    s_eval: np.ndarray | None
+    c_train: np.ndarray
+    c_eval: np.ndarray | None
+
+    def __iter__(self) -> Iterator[np.ndarray | None]:
+        return iter((self.S_train, self.s_eval, self.c_train, self.c_eval))
 
 
 def check_size(n_rows: int, n_train: int, max_entries: int, what: str) -> None:
