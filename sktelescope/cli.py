@@ -82,7 +82,14 @@ def _bench_parser(sub) -> argparse.ArgumentParser:
         "to OUT/results.csv (a rerun resumes), then OUT/summary.md and PNG plots. Exit status: "
         "0 all fits succeeded, 1 some failed, 2 usage or data error, 130 interrupted.",
     )
-    data = p.add_argument_group("data")
+    _data_options(p.add_argument_group("data"))
+    _protocol_options(p.add_argument_group("protocol"))
+    _output_options(p.add_argument_group("output and scale"))
+    p.add_argument("--list", action="store_true", help="list datasets and models, then exit")
+    return p
+
+
+def _data_options(data) -> None:
     data.add_argument(
         "--data-dir",
         metavar="DIR",
@@ -103,7 +110,9 @@ def _bench_parser(sub) -> argparse.ArgumentParser:
         help="folder datasets used when --datasets is not given (default: core; all of them, "
         "with a note, when the folder has none of that tier)",
     )
-    run = p.add_argument_group("protocol")
+
+
+def _protocol_options(run) -> None:
     run.add_argument(
         "--models",
         type=_csv_list,
@@ -147,7 +156,9 @@ def _bench_parser(sub) -> argparse.ArgumentParser:
         action="store_true",
         help="refit the jobs whose rows are errors (the new row replaces the old one)",
     )
-    scale = p.add_argument_group("output and scale")
+
+
+def _output_options(scale) -> None:
     scale.add_argument(
         "--out",
         default="sktelescope-results",
@@ -177,8 +188,6 @@ def _bench_parser(sub) -> argparse.ArgumentParser:
         "--ray-address", metavar="ADDRESS", help="Ray cluster address (default: start Ray locally)"
     )
     scale.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--list", action="store_true", help="list datasets and models, then exit")
-    return p
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -260,10 +269,11 @@ def _bench(args) -> int:
 
 def _print_failures(result) -> None:
     err = sys.stderr
+    lens = f" and {result.n_lens_failed} lens jobs" if result.n_lens_failed else ""
     print(
-        f"\n{result.n_failed} fits and {result.n_lens_failed} lens jobs failed (status=error "
-        f"in {result.out}; see the Failures section of summary.md). Rerun the same command "
-        "with --retry-errors to refit them. First error per model x dataset:",
+        f"\n{result.n_failed} fits{lens} failed (status=error in {result.out}; see the Failures "
+        "section of summary.md). Rerun the same command with --retry-errors to refit them. "
+        "First error per model x dataset:",
         file=err,
     )
     for row in result.failures.to_dict("records"):

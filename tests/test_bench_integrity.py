@@ -151,6 +151,18 @@ def test_a_lock_held_on_another_host_is_never_taken_over(tmp_path):
     assert (tmp_path / ".lock").exists()
 
 
+def test_a_lock_that_cannot_be_written_is_not_left_behind(tmp_path, monkeypatch):
+    import sktelescope.bench._lock as lock_module
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(lock_module.json, "dump", full)
+    with pytest.raises(OSError, match="Cannot write to the results folder .*No space left"):
+        ResultsLock(tmp_path).acquire()
+    assert not (tmp_path / ".lock").exists()  # an empty lock would block the next run
+
+
 def test_disk_full_while_writing_a_row_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys):
     import sktelescope.bench._store as store_module
 

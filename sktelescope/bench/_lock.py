@@ -89,15 +89,22 @@ class ResultsLock:
         except FileExistsError:
             return False
         except OSError as exc:
-            raise ResultsFolderError(
-                f"Cannot write to the results folder {str(self.path.parent)!r} "
-                f"({exc.strerror or exc}). Pass a folder you can write to as --out."
-            ) from None
+            raise self._unwritable(exc) from None
         holder = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
-        with os.fdopen(fd, "w") as fh:
-            json.dump(holder, fh)
+        try:
+            with os.fdopen(fd, "w") as fh:
+                json.dump(holder, fh)
+        except OSError as exc:  # e.g. the disk is full: leave no empty lock behind
+            self.path.unlink(missing_ok=True)
+            raise self._unwritable(exc) from None
         self._held = True
         return True
+
+    def _unwritable(self, exc: OSError) -> ResultsFolderError:
+        return ResultsFolderError(
+            f"Cannot write to the results folder {str(self.path.parent)!r} "
+            f"({exc.strerror or exc}). Pass a folder you can write to (with free space) as --out."
+        )
 
     def _holder(self) -> dict | None:
         try:

@@ -220,6 +220,8 @@ class ResultStore:
                     "--out folder."
                 )
             merged["datasets"] = {**old.get("datasets", {}), **settings.get("datasets", {})}
+            if merged == old:
+                return
         else:
             self._refuse_results_without_settings()
         try:
@@ -379,5 +381,8 @@ def _settings_diffs(old: dict, settings: dict) -> list[str]:
 def _replace_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically (a temporary file renamed over it)."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
