@@ -7,19 +7,71 @@ Examples
     sktelescope bench --budget 3 --splits 2
     sktelescope bench --data-dir ../shared/data/tabular --datasets cpu_act,pol --n-jobs 2
     sktelescope bench --list --data-dir ../shared/data/tabular
+
+Exit status: 0 when every fit succeeded, 1 when some failed (they are listed, and in
+``summary.md``), 2 for a usage, data or results-folder problem (one line on stderr), 130 when
+interrupted (Ctrl-C; the rows written so far are kept and a rerun resumes).
+
+This module imports nothing heavy: ``--help`` and ``--version`` load neither torch, the
+estimators nor the benchmark; ``bench`` imports them when it runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections.abc import Sequence
 
-__all__ = ["main"]
+from sktelescope import __version__
+
+__all__ = ["build_parser", "main"]
+
+EXIT_FAILED_FITS, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (no usage block), exit status 2."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
 def _csv_list(text: str) -> list[str]:
-    return [part.strip() for part in text.split(",") if part.strip()]
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated names, got {text!r}; leave the option out for the default"
+        )
+    return names
+
+
+def _count(minimum: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            raise argparse.ArgumentTypeError(
+                f"expected an integer of at least {minimum}, got {text!r}"
+            )
+        return value
+
+    parse.__name__ = f"integer >= {minimum}"
+    return parse
+
+
+def _n_jobs(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value == 0:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive number of parallel jobs or -1 (all cores), got {text!r}"
+        )
+    return value
 
 
 def _bench_parser(sub) -> argparse.ArgumentParser:
@@ -27,9 +79,17 @@ def _bench_parser(sub) -> argparse.ArgumentParser:
         "bench",
         help="cross-validated tabular benchmark: networks versus boosted trees",
         description="Random search for every model on every dataset and split; results stream "
-        "to OUT/results.csv (a rerun resumes), then OUT/summary.md and PNG plots.",
+        "to OUT/results.csv (a rerun resumes), then OUT/summary.md and PNG plots. Exit status: "
+        "0 all fits succeeded, 1 some failed, 2 usage or data error, 130 interrupted.",
     )
-    data = p.add_argument_group("data")
+    _data_options(p.add_argument_group("data"))
+    _protocol_options(p.add_argument_group("protocol"))
+    _output_options(p.add_argument_group("output and scale"))
+    p.add_argument("--list", action="store_true", help="list datasets and models, then exit")
+    return p
+
+
+def _data_options(data) -> None:
     data.add_argument(
         "--data-dir",
         metavar="DIR",
@@ -47,9 +107,12 @@ def _bench_parser(sub) -> argparse.ArgumentParser:
         "--tier",
         choices=("core", "extra", "all"),
         default="core",
-        help="folder datasets used when --datasets is not given (default: core)",
+        help="folder datasets used when --datasets is not given (default: core; all of them, "
+        "with a note, when the folder has none of that tier)",
     )
-    run = p.add_argument_group("protocol")
+
+
+def _protocol_options(run) -> None:
     run.add_argument(
         "--models",
         type=_csv_list,
@@ -58,14 +121,14 @@ def _bench_parser(sub) -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--budget",
-        type=int,
+        type=_count(1),
         default=5,
         metavar="N",
         help="random-search configurations per model; the first is the default (default: 5)",
     )
     run.add_argument(
         "--splits",
-        type=int,
+        type=_count(1),
         default=3,
         metavar="N",
         help="repeated random splits, or K with --kfold (default: 3)",
@@ -73,7 +136,7 @@ def _bench_parser(sub) -> argparse.ArgumentParser:
     run.add_argument("--kfold", action="store_true", help="use K-fold test sets, K = --splits")
     run.add_argument(
         "--max-train",
-        type=int,
+        type=_count(1),
         default=10_000,
         metavar="N",
         help="training rows cap (default: 10000, the benchmark's 'medium')",
@@ -88,7 +151,14 @@ def _bench_parser(sub) -> argparse.ArgumentParser:
     run.add_argument(
         "--quick", action="store_true", help="cap epochs and trees: a smoke test, not a benchmark"
     )
-    scale = p.add_argument_group("output and scale")
+    run.add_argument(
+        "--retry-errors",
+        action="store_true",
+        help="refit the jobs whose rows are errors (the new row replaces the old one)",
+    )
+
+
+def _output_options(scale) -> None:
     scale.add_argument(
         "--out",
         default="sktelescope-results",
@@ -97,7 +167,7 @@ def _bench_parser(sub) -> argparse.ArgumentParser:
     )
     scale.add_argument(
         "--n-jobs",
-        type=int,
+        type=_n_jobs,
         default=1,
         metavar="N",
         help="parallel fits (joblib n_jobs; -1: all cores)",
@@ -118,8 +188,6 @@ def _bench_parser(sub) -> argparse.ArgumentParser:
         "--ray-address", metavar="ADDRESS", help="Ray cluster address (default: start Ray locally)"
     )
     scale.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--list", action="store_true", help="list datasets and models, then exit")
-    return p
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -130,9 +198,10 @@ def build_parser() -> argparse.ArgumentParser:
     >>> build_parser().parse_args(["bench", "--budget", "2"]).budget
     2
     """
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="sktelescope", description="sktelescope: MLPs seen as boosted ensembles."
     )
+    parser.add_argument("--version", action="version", version=f"sktelescope {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _bench_parser(sub)
     return parser
@@ -177,18 +246,43 @@ def _bench(args) -> int:
         max_train=args.max_train,
         progress=not args.no_progress,
         lens=not args.no_lens,
+        retry_errors=args.retry_errors,
     )
     print(
         f"\n{result.n_run} fits run, {result.n_skipped} already in {result.csv_path} "
-        f"(of {result.n_jobs_total})."
+        f"(of {result.n_jobs_total}); {result.n_failed} failed."
     )
     if result.lens_path is not None:
         done = result.n_lens_total - result.n_lens_run
-        print(f"{result.n_lens_run} lens jobs run, {done} already in {result.lens_path}.")
+        print(
+            f"{result.n_lens_run} lens jobs run, {done} already in {result.lens_path}; "
+            f"{result.n_lens_failed} failed."
+        )
     print()
     print(result.summary)
     print(f"Results: {result.out}/ (results.csv, lens.csv, summary.md, datasets.csv, *.png)")
+    if result.n_failed or result.n_lens_failed:
+        _print_failures(result)
+        return EXIT_FAILED_FITS
     return 0
+
+
+def _print_failures(result) -> None:
+    err = sys.stderr
+    lens = f" and {result.n_lens_failed} lens jobs" if result.n_lens_failed else ""
+    print(
+        f"\n{result.n_failed} fits{lens} failed (status=error in {result.out}; see the Failures "
+        "section of summary.md). Rerun the same command with --retry-errors to refit them. "
+        "First error per model x dataset:",
+        file=err,
+    )
+    for row in result.failures.to_dict("records"):
+        first = row["first_error"][:160]
+        print(f"  {row['model']} on {row['dataset']}: {row['failed']} failed; {first}", file=err)
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"sktelescope: note: {' '.join(str(message).split())}", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -202,12 +296,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
-        return 2
-    try:
-        if args.list:
-            _list(args)
-            return 0
-        return _bench(args)
-    except (ValueError, FileNotFoundError, ImportError, ConnectionError) as exc:
-        print(f"sktelescope bench: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
+    with warnings.catch_warnings():
+        warnings.showwarning = _one_line_warning
+        try:
+            if args.list:
+                _list(args)
+                return 0
+            return _bench(args)
+        except KeyboardInterrupt as exc:
+            print(f"sktelescope bench: {_interrupted(exc, args.out)}", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        except (ValueError, ImportError, OSError) as exc:
+            print(f"sktelescope bench: error: {' '.join(str(exc).split())}", file=sys.stderr)
+            return EXIT_USAGE
+
+
+def _interrupted(exc: KeyboardInterrupt, out: str) -> str:
+    if hasattr(exc, "n_written"):  # the benchmark's BenchmarkInterrupted, with its row count
+        return str(exc)
+    return (
+        f"Interrupted: the rows written so far to {out} are kept; rerun the same command to resume."
+    )

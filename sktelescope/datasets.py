@@ -9,16 +9,27 @@ columns. Names are resolved by :func:`resolve_datasets`, which the benchmark use
   and its cache,
 - ``"suite:grinsztajn"``: the Grinsztajn et al. (2022) benchmark ids (needs internet),
 - ``"sklearn:diabetes"``: a scikit-learn bundled dataset, no download needed.
+
+A data folder is checked before anything runs: every manifest entry is an object with the
+right field types, its ``file`` stays inside the folder, the file is a readable gzip CSV whose
+``sha256`` (when the manifest gives one, of the compressed file) matches, and the target fits
+the task (no missing labels, no continuous target under a classification task, at most two
+classes under ``binary``). Each problem is one :class:`ValueError` that names the file, says what
+is wrong and how to fix it.
 """
 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import os
+import re
+import warnings
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import numpy as np
 import pandas as pd
@@ -29,6 +40,7 @@ __all__ = [
     "EMBEDDED_DEFAULT",
     "GRINSZTAJN_SUITE",
     "SKLEARN_DATASETS",
+    "add_folder_dataset",
     "load_dataset",
     "load_folder_dataset",
     "load_manifest",
@@ -38,6 +50,16 @@ __all__ = [
 ]
 
 TASKS = ("regression", "binary", "multiclass")
+TIERS = ("core", "extra", "all")
+#: Errors of reading a damaged (gzip) CSV file.
+_READ_ERRORS = (
+    OSError,
+    EOFError,
+    zlib.error,
+    UnicodeDecodeError,
+    pd.errors.ParserError,
+    pd.errors.EmptyDataError,
+)
 
 #: OpenML ids of the Grinsztajn et al. 2022 "medium" benchmark versions (suites 334-337),
 #: the same ids the shared data manifest lists as ``openml_benchmark_dataset_id``.
@@ -121,7 +143,8 @@ class Dataset:
     classes : list or None
         Original class labels, in the order of the encoded indices.
     source : str
-        Where the data came from (file path, OpenML id, scikit-learn loader).
+        Where the data came from: ``folder:FILE#sha256:HEX`` (the file relative to its data
+        folder, and its hash), ``openml:ID`` or ``sklearn:NAME``; never an absolute path.
 
     Examples
     --------
@@ -162,6 +185,7 @@ class DatasetRef:
     task: str | None = None
     data_dir: str | None = None
     description: str = ""
+    sha256: str | None = None  # of a folder file, as the manifest gives it
 
     def load(self) -> Dataset:
         """Load the data; see :func:`load_dataset`."""
@@ -169,21 +193,76 @@ class DatasetRef:
 
     @property
     def source(self) -> str:
-        """A string that identifies the data, stored with the results."""
+        """A string that identifies the data, stored with the results: for a folder dataset
+        its file relative to the folder and the file's sha256 (no local path)."""
         if self.kind == "folder":
-            return f"folder:{Path(self.data_dir or '.').resolve() / self.key}"
+            digest = self.sha256 or _sha256(Path(self.data_dir or ".") / self.key)
+            return _folder_source(self.key, digest)
         return f"{self.kind}:{self.key}"
 
 
-def _encode_target(y: pd.Series | np.ndarray, task: str) -> tuple[np.ndarray, list | None]:
+def _folder_source(file: str, digest: str) -> str:
+    return f"folder:{file}#sha256:{digest.lower()}"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _encode_target(
+    y: pd.Series | np.ndarray, task: str, where: str = "the target"
+) -> tuple[np.ndarray, list | None]:
+    """Check ``y`` against ``task`` and encode it: floats for regression, class indices
+    ``0..K-1`` (and the class labels) for classification. ``where`` names it in errors."""
+    values = pd.Series(np.asarray(y, dtype=object))
+    missing = int(values.isna().sum())
+    if missing:
+        raise ValueError(
+            f"{where} is missing on {missing} of {len(values)} rows; every row needs a "
+            "target. Drop those rows or fill them in."
+        )
     if task == "regression":
-        return np.asarray(y, dtype=np.float64), None
-    classes, codes = np.unique(np.asarray(y), return_inverse=True)
+        numeric = pd.to_numeric(values, errors="coerce")
+        if numeric.isna().any():
+            example = values[numeric.isna()].iloc[0]
+            raise ValueError(
+                f"{where} is not numeric (e.g. {example!r}) but the task is 'regression'. "
+                "Give the task as 'binary' or 'multiclass', or fix the target column."
+            )
+        return numeric.to_numpy(dtype=np.float64), None
+    _check_class_labels(values, task, where)
+    classes, codes = np.unique(values.to_numpy(), return_inverse=True)
     return codes.astype(np.int64), classes.tolist()
 
 
-def _classification_task(y: np.ndarray) -> str:
-    return "binary" if len(np.unique(y)) <= 2 else "multiclass"
+def _check_class_labels(values: pd.Series, task: str, where: str) -> None:
+    numeric = pd.to_numeric(values, errors="coerce")
+    if not numeric.isna().any() and not np.all(np.mod(numeric.to_numpy(float), 1) == 0):
+        raise ValueError(
+            f"{where} is continuous ({values.nunique()} distinct values, e.g. "
+            f"{values.iloc[0]!r}) but the task is {task!r}, which needs class labels. Give "
+            "the task as 'regression', or fix the target column."
+        )
+    classes = values.unique()
+    if len(classes) < 2:
+        raise ValueError(
+            f"{where} has a single class ({classes[0]!r}): no classifier can be trained on it. "
+            "Fix the target column, or leave the dataset out."
+        )
+    if task == "binary" and len(classes) > 2:
+        shown = ", ".join(repr(c) for c in sorted(classes, key=str)[:5])
+        raise ValueError(
+            f"{where} has {len(classes)} classes ({shown}{', ...' if len(classes) > 5 else ''})"
+            " but the task is 'binary'. Give the task as 'multiclass', or fix the target."
+        )
+
+
+def _classification_task(y) -> str:
+    return "binary" if pd.Series(np.asarray(y, dtype=object)).nunique() <= 2 else "multiclass"
 
 
 # --------------------------------------------------------------------------- data folder
@@ -232,35 +311,203 @@ def load_manifest(data_dir: str | os.PathLike) -> list[dict]:
         )
     try:
         manifest = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path} is not valid JSON: {exc}") from exc
+    except (ValueError, OSError) as exc:  # JSONDecodeError and UnicodeDecodeError
+        raise ValueError(f"{path} is not valid JSON ({exc}). Fix the manifest.") from None
     entries = manifest.get("datasets") if isinstance(manifest, dict) else None
     if not isinstance(entries, list) or not entries:
         raise ValueError(f'{path} must hold a non-empty list under the key "datasets".')
-    return [_check_entry(entry, folder, path) for entry in entries]
+    return [_check_entry(entry, i, folder, path) for i, entry in enumerate(entries, start=1)]
 
 
-def _check_entry(entry: dict, folder: Path, path: Path) -> dict:
+def _check_entry(entry, number: int, folder: Path, path: Path) -> dict:
+    """One manifest entry, checked: an object with the right field types whose file is in
+    the folder. ``number`` (from 1) names it when it has no usable name."""
+    if not isinstance(entry, dict):
+        raise ValueError(
+            f'Manifest {path}: entry {number} of "datasets" is {entry!r} (a '
+            f'{type(entry).__name__}); each entry must be an object with "name", "file", '
+            '"task" and "target". Fix the manifest.'
+        )
     missing = [k for k in ("name", "file", "task", "target") if k not in entry]
     if missing:
-        raise ValueError(f"Manifest {path}: entry {entry.get('name', entry)!r} lacks {missing}.")
+        raise ValueError(f"Manifest {path}: entry {entry.get('name', number)!r} lacks {missing}.")
+    for key in ("name", "file", "target", "tier"):
+        if key in entry and (not isinstance(entry[key], str) or not entry[key]):
+            raise ValueError(
+                f"Manifest {path}: entry {number} has {key} {entry[key]!r}; expected a "
+                "non-empty string. Fix the manifest."
+            )
+    name = entry["name"]
+    if any(not ch.isprintable() for ch in name):
+        raise ValueError(
+            f"Manifest {path}: dataset name {name!r} holds a line break or another control "
+            "character; give it a one-line name."
+        )
     if entry["task"] not in TASKS:
         raise ValueError(
-            f"Manifest {path}: dataset {entry['name']!r} has task {entry['task']!r}; "
+            f"Manifest {path}: dataset {name!r} has task {entry['task']!r}; "
             f"expected one of {list(TASKS)}."
         )
-    if not (folder / entry["file"]).is_file():
+    _check_categorical_columns(entry.get("categorical_columns", []), name, path)
+    _check_file(entry["file"], name, folder, path)
+    return {"tier": "core", "categorical_columns": [], **entry}
+
+
+def _check_categorical_columns(cats, name: str, path: Path) -> None:
+    if not isinstance(cats, list) or not all(isinstance(c, str) for c in cats):
         raise ValueError(
-            f"Manifest {path} lists file {entry['file']!r} for dataset {entry['name']!r}, but "
+            f"Manifest {path}: dataset {name!r} has categorical_columns {cats!r}; expected a "
+            'list of column names, e.g. ["colour", "city"] (or [] for none). Fix the manifest.'
+        )
+
+
+def _check_file(file: str, name: str, folder: Path, path: Path) -> None:
+    """The file is given relative to the folder and stays inside it (symlinks too)."""
+    relative = PurePosixPath(file.replace("\\", "/"))
+    escapes = (
+        relative.is_absolute()
+        or PureWindowsPath(file).is_absolute()
+        or PureWindowsPath(file).drive
+        or ".." in relative.parts
+    )
+    if not escapes:
+        escapes = not (folder / file).resolve().is_relative_to(folder.resolve())
+    if escapes:
+        raise ValueError(
+            f"Manifest {path}: dataset {name!r} has file {file!r}, which is outside the data "
+            "folder. Give files relative to the folder that holds MANIFEST.json, without "
+            "'..' or an absolute path (and without symlinks that lead out of it)."
+        )
+    if not (folder / file).is_file():
+        raise ValueError(
+            f"Manifest {path} lists file {file!r} for dataset {name!r}, but "
             f"that file is not in {str(folder)!r}. Fix the manifest or restore the file."
         )
-    return {"tier": "core", "categorical_columns": [], **entry}
+
+
+def add_folder_dataset(
+    data_dir: str | os.PathLike,
+    name: str,
+    frame: pd.DataFrame,
+    task: str,
+    *,
+    categorical_columns: Sequence[str] = (),
+    tier: str = "core",
+) -> Path:
+    """Write ``frame`` as a gzip CSV into a data folder and list it in its ``MANIFEST.json``.
+
+    The target is ``frame``'s last column. The folder and its manifest are created when
+    missing; an entry of the same name is replaced. The entry records the file's sha256, so a
+    damaged file is caught when it is loaded.
+
+    Parameters
+    ----------
+    data_dir : path-like
+        The data folder.
+    name : str
+        The dataset's name, e.g. ``"clf/churn"``.
+    frame : pandas.DataFrame
+        Feature columns, then the target column.
+    task : {"regression", "binary", "multiclass"}
+    categorical_columns : sequence of str, default=()
+    tier : str, default="core"
+
+    Returns
+    -------
+    pathlib.Path
+        The CSV file written.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import pandas as pd
+    >>> folder = tempfile.mkdtemp()
+    >>> frame = pd.DataFrame({"x": range(20), "y": [0.5 * i for i in range(20)]})
+    >>> add_folder_dataset(folder, "reg/line", frame, "regression").name
+    'reg__line.csv.gz'
+    >>> load_folder_dataset(folder, "line").task
+    'regression'
+    """
+    folder = Path(data_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    file = folder / (re.sub(r"[^\w.-]", "_", name.replace("/", "__")) + ".csv.gz")
+    with gzip.GzipFile(file, "wb", mtime=0) as fh:
+        fh.write(frame.to_csv(index=False).encode())
+    entry = {
+        "name": name,
+        "file": file.name,
+        "task": task,
+        "target": str(frame.columns[-1]),
+        "tier": tier,
+        "categorical_columns": list(categorical_columns),
+        "n_rows": len(frame),
+        "n_features": frame.shape[1] - 1,
+        "sha256": _sha256(file),
+    }
+    path = folder / "MANIFEST.json"
+    manifest = json.loads(path.read_text()) if path.is_file() else {"datasets": []}
+    manifest["datasets"] = [e for e in manifest["datasets"] if e.get("name") != name] + [entry]
+    path.write_text(json.dumps(manifest, indent=1) + "\n")
+    return file
 
 
 def _read_header(file: Path) -> list[str]:
     opener = gzip.open if file.suffix == ".gz" else open
     with opener(file, "rt") as fh:
         return pd.read_csv(fh, nrows=0).columns.tolist()
+
+
+def _unreadable(file: str, name: str, exc: BaseException) -> ValueError:
+    """The one-line error of a data file that cannot be read."""
+    if isinstance(exc, EOFError):
+        problem = "it is truncated (the compressed data ends early)"
+    elif isinstance(exc, gzip.BadGzipFile) and "Not a gzipped file" in str(exc):
+        problem = "it is not gzip-compressed, although its name ends in .gz"
+    elif isinstance(exc, gzip.BadGzipFile | zlib.error):
+        problem = "it is corrupt (the gzip data fails its checks)"
+    else:
+        problem = "it is not a readable CSV file"
+    detail = " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
+    return ValueError(
+        f"Data file {file!r} of dataset {name!r} cannot be read: {problem} ({detail}). "
+        "Restore the file (a gzip CSV with a header row, as the manifest describes it), or "
+        "remove the dataset from the manifest."
+    )
+
+
+def _read_folder_frame(folder: Path, entry: dict) -> pd.DataFrame:
+    """The entry's file as a frame, after checking its sha256 and its columns."""
+    file, name = folder / entry["file"], entry["name"]
+    expected = entry.get("sha256")
+    if isinstance(expected, str) and expected and _sha256(file) != expected.lower():
+        raise ValueError(
+            f"Data file {entry['file']!r} of dataset {name!r} does not match the sha256 "
+            f"in the manifest ({expected}): the file is damaged or was changed. Restore it, "
+            "or update its sha256 in the manifest."
+        )
+    try:
+        header = _read_header(file)
+        _check_columns(header, entry, file)
+        return pd.read_csv(file)
+    except _READ_ERRORS as exc:
+        raise _unreadable(entry["file"], name, exc) from None
+
+
+def _check_columns(header: list[str], entry: dict, file: Path) -> None:
+    target, cats = entry["target"], list(entry["categorical_columns"])
+    if not header or header[-1] != target:
+        raise ValueError(
+            f"Manifest says the target of {entry['name']!r} is {target!r}, but the last column "
+            f"of {entry['file']!r} is {header[-1] if header else None!r}. The manifest does not "
+            "match its file."
+        )
+    unknown = sorted(set(cats) - set(header[:-1]))
+    if unknown:
+        raise ValueError(
+            f"Manifest lists categorical columns {unknown} for {entry['name']!r}, but "
+            f"{entry['file']!r} has no such feature columns. The manifest does not match its "
+            "file."
+        )
 
 
 def load_folder_dataset(data_dir: str | os.PathLike, name: str) -> Dataset:
@@ -285,30 +532,15 @@ def load_folder_dataset(data_dir: str | os.PathLike, name: str) -> Dataset:
     >>> ds.task  # doctest: +SKIP
     'regression'
     """
-    entry = _find_entry(load_manifest(data_dir), name, data_dir)
-    file = Path(data_dir) / entry["file"]
-    header = _read_header(file)
-    target, cats = entry["target"], list(entry["categorical_columns"])
-    if not header or header[-1] != target:
-        raise ValueError(
-            f"Manifest says the target of {entry['name']!r} is {target!r}, but the last column "
-            f"of {str(file)!r} is {header[-1] if header else None!r}. The manifest does not "
-            "match its file."
-        )
-    unknown = sorted(set(cats) - set(header[:-1]))
-    if unknown:
-        raise ValueError(
-            f"Manifest lists categorical columns {unknown} for {entry['name']!r}, but "
-            f"{str(file)!r} has no such feature columns. The manifest does not match its file."
-        )
-    frame = pd.read_csv(file)
+    folder = Path(data_dir)
+    entry = _find_entry(load_manifest(folder), name, data_dir)
+    frame = _read_folder_frame(folder, entry)
     X, y_raw = frame.iloc[:, :-1], frame.iloc[:, -1]
-    if entry["task"] != "regression":
-        task = _classification_task(np.asarray(y_raw))
-    else:
-        task = "regression"
-    y, classes = _encode_target(y_raw, task)
-    return Dataset(entry["name"], task, X, y, cats, classes, f"folder:{file.resolve()}")
+    where = f"The target {entry['target']!r} of dataset {entry['name']!r} ({entry['file']})"
+    y, classes = _encode_target(y_raw, entry["task"], where)
+    task = "regression" if entry["task"] == "regression" else _classification_task(y)
+    source = _folder_source(entry["file"], entry.get("sha256") or _sha256(folder / entry["file"]))
+    return Dataset(entry["name"], task, X, y, list(entry["categorical_columns"]), classes, source)
 
 
 def _find_entry(entries: list[dict], name: str, data_dir) -> dict:
@@ -377,8 +609,8 @@ def load_openml_dataset(data_id: int, data_home: str | os.PathLike | None = None
         X[col] = X[col].cat.codes.astype(np.int64)
     y_raw = bunch.target
     is_clf = isinstance(y_raw.dtype, pd.CategoricalDtype) or y_raw.dtype == object
-    task = _classification_task(np.asarray(y_raw)) if is_clf else "regression"
-    y, classes = _encode_target(y_raw, task)
+    task = _classification_task(y_raw) if is_clf else "regression"
+    y, classes = _encode_target(y_raw, task, f"The target of OpenML dataset {data_id}")
     return Dataset(f"openml:{data_id}", task, X, y, cats, classes, f"openml:{data_id}")
 
 
@@ -471,15 +703,35 @@ def resolve_datasets(
     >>> [r.name for r in resolve_datasets()]
     ['sklearn:diabetes', 'sklearn:breast_cancer', 'sklearn:digits_3v5']
     """
+    if tier not in TIERS:
+        raise ValueError(f"tier (--tier) must be one of {list(TIERS)}; got {tier!r}.")
+    if names is not None and (isinstance(names, str) or not names):
+        raise ValueError(
+            f"datasets must be a non-empty list of names; got {names!r}. Pass e.g. "
+            "['sklearn:diabetes'] (--datasets sklearn:diabetes), or None for the default."
+        )
     entries = load_manifest(data_dir) if data_dir is not None else None
-    if not names:
-        names = [tier] if entries is not None else list(EMBEDDED_DEFAULT)
+    if names is None:
+        names = [_default_tier(entries, tier, data_dir)] if entries else list(EMBEDDED_DEFAULT)
     refs: list[DatasetRef] = []
     for name in names:
         for ref in _resolve_one(name.strip(), entries, data_dir):
             if ref.name not in {r.name for r in refs}:
                 refs.append(ref)
     return refs
+
+
+def _default_tier(entries: list[dict], tier: str, data_dir) -> str:
+    """``tier``, or ``"all"`` (with a warning) when the folder has no dataset of that tier."""
+    if tier == "all" or any(e["tier"] == tier for e in entries):
+        return tier
+    tiers = sorted({e["tier"] for e in entries})
+    warnings.warn(
+        f"Data folder {str(data_dir)!r} has no {tier!r} datasets (its tiers: {tiers}): "
+        f"running all {len(entries)} of its datasets. Pass --tier or --datasets to choose.",
+        stacklevel=3,
+    )
+    return "all"
 
 
 def _resolve_one(name: str, entries: list[dict] | None, data_dir) -> list[DatasetRef]:
@@ -507,8 +759,14 @@ def _resolve_one(name: str, entries: list[dict] | None, data_dir) -> list[Datase
             f"{['sklearn:' + k for k in SKLEARN_DATASETS]}, 'openml:ID' or 'suite:grinsztajn'; "
             "for folder datasets pass --data-dir DIR."
         )
-    if name in ("core", "extra", "all"):
+    if name in TIERS:
         chosen = [e for e in entries if name == "all" or e["tier"] == name]
+        if not chosen:
+            tiers = sorted({e["tier"] for e in entries})
+            raise ValueError(
+                f"Data folder {str(data_dir)!r} has no {name!r} datasets; its tiers are "
+                f"{tiers}. Pass one of those, 'all', or dataset names to --datasets."
+            )
     else:
         chosen = [_find_entry(entries, name, data_dir)]
     return [_folder_ref(e, data_dir) for e in chosen]
@@ -516,4 +774,7 @@ def _resolve_one(name: str, entries: list[dict] | None, data_dir) -> list[Datase
 
 def _folder_ref(entry: dict, data_dir) -> DatasetRef:
     desc = f"{entry['tier']}, {entry.get('n_rows', '?')} rows x {entry.get('n_features', '?')}"
-    return DatasetRef(entry["name"], "folder", entry["file"], entry["task"], str(data_dir), desc)
+    sha = entry.get("sha256") if isinstance(entry.get("sha256"), str) else None
+    return DatasetRef(
+        entry["name"], "folder", entry["file"], entry["task"], str(data_dir), desc, sha
+    )

@@ -1,5 +1,5 @@
 """Tests of ``sktelescope bench``: configs, splits, streaming CSV, resume, Dask, Ray, report,
-the lens step, CLI."""
+the lens step (the command line is in test_cli.py, integrity in test_bench_integrity.py)."""
 
 import csv
 import json
@@ -19,9 +19,7 @@ from sktelescope.bench import (
 from sktelescope.bench._lens import LENS_COLUMNS, MEASURES
 from sktelescope.bench._models import available_models
 from sktelescope.bench._report import LENS_SUMMARY
-from sktelescope.cli import main
 
-SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "tabular"
 TIMING = {"fit_seconds", "predict_seconds", "lens_seconds"}
 HAS_LENS = "telescoping_mlp" in available_models()
 #: Lens columns that must be finite for regression and binary datasets: those in summary.md.
@@ -109,7 +107,8 @@ def test_killed_run_resumes_without_refitting(tmp_path):
     if HAS_LENS:  # the lens row was half written too
         lens_lines = (tmp_path / "lens.csv").read_text().splitlines(keepends=True)
         (tmp_path / "lens.csv").write_text(lens_lines[0] + lens_lines[1][:40])
-    res = run_benchmark(["sklearn:diabetes"], out=tmp_path, **TINY)
+    with pytest.warns(UserWarning, match="without its newline"):
+        res = run_benchmark(["sklearn:diabetes"], out=tmp_path, **TINY)
     assert (res.n_run, res.n_skipped) == (3, len(before) - 3)
     assert res.n_lens_run == int(HAS_LENS)
     assert _rows(tmp_path) == before
@@ -130,6 +129,7 @@ def test_refuses_to_mix_settings(tmp_path):
     assert settings["quick"] is True and settings["protocol"]["seed"] == 0
 
 
+@pytest.mark.slow
 def test_dask_local_cluster_gives_the_same_rows_as_loky(tmp_path):
     distributed = pytest.importorskip("distributed")
     run_benchmark(None, out=tmp_path / "loky", n_jobs=2, backend="loky", **TINY)
@@ -145,6 +145,7 @@ def test_dask_local_cluster_gives_the_same_rows_as_loky(tmp_path):
     assert _rows(tmp_path / "dask", "lens.csv") == _rows(tmp_path / "loky", "lens.csv")
 
 
+@pytest.mark.slow
 def test_ray_local_gives_the_same_rows_as_loky(tmp_path):
     pytest.importorskip("ray", reason="Ray is not installed (pip install 'ray[default]')")
     tiny = {**TINY, "models": [m for m in MODELS if m != "xgboost"]}
@@ -160,7 +161,7 @@ def test_ray_local_gives_the_same_rows_as_loky(tmp_path):
 @pytest.mark.skipif(not HAS_LENS, reason="the lens needs telescoping_mlp (torch)")
 def test_lens_on_multiclass_records_why_trees_are_skipped():
     from sktelescope.bench._lens import LensJob, run_lens_job
-    from sktelescope.bench._runner import _split_data
+    from sktelescope.bench._protocol import split_data as _split_data
     from sktelescope.datasets import load_sklearn_dataset
 
     ds = load_sklearn_dataset("iris")
@@ -179,96 +180,6 @@ def test_store_rejects_foreign_csv(tmp_path):
     with pytest.raises(ValueError, match="columns"):
         ResultStore(tmp_path).finished_keys()
     assert COLUMNS[:4] == ("dataset", "split", "model", "config")
-
-
-def test_cli_list_and_clear_errors(tmp_path, capsys):
-    assert main(["bench", "--list"]) == 0
-    out = capsys.readouterr().out
-    assert "hgb" in out and "sklearn:diabetes" in out
-    assert main(["bench", "--models", "nope", "--out", str(tmp_path)]) == 2
-    assert "Unknown model 'nope'" in capsys.readouterr().err
-    assert main(["bench", "--data-dir", str(tmp_path / "missing")]) == 2
-    assert "does not exist" in capsys.readouterr().err
-    assert main(["bench", "--datasets", "sklearn:nope", "--out", str(tmp_path)]) == 2
-    assert "Unknown dataset" in capsys.readouterr().err
-
-
-def test_cli_runs_the_embedded_default(tmp_path, capsys):
-    argv = [
-        "bench",
-        "--models",
-        "hgb",
-        "--budget",
-        "1",
-        "--splits",
-        "1",
-        "--quick",
-        "--no-progress",
-        "--no-lens",
-        "--out",
-        str(tmp_path),
-    ]
-    assert main(argv) == 0
-    assert "sklearn:digits_3v5" in capsys.readouterr().out
-    assert len(_rows(tmp_path)) == 3
-    assert not (tmp_path / "lens.csv").exists()
-
-
-@pytest.mark.skipif(
-    not (SHARED / "MANIFEST.json").is_file(),
-    reason="the shared data folder ../shared/data/tabular is absent",
-)
-def test_cli_on_the_shared_folder(tmp_path):
-    argv = [
-        "bench",
-        "--data-dir",
-        str(SHARED),
-        "--datasets",
-        "compas-two-years,cpu_act",
-        "--models",
-        "hgb",
-        "--budget",
-        "1",
-        "--splits",
-        "1",
-        "--quick",
-        "--max-train",
-        "1000",
-        "--no-lens",
-        "--no-progress",
-        "--out",
-        str(tmp_path),
-    ]
-    assert main(argv) == 0
-    rows = _rows(tmp_path)
-    assert {k[0] for k in rows} == {"clf_cat/compas-two-years", "reg_num/cpu_act"}
-    assert all(r["status"] == "ok" and int(r["n_train"]) <= 1000 for r in rows.values())
-
-
-def test_ray_backend_without_ray_says_how_to_install(tmp_path, capsys):
-    try:
-        import ray  # noqa: F401
-    except ImportError:
-        pass
-    else:
-        pytest.skip("Ray is installed: the missing-Ray message cannot be shown")
-    argv = [
-        "bench",
-        "--models",
-        "hgb",
-        "--budget",
-        "1",
-        "--splits",
-        "1",
-        "--quick",
-        "--backend",
-        "ray",
-        "--no-progress",
-        "--out",
-        str(tmp_path),
-    ]
-    assert main(argv) == 2
-    assert "needs Ray" in capsys.readouterr().err
 
 
 def test_summary_table_mean_std_and_bold_best():

@@ -8,10 +8,12 @@ Examples
 >>> print(result.summary)  # doctest: +SKIP
 """
 
+from sktelescope.bench._backends import BACKENDS
+from sktelescope.bench._jobs import Job, run_job
 from sktelescope.bench._models import MODELS, available_models, build_model, get_config
 from sktelescope.bench._protocol import Protocol, make_split, score_model
 from sktelescope.bench._report import budget_curves, select_best, summary_table, write_report
-from sktelescope.bench._runner import BACKENDS, BenchResult, Job, run_benchmark, run_job
+from sktelescope.bench._run import BenchmarkInterrupted, BenchResult, run_benchmark
 from sktelescope.bench._store import COLUMNS, ResultStore
 
 __all__ = [
@@ -19,6 +21,7 @@ __all__ = [
     "COLUMNS",
     "MODELS",
     "BenchResult",
+    "BenchmarkInterrupted",
     "Job",
     "Protocol",
     "ResultStore",

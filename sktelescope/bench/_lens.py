@@ -24,18 +24,14 @@ ratios are NaN and ``note`` says why.
 from __future__ import annotations
 
 import time
-import traceback
-import warnings
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from sktelescope.bench._backends import job_environment
 from sktelescope.bench._models import build_model, derive_seed, get_config, get_model
-from sktelescope.bench._protocol import PRIMARY, score_model
-
-if TYPE_CHECKING:
-    from sktelescope.bench._runner import SplitData
+from sktelescope.bench._protocol import PRIMARY, SplitData, score_model
+from sktelescope.bench._store import error_text
 
 __all__ = ["LENS_COLUMNS", "LENS_KEY", "LensJob", "lens_trees_model", "run_lens_job"]
 
@@ -99,15 +95,14 @@ def lens_trees_model() -> str:
 def run_lens_job(job: LensJob) -> dict:
     """Fit the default network and trees on one split and measure the lens.
 
-    Never raises: a failure gives ``status="error"`` and the message.
+    Never raises for a failure: it gives ``status="error"`` and the message. Raises
+    :class:`KeyboardInterrupt` when a fit was interrupted (Ctrl-C).
 
     Returns
     -------
     dict
         One row of ``lens.csv`` (see :data:`LENS_COLUMNS`).
     """
-    from sktelescope.bench._runner import _thread_limit
-
     d = job.data
     row = {
         "dataset": job.dataset,
@@ -124,12 +119,10 @@ def run_lens_job(job: LensJob) -> dict:
     }
     start = time.perf_counter()
     try:
-        with _thread_limit(job.n_threads), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with job_environment(job.n_threads):
             row.update(_measure(job, row["trees_model"]))
     except Exception as exc:  # noqa: BLE001 - a failing lens is a result, not a crash
-        row.update(status="error", error=f"{type(exc).__name__}: {exc}"[:500])
-        row["error"] += " | " + traceback.format_exc(limit=2).replace("\n", " ")[-300:]
+        row.update(status="error", error=error_text(exc))
     row["lens_seconds"] = time.perf_counter() - start
     return row
 

@@ -4,6 +4,7 @@ Splits follow Grinsztajn et al. 2022's "medium" setting: the training set is cap
 rows; a validation split (at most 2,000 rows, as in the paper's Case 2) selects the
 configuration; a held-out test split (at most 10,000 rows) scores it. Rows are shuffled first
 (some datasets are time ordered). Every split is determined by ``(seed, dataset, split)``.
+:class:`SplitData` holds one split's arrays; the fit jobs and the lens jobs of that split share it.
 """
 
 from __future__ import annotations
@@ -12,11 +13,21 @@ import time
 from dataclasses import asdict, dataclass
 
 import numpy as np
+import pandas as pd
 from sklearn import metrics
 
 from sktelescope.bench._models import derive_seed
+from sktelescope.datasets import Dataset
 
-__all__ = ["METRICS", "PRIMARY", "Protocol", "make_split", "score_model"]
+__all__ = [
+    "METRICS",
+    "PRIMARY",
+    "Protocol",
+    "SplitData",
+    "make_split",
+    "score_model",
+    "split_data",
+]
 
 #: Every metric column, per task (the others are NaN).
 METRICS = {
@@ -99,6 +110,55 @@ def make_split(n_rows: int, dataset: str, split: int, protocol: Protocol):
     n_val = min(int(round(protocol.val_fraction * n_rows)), protocol.max_val, len(rest) // 2)
     val, train = rest[:n_val], rest[n_val:][: protocol.max_train]
     return train, val, test
+
+
+@dataclass
+class SplitData:
+    """The arrays of one (dataset, split): shared by that split's fit and lens jobs.
+
+    Examples
+    --------
+    >>> from sktelescope.datasets import load_sklearn_dataset
+    >>> data = split_data(load_sklearn_dataset("iris"), 0, Protocol(n_splits=1))
+    >>> data.task, data.n_classes, len(data.y_train) + len(data.y_val) + len(data.y_test)
+    ('multiclass', 3, 150)
+    """
+
+    X_train: pd.DataFrame
+    y_train: np.ndarray
+    X_val: pd.DataFrame
+    y_val: np.ndarray
+    X_test: pd.DataFrame
+    y_test: np.ndarray
+    task: str
+    n_classes: int
+    categorical_columns: list[str]
+
+
+def split_data(ds: Dataset, split: int, protocol: Protocol) -> SplitData:
+    """The train, validation and test rows of split ``split`` of a loaded dataset.
+
+    Examples
+    --------
+    >>> from sktelescope.datasets import load_sklearn_dataset
+    >>> data = split_data(load_sklearn_dataset("diabetes"), 1, Protocol(n_splits=2))
+    >>> data.X_train.shape, data.n_classes
+    ((266, 10), 0)
+    """
+    train, val, test = make_split(ds.n_rows, ds.name, split, protocol)
+    n_classes = 0 if ds.task == "regression" else int(ds.y.max()) + 1
+    take = ds.X.iloc
+    return SplitData(
+        take[train].reset_index(drop=True),
+        ds.y[train],
+        take[val].reset_index(drop=True),
+        ds.y[val],
+        take[test].reset_index(drop=True),
+        ds.y[test],
+        ds.task,
+        n_classes,
+        list(ds.categorical_columns),
+    )
 
 
 def _full_proba(estimator, X, n_classes: int) -> np.ndarray:

@@ -2,12 +2,20 @@
 
 skorch needs the input width when it builds the module; these thin estimators read it from the
 data at fit time, so they can sit at the end of a preprocessing pipeline.
+
+skorch catches Ctrl-C during ``fit`` and returns the net as trained so far; like the project's
+estimators, these then warn with :class:`~sktelescope.exceptions.FitInterruptedWarning`, so the
+benchmark does not mistake the half-trained net for a finished one.
 """
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+
+from sktelescope.exceptions import FitInterruptedWarning
 
 __all__ = ["SkorchMLPClassifier", "SkorchMLPRegressor"]
 
@@ -58,6 +66,18 @@ class _SkorchMLP(BaseEstimator):
             verbose=0,
         )
 
+    def _fit_net(self, X, y) -> None:
+        """Fit ``net_``; warn when skorch stopped early because of Ctrl-C."""
+        self.net_.fit(X, y)
+        n_epochs = len(self.net_.history)
+        if n_epochs < self.max_epochs:  # no early stopping here: only Ctrl-C ends a fit early
+            warnings.warn(
+                f"Training interrupted after {n_epochs} of {self.max_epochs} epochs; the net "
+                "keeps the parameters reached so far.",
+                FitInterruptedWarning,
+                stacklevel=3,
+            )
+
 
 class SkorchMLPRegressor(RegressorMixin, _SkorchMLP):
     """skorch ``NeuralNetRegressor`` over a ReLU MLP; the input width is read at fit time.
@@ -77,7 +97,7 @@ class SkorchMLPRegressor(RegressorMixin, _SkorchMLP):
         X = np.asarray(X, dtype=np.float32)
         y = np.asarray(y, dtype=np.float32).reshape(-1, 1)
         self.net_ = self._net(NeuralNetRegressor, X.shape[1], 1, torch.nn.MSELoss)
-        self.net_.fit(X, y)
+        self._fit_net(X, y)
         return self
 
     def predict(self, X):
@@ -104,7 +124,7 @@ class SkorchMLPClassifier(ClassifierMixin, _SkorchMLP):
         self.net_ = self._net(
             NeuralNetClassifier, X.shape[1], len(self.classes_), torch.nn.CrossEntropyLoss
         )
-        self.net_.fit(X, codes.astype(np.int64))
+        self._fit_net(X, codes.astype(np.int64))
         return self
 
     def predict_proba(self, X):

@@ -1,22 +1,43 @@
 """The results folder: one long CSV written row by row, and the run settings beside it.
 
 Rows are appended and flushed as each fit finishes, so an interrupted run loses at most the fits
-in flight. A rerun reads the finished keys ``(dataset, split, model, config)`` and skips them.
+in flight. A rerun first repairs the CSV (a last line without its newline is a row cut short:
+it is moved to ``results.csv.partial`` and its job runs again), then reads the finished keys
+``(dataset, split, model, config)`` and skips them. When a key has several rows (an error row
+refitted with ``--retry-errors``), the last one counts.
+
 The settings that change what a row means (seed, split protocol, profile, data sources) are kept
-in ``run.json``; a rerun with different settings is refused rather than mixed into the same CSV.
+in ``run.json``; a rerun with different settings is refused rather than mixed into the same CSV,
+and so is a folder holding results but no ``run.json`` (their settings are unknown).
+
+Text cells are safe to open in a spreadsheet: a cell starting with ``=``, ``+``, ``-``, ``@``
+(a formula there), a tab or ``'`` is written with a leading ``'``, which reading removes again.
+No absolute local path is written: error messages keep only the file names of paths.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
+import re
+import traceback
+import warnings
 from pathlib import Path
 
 from sktelescope.bench._protocol import ALL_METRICS
 
-__all__ = ["COLUMNS", "KEY", "ResultStore"]
+__all__ = [
+    "COLUMNS",
+    "KEY",
+    "ResultStore",
+    "ResultsFolderError",
+    "error_text",
+    "escape_cell",
+    "prepare_folder",
+]
 
 KEY = ("dataset", "split", "model", "config")
 TIMING = ("fit_seconds", "predict_seconds")
@@ -28,7 +49,67 @@ COLUMNS = (
     + TIMING
     + ("params", "error")
 )
-CSV_NAME, CONFIG_NAME = "results.csv", "run.json"
+CSV_NAME, LENS_CSV_NAME, CONFIG_NAME = "results.csv", "lens.csv", "run.json"
+#: First characters that make a spreadsheet read a cell as a formula (and ``'``, the escape).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "'")
+#: An absolute path (POSIX or Windows) not preceded by a word character, ``:`` or ``/``
+#: (so neither ``a/b`` nor URLs); group 1 is its last component.
+_ABSOLUTE_PATH = re.compile(
+    r"(?<![\w.~:/\\])(?:[A-Za-z]:)?[\\/](?:[^\s\"'<>|:\\/]+[\\/])*([^\s\"'<>|:\\/]+)"
+)
+
+
+class ResultsFolderError(OSError):
+    """The results folder cannot be created, read or written; the message says how to fix it.
+
+    Examples
+    --------
+    >>> str(ResultsFolderError("Cannot write to 'out'."))
+    "Cannot write to 'out'."
+    """
+
+
+def escape_cell(text: str) -> str:
+    """A text cell that spreadsheets show as text: line breaks become spaces and a leading
+    formula character (``= + - @``, tab, ``'``) gets a ``'`` before it.
+
+    Examples
+    --------
+    >>> escape_cell("=HYPERLINK()"), escape_cell("clf/a|b")
+    ("'=HYPERLINK()", 'clf/a|b')
+    """
+    text = re.sub(r"[\r\n]+", " ", text)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def _unescape_cell(text: str) -> str:
+    return text[1:] if text.startswith("'") else text
+
+
+def scrub_paths(text: str) -> str:
+    """Replace every absolute path in ``text`` by its last component.
+
+    Examples
+    --------
+    >>> scrub_paths('File "/home/me/site-packages/sklearn/base.py", line 3; ratio 1/2')
+    'File "base.py", line 3; ratio 1/2'
+    """
+    return _ABSOLUTE_PATH.sub(lambda match: match.group(1), text)
+
+
+def error_text(exc: BaseException) -> str:
+    """The ``error`` cell of a failed job, on one line and without absolute local paths: the
+    exception, then where it was raised (the last frames of its traceback, by file name).
+
+    Examples
+    --------
+    >>> error_text(ValueError("bad /tmp/data/x.csv"))
+    'ValueError: bad x.csv'
+    """
+    message = scrub_paths(" ".join(f"{type(exc).__name__}: {exc}".split()))[:500]
+    frames = traceback.extract_tb(exc.__traceback__)[-3:]
+    where = "; ".join(f"{Path(f.filename).name}:{f.lineno} in {f.name}" for f in frames)
+    return f"{message} | at {where}" if where else message
 
 
 def _format(value) -> str:
@@ -36,7 +117,47 @@ def _format(value) -> str:
         return ""
     if isinstance(value, float):
         return "" if math.isnan(value) else repr(value)
+    if isinstance(value, str):
+        return escape_cell(value)
     return str(value)
+
+
+def prepare_folder(out: str | os.PathLike) -> Path:
+    """Create the results folder ``out`` when missing; a clear error when it cannot be one.
+
+    Raises
+    ------
+    ResultsFolderError
+        When ``out`` is a file or cannot be created.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> prepare_folder(tempfile.mkdtemp()).is_dir()
+    True
+    """
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise ResultsFolderError(
+            f"The results folder --out {str(path)!r} is a file, not a folder. Pass a folder "
+            "path (it is created when missing)."
+        )
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ResultsFolderError(
+            f"Cannot create the results folder --out {str(path)!r} "
+            f"({exc.strerror or exc}). Pass a folder you can write to."
+        ) from None
+    return path
+
+
+def _write_failed(path: Path, exc: OSError) -> ResultsFolderError:
+    return ResultsFolderError(
+        f"Cannot write to {str(path)!r} ({exc.strerror or exc}). The rows written before are "
+        "kept: free some disk space or fix the folder's permissions, then rerun the same "
+        "command to resume."
+    )
 
 
 class ResultStore:
@@ -68,8 +189,7 @@ class ResultStore:
         columns: tuple[str, ...] = COLUMNS,
         key: tuple[str, ...] = KEY,
     ):
-        self.out = Path(out)
-        self.out.mkdir(parents=True, exist_ok=True)
+        self.out = prepare_folder(out)
         self.csv_path = self.out / csv_name
         self.columns, self.key = tuple(columns), tuple(key)
         self.config_path = self.out / CONFIG_NAME
@@ -85,22 +205,13 @@ class ResultStore:
         Raises
         ------
         ValueError
-            When the folder holds results made with other settings.
+            When the folder holds results made with other settings, or results without the
+            ``run.json`` that says how they were made.
         """
         merged = dict(settings)
         if self.config_path.exists():
-            old = json.loads(self.config_path.read_text())
-            diffs = [
-                f"{k}: {old.get(k)!r} there, {v!r} now"
-                for k, v in settings.items()
-                if k != "datasets" and old.get(k) != v
-            ]
-            old_data = old.get("datasets", {})
-            diffs += [
-                f"dataset {n!r}: {old_data[n]!r} there, {s!r} now"
-                for n, s in settings.get("datasets", {}).items()
-                if n in old_data and old_data[n] != s
-            ]
+            old = self._read_settings()
+            diffs = _settings_diffs(old, settings)
             if diffs:
                 raise ValueError(
                     f"The results folder {str(self.out)!r} holds results made with other "
@@ -108,68 +219,170 @@ class ResultStore:
                     "share one CSV: rerun with the same settings to resume, or pass another "
                     "--out folder."
                 )
-            merged["datasets"] = {**old_data, **settings.get("datasets", {})}
-        self.config_path.write_text(json.dumps(merged, indent=2, sort_keys=True) + "\n")
+            merged["datasets"] = {**old.get("datasets", {}), **settings.get("datasets", {})}
+            if merged == old:
+                return
+        else:
+            self._refuse_results_without_settings()
+        try:
+            _replace_text(self.config_path, json.dumps(merged, indent=2, sort_keys=True) + "\n")
+        except OSError as exc:
+            raise _write_failed(self.config_path, exc) from None
+
+    def _read_settings(self) -> dict:
+        try:
+            old = json.loads(self.config_path.read_text())
+        except (OSError, ValueError) as exc:
+            raise ValueError(
+                f"{str(self.config_path)!r} cannot be read ({exc}); it says how the results "
+                "beside it were made. Restore it, or pass another --out folder to start fresh."
+            ) from None
+        if not isinstance(old, dict):
+            raise ValueError(
+                f"{str(self.config_path)!r} is not a settings object. Restore it, or pass "
+                "another --out folder to start fresh."
+            )
+        return old
+
+    def _refuse_results_without_settings(self) -> None:
+        held = [
+            name
+            for name in (CSV_NAME, LENS_CSV_NAME)
+            if (self.out / name).is_file() and (self.out / name).stat().st_size > 0
+        ]
+        if held:
+            raise ValueError(
+                f"The results folder {str(self.out)!r} holds {' and '.join(held)} but no "
+                f"{CONFIG_NAME}, so the settings those rows were made with are unknown and new "
+                "rows cannot be added to them. Pass another --out folder to start fresh, or "
+                f"restore {CONFIG_NAME} (or move {' and '.join(held)} away) to use this one."
+            )
 
     # ------------------------------------------------------------------ rows
 
-    def _repair_tail(self) -> None:
-        """Cut a partial last line left by a killed run."""
+    def repair(self) -> None:
+        """Move a last line without its newline (a row cut short, or a hand edit) from the CSV
+        to ``<csv>.partial``, with a warning: its job is not finished and runs again."""
         if not self.csv_path.exists() or self.csv_path.stat().st_size == 0:
             return
         data = self.csv_path.read_bytes()
-        if not data.endswith(b"\n"):
-            cut = data.rfind(b"\n") + 1
+        if data.endswith(b"\n"):
+            return
+        cut = data.rfind(b"\n") + 1
+        aside = self.csv_path.with_name(self.csv_path.name + ".partial")
+        try:
+            with open(aside, "ab") as fh:
+                fh.write(data[cut:] + b"\n")
             with open(self.csv_path, "r+b") as fh:
                 fh.truncate(cut)
+        except OSError as exc:
+            raise _write_failed(self.csv_path, exc) from None
+        warnings.warn(
+            f"{self.csv_path.name} ended in a line without its newline (a row cut short, or a "
+            f"hand edit): moved it to {aside.name}; its job runs again.",
+            stacklevel=2,
+        )
+
+    def _key_of(self, row: dict) -> tuple:
+        return tuple(int(row[k]) if k in ("split", "config") else row[k] for k in self.key)
 
     def read_rows(self) -> list[dict]:
-        """All complete rows of the CSV as dicts of strings (malformed lines are skipped)."""
+        """The CSV's rows as dicts of strings: complete lines only (a last line without its
+        newline, lines with the wrong number of cells or a non-integer split or config are
+        skipped), the last row per key."""
         if not self.csv_path.exists():
             return []
         with open(self.csv_path, newline="") as fh:
-            reader = csv.reader(fh)
-            header = next(reader, None)
-            if header is None:
-                return []
-            if tuple(header) != self.columns:
-                raise ValueError(
-                    f"{self.csv_path} has columns that this version of sktelescope does not "
-                    "write. Pass another --out folder."
-                )
-            return [dict(zip(header, row)) for row in reader if len(row) == len(header)]
+            text = fh.read()
+        text = text[: text.rfind("\n") + 1]
+        reader = csv.reader(io.StringIO(text, newline=""))
+        header = next(reader, None)
+        if header is None:
+            return []
+        if tuple(header) != self.columns:
+            raise ValueError(
+                f"{self.csv_path} has columns that this version of sktelescope does not "
+                "write. Pass another --out folder."
+            )
+        latest = {}
+        for cells in reader:
+            if len(cells) != len(header):
+                continue
+            row = dict(zip(header, map(_unescape_cell, cells)))
+            try:
+                latest[self._key_of(row)] = row
+            except ValueError:  # a hand-edited key that is not a number: not a finished row
+                continue
+        return list(latest.values())
 
-    def finished_keys(self) -> set[tuple]:
-        """The keys (default ``(dataset, split, model, config)``) already in the CSV."""
-        ints = {"split", "config"}
-        return {tuple(int(r[k]) if k in ints else r[k] for k in self.key) for r in self.read_rows()}
+    def finished_keys(self, retry_errors: bool = False) -> set[tuple]:
+        """The keys (default ``(dataset, split, model, config)``) already in the CSV; with
+        ``retry_errors``, only those whose last row succeeded."""
+        return {
+            self._key_of(row)
+            for row in self.read_rows()
+            if not retry_errors or row["status"] == "ok"
+        }
 
     def open(self) -> ResultStore:
         """Open the CSV for appending (writing the header when new)."""
-        self._repair_tail()
+        self.repair()
         new = not self.csv_path.exists() or self.csv_path.stat().st_size == 0
-        self._fh = open(self.csv_path, "a", newline="")
-        self._writer = csv.writer(self._fh)
-        if new:
-            self._writer.writerow(self.columns)
-            self._fh.flush()
+        try:
+            self._fh = open(self.csv_path, "a", newline="")
+            self._writer = csv.writer(self._fh)
+            if new:
+                self._writer.writerow(self.columns)
+                self._fh.flush()
+        except OSError as exc:
+            raise _write_failed(self.csv_path, exc) from None
         return self
 
     def write(self, row: dict) -> None:
         """Append one row and flush it to disk."""
-        self._writer.writerow([_format(row.get(c)) for c in self.columns])
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
+        try:
+            self._writer.writerow([_format(row.get(c)) for c in self.columns])
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+        except OSError as exc:
+            raise _write_failed(self.csv_path, exc) from None
 
     def close(self) -> None:
         """Close the CSV."""
         fh = getattr(self, "_fh", None)
         if fh is not None:
-            fh.close()
             self._fh = None
+            try:
+                fh.close()
+            except OSError:  # the flush failed: the row was already reported as not written
+                pass
 
     def __enter__(self) -> ResultStore:
         return self.open()
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _settings_diffs(old: dict, settings: dict) -> list[str]:
+    diffs = [
+        f"{k}: {old.get(k)!r} there, {v!r} now"
+        for k, v in settings.items()
+        if k != "datasets" and old.get(k) != v
+    ]
+    old_data = old.get("datasets", {})
+    return diffs + [
+        f"dataset {n!r}: {old_data[n]!r} there, {s!r} now"
+        for n, s in settings.get("datasets", {}).items()
+        if n in old_data and old_data[n] != s
+    ]
+
+
+def _replace_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (a temporary file renamed over it)."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

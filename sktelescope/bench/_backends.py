@@ -1,0 +1,221 @@
+"""Where the benchmark's jobs run: thread limits, the joblib backends (loky, Dask) and Ray.
+
+loky and Dask run through joblib (``return_as="generator_unordered"``). Ray's joblib backend
+(``ray.util.joblib``) returns nothing before every job has finished (it supports no generator
+``return_as``), so under Ray the jobs are Ray tasks collected with ``ray.wait`` as they finish.
+
+Thread policy: a job runs with its libraries' own thread count only when it is the only job
+running on this machine (``loky`` with ``n_jobs=1``); whenever several jobs run at once, each
+gets one thread, so the jobs never oversubscribe the cores.
+
+This module knows nothing about what a job is: it runs a function over a list of inputs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from sktelescope.exceptions import FitInterruptedWarning
+
+__all__ = [
+    "BACKENDS",
+    "backend_context",
+    "job_environment",
+    "parallel_results",
+    "thread_limit",
+    "threads_per_job",
+]
+
+BACKENDS = ("loky", "dask", "ray")
+
+
+def threads_per_job(backend: str, n_jobs: int) -> int | None:
+    """Threads each job may use: ``None`` (the libraries' default) for one local job at a time,
+    else 1.
+
+    Examples
+    --------
+    >>> threads_per_job("loky", 1), threads_per_job("loky", 2), threads_per_job("dask", 1)
+    (None, 1, 1)
+    """
+    return None if (backend == "loky" and n_jobs == 1) else 1
+
+
+@contextlib.contextmanager
+def thread_limit(n_threads: int | None) -> Iterator[None]:
+    """Limit torch's and the BLAS/OpenMP pools' threads to ``n_threads`` (``None``: no limit).
+
+    Examples
+    --------
+    >>> with thread_limit(1):
+    ...     pass
+    """
+    if n_threads is None:
+        yield
+        return
+    from threadpoolctl import threadpool_limits
+
+    torch_threads = None
+    with contextlib.suppress(ImportError):
+        import torch
+
+        torch_threads = torch.get_num_threads()
+        torch.set_num_threads(n_threads)
+    try:
+        with threadpool_limits(limits=n_threads):
+            yield
+    finally:
+        if torch_threads is not None:
+            torch.set_num_threads(torch_threads)
+
+
+@contextlib.contextmanager
+def job_environment(n_threads: int | None) -> Iterator[None]:
+    """Where one fit runs: ``n_threads`` threads, library warnings silenced, and a fit that was
+    interrupted (Ctrl-C) raised as :class:`KeyboardInterrupt` instead of returning half trained.
+
+    Estimators that catch Ctrl-C themselves and keep the steps they finished warn with
+    :class:`~sktelescope.exceptions.FitInterruptedWarning`; here that warning becomes an
+    interruption, so no caller can mistake such a fit for a finished one.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from sktelescope.exceptions import FitInterruptedWarning
+    >>> try:
+    ...     with job_environment(1):
+    ...         warnings.warn("stopped at step 3", FitInterruptedWarning)
+    ... except KeyboardInterrupt as exc:
+    ...     print(exc)
+    stopped at step 3
+    """
+    with thread_limit(n_threads), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        warnings.simplefilter("error", FitInterruptedWarning)
+        try:
+            yield
+        except FitInterruptedWarning as exc:
+            raise KeyboardInterrupt(str(exc)) from None
+
+
+@contextlib.contextmanager
+def backend_context(backend: str, n_jobs: int, address: str | None = None) -> Iterator[int]:
+    """Activate a joblib backend; yields the ``n_jobs`` to give ``Parallel``.
+
+    ``loky`` runs on this machine; ``dask`` connects to the scheduler at ``address`` (or starts
+    a local cluster with ``n_jobs`` single-threaded workers); ``ray`` connects to ``address``
+    (or starts Ray locally).
+
+    Examples
+    --------
+    >>> with backend_context("loky", 2) as n_jobs:
+    ...     n_jobs
+    2
+    """
+    from joblib import parallel_config
+
+    if backend == "loky":
+        with parallel_config("loky", n_jobs=n_jobs):
+            yield n_jobs
+    elif backend == "dask":
+        with _dask_client(n_jobs, address), parallel_config("dask", n_jobs=-1):
+            yield -1
+    elif backend == "ray":
+        with _ray_session(address, n_jobs), parallel_config("ray", n_jobs=n_jobs):
+            yield n_jobs
+    else:
+        raise ValueError(f"Unknown backend {backend!r}; expected one of {list(BACKENDS)}.")
+
+
+@contextlib.contextmanager
+def parallel_results(
+    func: Callable[[Any], Any],
+    inputs: Sequence,
+    backend: str,
+    n_jobs: int,
+    address: str | None = None,
+) -> Iterator[Iterator]:
+    """Run ``func`` on every input on the backend; yields an iterator of the results in the
+    order they finish.
+
+    Examples
+    --------
+    >>> with parallel_results(abs, [-1, -2], "loky", 1) as results:
+    ...     sorted(results)
+    [1, 2]
+    """
+    from joblib import Parallel, delayed
+
+    with backend_context(backend, n_jobs, address) as parallel_jobs:
+        if backend == "ray":
+            yield _ray_results(func, inputs, n_jobs)
+        else:
+            parallel = Parallel(n_jobs=parallel_jobs, return_as="generator_unordered")
+            yield parallel(delayed(func)(item) for item in inputs)
+
+
+@contextlib.contextmanager
+def _dask_client(n_jobs: int, address: str | None):
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError as exc:
+        raise ImportError(
+            "--backend dask needs dask.distributed: `pip install 'dask[distributed]'`."
+        ) from exc
+    if address:
+        with Client(address) as client:
+            yield client
+        return
+    n_workers = n_jobs if n_jobs > 0 else os.cpu_count()
+    with (
+        LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client
+
+
+@contextlib.contextmanager
+def _ray_session(address: str | None, n_jobs: int = -1):
+    try:
+        import ray
+        from ray.util.joblib import register_ray
+    except ImportError as exc:
+        raise ImportError("--backend ray needs Ray: `pip install 'ray[default]'`.") from exc
+    register_ray()  # joblib code inside jobs may use parallel_config("ray") too
+    started = not ray.is_initialized()
+    if started:
+        local = {} if address else {"num_cpus": n_jobs if n_jobs > 0 else os.cpu_count()}
+        ray.init(
+            address=address,
+            include_dashboard=False,
+            log_to_driver=False,
+            configure_logging=False,
+            **local,
+        )
+    try:
+        yield
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _ray_results(func: Callable, inputs: Sequence, n_jobs: int) -> Iterator:
+    """Run ``func`` as Ray tasks (one CPU each), yielding results as they finish.
+
+    At most ``n_jobs`` tasks are in flight (all of them when ``n_jobs < 1``: Ray schedules
+    them on the cluster's CPUs).
+    """
+    import ray
+
+    remote = ray.remote(num_cpus=1, max_retries=0)(func)
+    limit = n_jobs if n_jobs > 0 else len(inputs)
+    queue, pending = list(reversed(inputs)), []
+    while queue or pending:
+        while queue and len(pending) < limit:
+            pending.append(remote.remote(queue.pop()))
+        done, pending = ray.wait(pending, num_returns=1)
+        yield ray.get(done[0])

@@ -1,0 +1,298 @@
+"""The run: check the arguments, load the data, lock the results folder, stream the rows.
+
+The parent process writes each row to its CSV as it arrives, in whatever order the backend
+finishes the jobs (:mod:`sktelescope.bench._backends`). Ctrl-C stops the run with
+:class:`BenchmarkInterrupted`: the rows written so far are kept, no interrupted fit is written,
+and a rerun resumes. Failed fits are rows too (``status="error"``): they are counted in the
+result and in ``summary.md``, and refitted only with ``retry_errors``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import numbers
+import os
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from sktelescope.bench._backends import BACKENDS, parallel_results, threads_per_job
+from sktelescope.bench._jobs import Job, execute_job, make_jobs, make_lens_jobs, order_jobs
+from sktelescope.bench._lens import LENS_COLUMNS, LENS_KEY, NETWORK, LensJob
+from sktelescope.bench._lock import ResultsLock
+from sktelescope.bench._models import available_models, get_model
+from sktelescope.bench._protocol import Protocol
+from sktelescope.bench._report import failure_counts, write_report
+from sktelescope.bench._store import LENS_CSV_NAME, ResultStore
+from sktelescope.datasets import DatasetRef, resolve_datasets
+
+__all__ = ["BenchResult", "BenchmarkInterrupted", "resolve_models", "run_benchmark"]
+
+
+class BenchmarkInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped :func:`run_benchmark`; the rows written so far are kept.
+
+    Attributes
+    ----------
+    out : pathlib.Path
+        The results folder.
+    n_written : int
+        Rows (fits and lens jobs) this run wrote before it stopped.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> print(BenchmarkInterrupted(Path("out"), 3))
+    Interrupted: the 3 rows this run wrote to out are kept; rerun the same command to resume.
+    """
+
+    def __init__(self, out: Path, n_written: int):
+        super().__init__(out, n_written)
+        self.out, self.n_written = out, n_written
+
+    def __str__(self) -> str:
+        return (
+            f"Interrupted: the {self.n_written} rows this run wrote to {self.out} are kept; "
+            "rerun the same command to resume."
+        )
+
+
+@dataclass
+class BenchResult:
+    """What :func:`run_benchmark` did: paths, counts, failures and the summary table.
+
+    ``n_failed`` and ``n_lens_failed`` count the run's jobs whose row is an error (this run's
+    or an earlier one's not retried); ``failures`` has one row per job kind x model x dataset
+    with failures: ``job``, ``model``, ``dataset``, ``failed`` and ``first_error``.
+    """
+
+    out: Path
+    csv_path: Path
+    n_jobs_total: int
+    n_run: int
+    n_skipped: int
+    summary: str = ""
+    lens_path: Path | None = None
+    n_lens_total: int = 0
+    n_lens_run: int = 0
+    n_failed: int = 0
+    n_lens_failed: int = 0
+    failures: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+def resolve_models(models: Sequence[str] | None) -> list[str]:
+    """Check model names (default: every installed model).
+
+    Examples
+    --------
+    >>> resolve_models(["hgb"])
+    ['hgb']
+    """
+    if models is None:
+        return available_models()
+    if isinstance(models, str) or not models:
+        raise ValueError(
+            f"models must be a non-empty list of model names; got {models!r}. Pass e.g. "
+            "['hgb', 'xgboost'] (--models hgb,xgboost), or None for every installed model."
+        )
+    for name in models:
+        spec = get_model(name)
+        if not spec.is_available():
+            raise ImportError(
+                f"Model {name!r} needs {list(spec.requires)}, which cannot be imported here. "
+                "Install it or leave it out of --models."
+            )
+    return list(dict.fromkeys(models))
+
+
+def _check_count(name: str, option: str, value, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(
+            f"{name} ({option}) must be an integer of at least {minimum}; got {value!r}."
+        )
+
+
+def _check_arguments(budget, n_splits, kfold, max_train, n_jobs, backend) -> None:
+    _check_count("budget", "--budget", budget, 1)
+    _check_count("n_splits", "--splits", n_splits, 1)
+    _check_count("max_train", "--max-train", max_train, 1)
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs == 0:
+        raise ValueError(f"n_jobs (--n-jobs) must be a non-zero integer (-1: all cores); got "
+                         f"{n_jobs!r}.")  # fmt: skip
+    if kfold and n_splits < 2:
+        raise ValueError(f"K-fold needs n_splits (--splits) of at least 2; got {n_splits}.")
+    if backend not in BACKENDS:
+        raise ValueError(f"Unknown backend {backend!r}; expected one of {list(BACKENDS)}.")
+
+
+def _settings(protocol: Protocol, quick: bool, refs: Sequence[DatasetRef]) -> dict:
+    """What a row's meaning depends on. Repeated random splits do not depend on their count
+    (split k is the same with 3 or 10 splits), so ``n_splits`` only matters for K-fold."""
+    proto = protocol.to_dict()
+    if not protocol.kfold:
+        proto.pop("n_splits")
+    return {
+        "format": 2,
+        "protocol": proto,
+        "quick": bool(quick),
+        "datasets": {r.name: r.source for r in refs},
+    }
+
+
+def _lens_jobs(lens: bool, jobs: list[Job], seed: int, quick: bool) -> list[LensJob]:
+    if not lens:
+        return []
+    if not get_model(NETWORK).is_available():
+        warnings.warn(
+            f"The lens step needs {NETWORK} (torch), which cannot be imported here: skipped.",
+            stacklevel=3,
+        )
+        return []
+    return make_lens_jobs(jobs, seed, quick)
+
+
+def _todo(store: ResultStore, jobs: Sequence, retry_errors: bool) -> list:
+    """The jobs not finished in ``store`` (repaired first)."""
+    store.repair()
+    finished = store.finished_keys(retry_errors)
+    return [job for job in jobs if job.key not in finished]
+
+
+def _stream(
+    todo: list[Job | LensJob],
+    stores: dict[str, ResultStore],
+    backend: str,
+    n_jobs: int,
+    address: str | None,
+    progress: bool,
+) -> dict[str, int]:
+    """Run ``todo`` on the backend, writing each row to its kind's store as it arrives."""
+    from tqdm.auto import tqdm
+
+    done = dict.fromkeys(stores, 0)
+    try:
+        with contextlib.ExitStack() as stack:
+            for store in stores.values():
+                stack.enter_context(store)
+            rows = stack.enter_context(
+                parallel_results(execute_job, todo, backend, n_jobs, address)
+            )
+            bar = tqdm(rows, total=len(todo), desc="sktelescope bench", unit="job",
+                       disable=not progress, smoothing=0.1)  # fmt: skip
+            for kind, row in bar:
+                stores[kind].write(row)
+                done[kind] += 1
+    except KeyboardInterrupt:
+        raise BenchmarkInterrupted(stores["fit"].out, sum(done.values())) from None
+    return done
+
+
+def run_benchmark(
+    datasets: Sequence[str] | None = None,
+    models: Sequence[str] | None = None,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    tier: str = "core",
+    budget: int = 5,
+    n_splits: int = 3,
+    kfold: bool = False,
+    out: str | os.PathLike = "sktelescope-results",
+    n_jobs: int = 1,
+    backend: str = "loky",
+    address: str | None = None,
+    seed: int = 0,
+    quick: bool = False,
+    max_train: int = 10_000,
+    progress: bool = True,
+    report: bool = True,
+    lens: bool = True,
+    retry_errors: bool = False,
+) -> BenchResult:
+    """Run the tabular benchmark: every model, ``budget`` configurations, every split.
+
+    Rows stream to ``out/results.csv`` as fits finish; finished rows are never refit, so a
+    killed run resumes where it stopped. Then ``out/summary.md`` and PNG plots are written.
+    One run at a time writes a results folder (``out/.lock``).
+
+    Parameters
+    ----------
+    datasets : list of str, default=None
+        Names for :func:`sktelescope.datasets.resolve_datasets` (default: the folder's ``tier``,
+        or the embedded scikit-learn sets without ``data_dir``).
+    models : list of str, default=None
+        Model names (default: every installed model).
+    budget : int, default=5
+        Random-search configurations per model; configuration 0 is the default.
+    n_splits, kfold, seed, max_train
+        The :class:`~sktelescope.bench._protocol.Protocol`.
+    out : path-like
+        Results folder.
+    n_jobs, backend, address
+        Parallelism: joblib ``n_jobs``; ``"loky"``, ``"dask"`` (scheduler ``address``) or
+        ``"ray"`` (cluster ``address``). Several jobs at once run one thread each.
+    quick : bool, default=False
+        Cap epochs and trees (smoke tests); recorded in the run settings.
+    lens : bool, default=True
+        Also run one lens job per dataset x split (:mod:`sktelescope.bench._lens`: test-input
+        irregularity, network and trees kernel-extremity ratios), streamed to
+        ``out/lens.csv`` and joined into ``out/datasets.csv``. Needs ``telescoping_mlp``
+        (torch); skipped with a warning when it is not importable.
+    retry_errors : bool, default=False
+        Refit the jobs whose row is an error; the new row replaces the old one.
+
+    Returns
+    -------
+    BenchResult
+
+    Raises
+    ------
+    BenchmarkInterrupted
+        On Ctrl-C (a :class:`KeyboardInterrupt`): the rows written so far are kept.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> res = run_benchmark(["sklearn:diabetes"], ["hgb"], budget=1, n_splits=1,
+    ...                     out=tempfile.mkdtemp(), quick=True, progress=False,
+    ...                     report=False)  # doctest: +SKIP
+    >>> res.n_run, res.n_failed  # doctest: +SKIP
+    (1, 0)
+    """
+    _check_arguments(budget, n_splits, kfold, max_train, n_jobs, backend)
+    models = resolve_models(models)
+    refs = resolve_datasets(datasets, data_dir=data_dir, tier=tier)
+    loaded = [ref.load() for ref in refs]
+    protocol = Protocol(n_splits=n_splits, kfold=kfold, max_train=max_train, seed=seed)
+    jobs = make_jobs(loaded, models, budget, protocol, quick, threads_per_job(backend, n_jobs))
+    store = ResultStore(out)
+    with ResultsLock(store.out):
+        store.check_settings(_settings(protocol, quick, refs))
+        stores, todo = {"fit": store}, {"fit": _todo(store, jobs, retry_errors)}
+        lens_jobs = _lens_jobs(lens, jobs, protocol.seed, quick)
+        if lens_jobs:
+            stores["lens"] = ResultStore(out, LENS_CSV_NAME, LENS_COLUMNS, LENS_KEY)
+            todo["lens"] = _todo(stores["lens"], lens_jobs, retry_errors)
+        work = order_jobs(todo["fit"], todo.get("lens", []))
+        ran = _stream(work, stores, backend, n_jobs, address, progress) if work else {}
+        result = BenchResult(store.out, store.csv_path, len(jobs), ran.get("fit", 0),
+                             len(jobs) - len(todo["fit"]))  # fmt: skip
+        if lens_jobs:
+            result.lens_path = stores["lens"].csv_path
+            result.n_lens_total, result.n_lens_run = len(lens_jobs), ran.get("lens", 0)
+        run = ([r.name for r in refs], models, budget, n_splits)
+        _count_failures(result, failure_counts(store, *run, lens_store=stores.get("lens")))
+        if report:
+            result.summary = write_report(store, *run, lens_store=stores.get("lens"))
+    return result
+
+
+def _count_failures(result: BenchResult, failures: pd.DataFrame) -> None:
+    result.failures = failures
+    if failures.empty:
+        return
+    per_job = failures.groupby("job")["failed"].sum()
+    result.n_failed = int(per_job.get("fit", 0))
+    result.n_lens_failed = int(per_job.get("lens", 0))
