@@ -128,4 +128,3 @@ def test_wheel_carries_version_license_and_type_marker(tmp_path):
         assert f"\nProject-URL: {label}, " in meta
     assert "sktelescope/py.typed" in files
     assert any(f.endswith(".dist-info/licenses/LICENSE") for f in files)
-
