@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+import textwrap
 import types
 import zipfile
 from pathlib import Path
@@ -19,6 +20,11 @@ import pytest
 import sktelescope
 
 ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+# Pages whose Python blocks form one runnable script each (blocks marked ``:class: no-test``,
+# such as cluster commands, are left out).
+GUIDE_PAGES = ["index.rst", "user_guide/estimators.rst", "user_guide/lens.rst",
+               "user_guide/trees.rst"]  # fmt: skip
 CLASSES = ("Stage", "TelescopingMLPClassifier", "TelescopingMLPRegressor")
 SUBPACKAGES = ("bench", "datasets", "exceptions", "lens", "trees")
 
@@ -128,3 +134,34 @@ def test_wheel_carries_version_license_and_type_marker(tmp_path):
         assert f"\nProject-URL: {label}, " in meta
     assert "sktelescope/py.typed" in files
     assert any(f.endswith(".dist-info/licenses/LICENSE") for f in files)
+
+
+def test_math_labels_that_docstrings_point_at_exist():
+    labels = set(re.findall(r"^\.\. _(math-[\w-]+):", (ROOT / "docs" / "math.rst").read_text(),
+                            flags=re.M))  # fmt: skip
+    expected = {
+        "math-telescoping", "math-optimizers", "math-smoother", "math-effective-parameters",
+        "math-gbt-smoother", "math-extremity", "math-relative-gap", "math-irregularity",
+        "math-lmc", "math-gradient-stability",
+    }  # fmt: skip
+    assert expected <= labels
+
+
+def _python_blocks(text: str) -> list[str]:
+    """The bodies of the page's ``.. code-block:: python`` directives, in order."""
+    pattern = r"^\.\. code-block:: python\n((?:[ \t]+:.*\n)*)\n((?:(?:[ \t]+.*)?\n)+)"
+    return [
+        textwrap.dedent(body)
+        for options, body in re.findall(pattern, text, flags=re.M)
+        if "no-test" not in options
+    ]
+
+
+@pytest.mark.parametrize("page", GUIDE_PAGES)
+def test_documented_python_runs(page, tmp_path, monkeypatch):
+    blocks = _python_blocks((DOCS / page).read_text())
+    assert blocks, f"{page} should show runnable Python"
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    for block in blocks:
+        exec(compile(block, str(DOCS / page), "exec"), namespace)  # noqa: S102
