@@ -1,17 +1,19 @@
-"""How good is the telescoping model? The paper's Fig 2/7/8 on scikit-learn's digits 3 vs 5.
+"""How good is the telescoping model? The paper's Fig 2/7/8 on scikit-learn's digits 3 vs 5
+==========================================================================================
 
 An MLP (two hidden ReLU layers of width 200, squared loss on ±1 labels, batch 64) is trained
 on half of the 8x8 digits 3 and 5 (about 180 images) with several optimizers. At every step
-``sktelescope.lens.telescoping_trace`` follows, on the other half:
+:func:`sktelescope.lens.telescoping_trace` follows, on the other half:
 
-- the network f_t;
-- the telescoping model f̃_t = f_0 + Σ ∇f_{k-1}·Δθ_k (first order, the paper's);
-- the trapezoid model, with ½(∇f_{k-1} + ∇f_k)·Δθ_k per step;
-- the lazy model f_0 + ∇f_0·(θ_t − θ_0).
+- the network ``f_t``;
+- the telescoping model ``f̃_t = f_0 + Σ ∇f_{k-1}·Δθ_k`` (first order, the paper's);
+- the trapezoid model, with ``½(∇f_{k-1} + ∇f_k)·Δθ_k`` per step;
+- the lazy model ``f_0 + ∇f_0·(θ_t − θ_0)``.
 
-It prints the final mean |f − model| and test accuracies, and draws (examples/output/
-approximation_quality.png, when matplotlib is installed) the error curves over steps
-(Fig 2/7) and the test accuracy of each model against the network's (Fig 8).
+It prints the final mean absolute gap ``|f − model|`` and test accuracies, and draws
+(``examples/output/approximation_quality.png``, when matplotlib is installed) the error
+curves over steps (Fig 2/7) and the test accuracy of each model against the network's
+(Fig 8). See :ref:`math-telescoping` for the models.
 
 The paper uses MNIST downsampled to 8x8 with 1,000 training images, batch 200 and 5,000
 steps; scikit-learn's digits are a smaller, bundled stand-in. Run::

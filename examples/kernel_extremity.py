@@ -1,14 +1,16 @@
-"""Why does the network lose to boosted trees on irregular inputs? (PAPER.md Fig 5)
+"""Why does the network lose to boosted trees on irregular inputs? (the paper's Fig 5)
+=====================================================================================
 
 Trains a ``TelescopingMLPRegressor`` and a scikit-learn ``GradientBoostingRegressor`` on
 the houses dataset (Grinsztajn et al. benchmark), builds test sets with a growing share
 ``p`` of irregular inputs (the 10% of test points farthest from the training centroid in
-PCA space) and reports, for each ``p``:
+PCA space, :ref:`math-irregularity`) and reports, for each ``p``:
 
-- the relative MSE gap ``(MSE_NN(p) - MSE_GBT(p)) / (MSE_NN(0) - MSE_GBT(0))``;
+- the relative MSE gap ``(MSE_NN(p) - MSE_GBT(p)) / (MSE_NN(0) - MSE_GBT(0))``
+  (:ref:`math-relative-gap`);
 - the kernel-extremity ratio ``R(p)`` of each model: mean over stages of the largest test
-  kernel-row norm over the same for the training inputs. ``R > 1`` means test inputs get
-  larger kernel weights than any training input did.
+  kernel-row norm over the same for the training inputs (:ref:`math-extremity`).
+  ``R > 1`` means test inputs get larger kernel weights than any training input did.
 
 The paper's finding: the gap grows with ``p`` and the network's ``R`` grows with it, while
 the trees' ``R`` stays bounded (their kernel rows have norm at most 1).
@@ -19,7 +21,8 @@ Run::
     python examples/kernel_extremity.py          # full run, writes examples/output/*.png
 
 Without ``../shared/data/tabular/reg_num__houses.csv.gz`` it falls back to scikit-learn's
-bundled diabetes data (442 rows), which is small but shows the same mechanics.
+bundled diabetes data (442 rows), which is small but shows the same mechanics. The fast
+mode prints the table and draws no figure.
 """
 
 from __future__ import annotations

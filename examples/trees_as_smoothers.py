@@ -1,16 +1,18 @@
-"""Gradient-boosted trees as kernel smoothers (PAPER.md §2c), on scikit-learn's diabetes data.
+"""Gradient-boosted trees as kernel smoothers, on scikit-learn's diabetes data
+===============================================================================
 
 For every available library, fit a small squared-error booster, open it with
-``sktelescope.trees.TreeTelescope`` and print
+:class:`sktelescope.trees.TreeTelescope` and print
 
 * how far the telescope (initial prediction + one column per round) is from the library's own
   prediction, and from its own staged predictions;
 * how far ``stage.weights(X) @ stage.pseudo_residuals`` is from each round's contribution;
 * how far the smoother ``s(x) @ y_train + c(x)`` is from the prediction;
-* the effective parameters p^train and p^test of the ensemble, and the leaf-kernel row norms
-  used by the kernel-extremity ratio.
+* the effective parameters ``p_train`` and ``p_test`` of the ensemble, and the leaf-kernel
+  row norms used by the kernel-extremity ratio.
 
-Run ``python examples/trees_as_smoothers.py`` (add ``--fast`` for fewer, smaller models).
+The mathematics is in :ref:`math-gbt-smoother`. Run ``python examples/trees_as_smoothers.py``
+(add ``--fast`` for fewer, smaller models).
 """
 
 from __future__ import annotations

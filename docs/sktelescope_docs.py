@@ -1,0 +1,273 @@
+"""Helpers of the documentation build: API pages from ``__all__``, gallery hooks.
+
+``conf.py`` imports this module by name (sphinx-gallery resolves its hooks from a dotted
+name, which keeps the configuration picklable for Sphinx's environment cache).
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
+import os
+import re
+import sys
+import textwrap
+import types
+from collections.abc import Callable
+from pathlib import Path
+
+from sphinx.util import logging
+
+logger = logging.getLogger(__name__)
+
+DOCS = Path(__file__).resolve().parent
+
+#: The public modules, in the order the API reference lists them, with their page titles.
+#: A name exported by several of them is documented once, under the first.
+PUBLIC_MODULES: dict[str, str] = {
+    "sktelescope": "estimators and stages",
+    "sktelescope.lens": "the paper's measurements",
+    "sktelescope.trees": "boosted trees through the lens",
+    "sktelescope.bench": "the tabular benchmark",
+    "sktelescope.datasets": "tabular data",
+    "sktelescope.exceptions": "warnings and errors",
+}
+
+#: Set to 1 to run the gallery's examples in full (a release build) instead of ``--fast``.
+FULL_ENV = "SKTELESCOPE_DOCS_FULL"
+
+# Values whose repr is longer than this are not printed on the API page.
+_MAX_VALUE_REPR = 240
+
+
+# --------------------------------------------------------------------------- API pages
+
+
+def public_objects(module_name: str) -> list[tuple[str, str, object]]:
+    """``(kind, name, object)`` for each name of the module's ``__all__``.
+
+    ``kind`` is ``"class"``, ``"function"`` or ``"data"``; submodules and dunder names
+    (``__version__``) are left out: they are pages or text of their own.
+    """
+    module = importlib.import_module(module_name)
+    rows = []
+    for name in module.__all__:
+        obj = getattr(module, name)
+        if isinstance(obj, types.ModuleType) or name.startswith("__"):
+            continue
+        if inspect.isclass(obj):
+            kind = "class"
+        elif inspect.isroutine(obj):
+            kind = "function"
+        else:
+            kind = "data"
+        rows.append((kind, name, obj))
+    return rows
+
+
+def _module_page(module_name: str, title: str, seen: dict[int, str]) -> str:
+    heading = f"``{module_name}``: {title}"
+    lines = [heading, "=" * len(heading), "", f".. automodule:: {module_name}", "   :no-members:"]
+    lines += ["", f".. currentmodule:: {module_name}", ""]
+    rows = public_objects(module_name)
+    again = [(name, seen[id(obj)]) for _, name, obj in rows if id(obj) in seen]
+    sections = (("class", "Classes"), ("function", "Functions"), ("data", "Constants"))
+    for kind, label in sections:
+        names = [n for k, n, obj in rows if k == kind and id(obj) not in seen]
+        if not names:
+            continue
+        lines += [label, "-" * len(label), ""]
+        if kind == "data":
+            for name in names:
+                lines += _data_entry(module_name, name)
+            continue
+        lines += [".. autosummary::", "   :toctree: generated/", ""]
+        lines += [f"   {name}" for name in names] + [""]
+    if again:
+        lines += ["Also exported here", "------------------", ""]
+        lines += [f"- ``{name}``: see :obj:`{home}.{name}`" for name, home in again] + [""]
+    for _, name, obj in rows:
+        seen.setdefault(id(obj), module_name)
+    return "\n".join(lines) + "\n"
+
+
+def _data_entry(module_name: str, name: str) -> list[str]:
+    """A ``py:data`` entry: the ``#:`` comment where the constant is defined, its value."""
+    value = getattr(importlib.import_module(module_name), name)
+    lines = [f".. py:data:: {name}", f"   :type: {type(value).__name__}"]
+    if len(repr(value)) <= _MAX_VALUE_REPR:
+        lines.append(f"   :value: {value!r}")
+    doc = _comment_doc(module_name, name, value)
+    if not doc:
+        doc = [f"A ``{type(value).__name__}`` of {len(value)} entries."]
+        if isinstance(value, dict):
+            doc[0] += " Keys: " + ", ".join(f"``{key!r}``" for key in value) + "."
+    return lines + [""] + [f"   {line}" for line in doc] + [""]
+
+
+def _comment_doc(module_name: str, name: str, value: object) -> list[str]:
+    """The ``#:`` comment above ``name = ...`` in whichever of the package's modules binds it."""
+    from sphinx.pycode import ModuleAnalyzer
+
+    for modname, module in sorted(sys.modules.items()):
+        if modname != module_name and not modname.startswith(module_name + "."):
+            continue
+        if getattr(module, name, None) is not value:
+            continue
+        try:
+            docs = ModuleAnalyzer.for_module(modname).find_attr_docs()
+        except Exception:  # no source available
+            continue
+        if ("", name) in docs:
+            return [line for line in docs["", name] if line.strip()]
+    return []
+
+
+def write_api_pages(app=None, config=None) -> list[Path]:
+    """Write ``api/<module>.rst`` for every public module; return the paths written.
+
+    Run at ``config-inited``, before Sphinx looks for source files and autosummary
+    generates the per-object pages, so a name added to a module's ``__all__`` appears in
+    the reference without an edit here.
+    Files are rewritten only when their text changes, so incremental builds stay cheap.
+    """
+    seen: dict[int, str] = {}
+    written = []
+    for module_name, title in PUBLIC_MODULES.items():
+        path = DOCS / "api" / f"{module_name}.rst"
+        text = _module_page(module_name, title, seen)
+        if not path.exists() or path.read_text() != text:
+            path.write_text(text)
+        written.append(path)
+    return written
+
+
+# --------------------------------------------------------------------------- gallery hooks
+
+
+def reset_argv(gallery_conf: dict, script_vars: dict) -> list[str]:
+    """Arguments each example runs with: ``--fast`` unless ``SKTELESCOPE_DOCS_FULL=1``.
+
+    sphinx-gallery runs an example without ``__file__`` and with an empty ``__doc__``.
+    Our examples use both, as ``python examples/x.py`` provides them: ``__file__`` to
+    write figures to ``examples/output/`` and ``__doc__`` for their ``--help`` text. This
+    hook is the one that sees the example's globals before it runs, so it restores them.
+    """
+    src = Path(script_vars["src_file"])
+    example_globals = script_vars.get("example_globals")
+    if example_globals is not None:
+        example_globals["__file__"] = str(src)
+        example_globals["__doc__"] = ast.get_docstring(ast.parse(src.read_text()), clean=False)
+    return [] if full_mode() else ["--fast"]
+
+
+def full_mode() -> bool:
+    """Whether the gallery runs the examples in full (``SKTELESCOPE_DOCS_FULL=1``)."""
+    return os.environ.get(FULL_ENV, "") not in ("", "0")
+
+
+def gallery_mode_changed(gallery_dir: Path) -> bool:
+    """Record this build's mode in the gallery folder; True if the last build's differed."""
+    stamp = gallery_dir / ".sktelescope-mode"
+    mode = "full" if full_mode() else "fast"
+    previous = stamp.read_text() if stamp.exists() else mode
+    gallery_dir.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(mode)
+    return previous != mode
+
+
+def example_order(filename: str) -> tuple[bool, str]:
+    """Gallery order: the quick start first, then the examples by file name."""
+    return (filename != "quickstart.py", filename)
+
+
+# The label sphinx-gallery puts before an example's docstring, and the comment after it.
+_EXAMPLE_LABEL = re.compile(r"^\.\. _sphx_glr_[\w.-]+\.py:\n", flags=re.M)
+_FIRST_CODE = "\n.. GENERATED FROM PYTHON SOURCE LINES"
+_TITLE = re.compile(r"\A(?:([=\-~^\"'`#*+])\1+\n)?[^\n]+\n([=\-~^\"'`#*+])\2{2,}[ \t]*\n")
+
+
+def plain_docstring_as_text(app, docname: str, source: list[str]) -> None:
+    """Render an example whose docstring is plain text (no reST title) verbatim.
+
+    An example's docstring is the top of its gallery page, so it should be reST with a
+    title. One that is plain text would make a page without a title (no link in the
+    gallery) and may trip reST markup (``|x|`` is a substitution). Such a docstring
+    becomes a title (its first paragraph) and a literal block (the rest), which shows it
+    as ``python examples/x.py --help`` would.
+    """
+    if not docname.startswith("auto_examples/"):
+        return
+    text = source[0]
+    label = _EXAMPLE_LABEL.search(text)
+    end = text.find(_FIRST_CODE, label.end()) if label else -1
+    if end < 0:
+        return
+    intro = text[label.end() : end].strip("\n")
+    if not intro or _TITLE.match(intro + "\n"):
+        return
+    first, _, rest = intro.partition("\n\n")
+    title = re.sub(r"([\\`*|_<>])", r"\\\1", " ".join(first.split()))
+    body = f"::\n\n{textwrap.indent(rest, '    ')}\n" if rest.strip() else ""
+    page = f"\n{title}\n{'=' * len(title)}\n\n{body}"
+    source[0] = text[: label.end()] + page + text[end:]
+
+
+# --------------------------------------------------------------------------- docstrings
+
+
+def _blank_line_before_sections(lines: list[str]) -> bool:
+    """Insert the blank line numpydoc needs before a section header that lacks one."""
+    out: list[str] = []
+    for i, line in enumerate(lines):
+        underline = lines[i + 1].strip() if i + 1 < len(lines) else ""
+        is_header = line.strip() and set(underline) == {"-"} and len(underline) == len(line.strip())
+        if is_header and out and out[-1].strip():
+            out.append("")
+        out.append(line)
+    changed = len(out) != len(lines)
+    lines[:] = out
+    return changed
+
+
+def _escape_bars(lines: list[str]) -> bool:
+    """Escape ``|`` outside literals, which reST reads as substitutions (``|x|``)."""
+    fixed = []
+    for line in lines:
+        parts = line.split("``")
+        parts[::2] = [part.replace("|", "\\|") for part in parts[::2]]
+        fixed.append("``".join(parts))
+    changed = fixed != lines
+    lines[:] = fixed
+    return changed
+
+
+#: Docstrings in code this branch does not own that break the reST build, with the change
+#: their owner should make. The build applies the fix and reports (an error under ``-W``)
+#: when a docstring no longer needs it, so that its entry is removed here.
+KNOWN_DOCSTRING_ISSUES: dict[str, tuple[Callable[[list[str]], bool], str]] = {
+    f"sktelescope.trees.TreeStage.{name}": (
+        _blank_line_before_sections,
+        "add a blank line between the Returns section and 'Examples'",
+    )
+    for name in ("predict", "kernel", "weights", "kernel_row_norms")
+}
+KNOWN_DOCSTRING_ISSUES["sktelescope.trees.TreeTelescope.reconstruction_errors"] = (
+    _escape_bars,
+    "write the three 'max |a - b|' gaps in the Returns section as literals (``max |a - b|``)",
+)
+
+
+def fix_known_docstrings(app, what: str, name: str, obj, options, lines: list[str]) -> None:
+    """Apply the workaround of a :data:`KNOWN_DOCSTRING_ISSUES` entry to its docstring."""
+    if name not in KNOWN_DOCSTRING_ISSUES:
+        return
+    fix, change = KNOWN_DOCSTRING_ISSUES[name]
+    if not fix(lines):
+        logger.warning(
+            "%s: the docstring no longer needs the build's workaround (%s); remove its entry "
+            "from KNOWN_DOCSTRING_ISSUES in docs/sktelescope_docs.py.",
+            name,
+            change,
+        )
