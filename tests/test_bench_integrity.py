@@ -49,7 +49,7 @@ def _nan_folder(folder: Path, name: str = "clf/nan") -> Path:
 def _interrupt_at_step_3(monkeypatch, model: str) -> None:
     """Make the network's training loop see Ctrl-C at its third optimizer step."""
     if model == "telescoping_mlp":
-        from sktelescope._training import Trainer
+        from sktelescope._core.training import Trainer
 
         target, original = Trainer, Trainer._train_step
         name = "_train_step"

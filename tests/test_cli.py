@@ -66,11 +66,6 @@ def test_help_and_version_do_not_import_the_benchmark(argv):
     assert done.stdout.strip().splitlines()[-1] == "[]"
 
 
-@pytest.mark.xfail(
-    reason="sktelescope/__init__.py still imports the estimators (and torch) eagerly; the lead "
-    "flips this once the lazy __init__ lands",
-    strict=False,
-)
 def test_importing_the_cli_imports_no_torch_and_no_estimator():
     done = _python(
         "import sys, sktelescope.cli\n"
