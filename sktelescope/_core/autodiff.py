@@ -9,7 +9,9 @@ pass is then the exact forward-mode derivative::
     dz_l = a_l dW_lᵀ + db_l + da_l W_lᵀ,    da_{l+1} = σ'(z_l) ⊙ dz_l
 
 two matrix products per layer (one for the first, whose input has no tangent) and no
-Jacobian. Modules with other layers fall back to ``torch.func.jvp``.
+Jacobian. Both passes hold no global state, so threads can share a module. Modules
+with other layers fall back to ``torch.func.jvp`` and ``functional_call``, which do
+not allow that (process-wide forward-AD levels; parameters swapped in the module).
 """
 
 from __future__ import annotations
@@ -54,7 +56,16 @@ def _slope(layer: nn.Module, z: torch.Tensor, h: torch.Tensor) -> torch.Tensor |
         return (z > 0).to(z.dtype)
     if isinstance(layer, nn.Tanh):
         return 1.0 - h * h
-    return jvp(layer, (z,), (torch.ones_like(z),))[1]
+    return _elementwise_derivative(layer, z)
+
+
+def _elementwise_derivative(layer: nn.Module, z: torch.Tensor) -> torch.Tensor:
+    """``σ'(z)`` of an element-wise activation by reverse mode, which keeps no global state
+    (``torch.func.jvp``'s forward-AD levels are process-wide and break under threads)."""
+    with torch.enable_grad():
+        z = z.detach().requires_grad_(True)
+        (slope,) = torch.autograd.grad(layer(z).sum(), z)
+    return slope
 
 
 @torch.no_grad()

@@ -17,7 +17,8 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
-from torch.func import jvp
+
+from sktelescope._core.autodiff import primal, tangent
 
 ACTIVATIONS = {
     "relu": nn.ReLU,
@@ -209,7 +210,11 @@ def forward_stacked(
 def linearised_increment(
     module: nn.Module, flat: torch.Tensor, delta: torch.Tensor, X: torch.Tensor
 ) -> torch.Tensor:
-    """First-order change ``∇f_θ(X) · Δθ`` as one forward-mode JVP (no Jacobian is formed).
+    """First-order change ``∇f_θ(X) · Δθ`` as one forward-mode pass (no Jacobian is formed).
+
+    The layer-wise tangent pass of :mod:`sktelescope._core.autodiff`: it holds no global
+    state, so several threads can call it at once (``torch.func.jvp`` keeps its forward-AD
+    levels process-wide and fails under threads).
 
     Examples
     --------
@@ -217,9 +222,5 @@ def linearised_increment(
     >>> linearised_increment(net, torch.zeros(3), torch.ones(3), torch.ones(4, 2)).flatten()
     tensor([3., 3., 3., 3.])
     """
-
-    def f(p: torch.Tensor) -> torch.Tensor:
-        return forward_flat(module, p, X)
-
-    with torch.no_grad():
-        return jvp(f, (flat,), (delta,))[1]
+    cache = primal(module, unflatten_parameters(module, flat), X)
+    return tangent(module, cache, unflatten_parameters(module, delta))
