@@ -127,14 +127,31 @@ class TrainingRun:
         """Device of the network (its parameters and evaluation)."""
         return self.final_parameters.device
 
-    def inputs(self, X, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    def validate_features(self, X, name: str = "X") -> np.ndarray:
+        """``X`` as float64 after the checks ``predict`` runs; errors name ``name``.
+
+        Refuses a wrong feature count or feature names, NaN/inf, empty or non-numeric data.
+        """
+        return self._estimator._validate_features(X, name=name)
+
+    def inputs(self, X, dtype: torch.dtype = torch.float64, name: str = "X") -> torch.Tensor:
         """Validate raw features like ``predict`` does and standardise them, as a tensor.
 
-        Raises ``ValueError`` for a wrong feature count, NaN/inf, or non-numeric data.
+        Raises ``ValueError`` (naming ``name``) for a wrong feature count, NaN/inf,
+        non-numeric data, or values so far from the training data that standardising
+        them overflows ``dtype``.
         """
-        X = self._estimator._validate_features(X)
-        scaled = (X - self.scaling.x_mean) / self.scaling.x_scale
-        return torch.as_tensor(scaled, dtype=dtype, device=self.device)
+        X = self.validate_features(X, name)
+        with np.errstate(over="ignore", invalid="ignore"):
+            scaled = torch.as_tensor((X - self.scaling.x_mean) / self.scaling.x_scale, dtype=dtype)
+        if not torch.isfinite(scaled).all():
+            raise ValueError(
+                f"{name} has values too far from the training data: standardised with the "
+                f"training mean and scale they overflow {str(dtype).replace('torch.', '')} "
+                f"(largest input {np.max(np.abs(X)):.3g}). Check their units, or rescale X "
+                "before fitting (e.g. a log transform in a Pipeline)."
+            )
+        return scaled.to(self.device)
 
     def outputs(self, raw: torch.Tensor, shift: bool = True) -> np.ndarray:
         """Network outputs -> prediction units; ``shift=False`` for increments.
@@ -142,9 +159,16 @@ class TrainingRun:
         Regressors un-standardise (``raw * t_scale + t_mean``); classifiers are unchanged
         (decision-function units). One output gives shape ``(..., n)``, else ``(..., n, k)``.
         """
-        out = raw.detach().cpu().double().numpy() * self.scaling.t_scale
-        if shift:
-            out = out + self.scaling.t_mean
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = raw.detach().cpu().double().numpy() * self.scaling.t_scale
+            if shift:
+                out = out + self.scaling.t_mean
+        if not np.all(np.isfinite(out)):
+            raise ValueError(
+                "The network's output is not finite on these inputs: they lie too far "
+                "outside the training data for float64 arithmetic. Check their units, or "
+                "clip them to the training range."
+            )
         return out[..., 0] if out.shape[-1] == 1 else out
 
     def network_targets(self, y) -> np.ndarray:

@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import sklearn
 import torch
-from sklearn.utils.validation import _check_sample_weight
+from sklearn.utils.validation import _check_sample_weight, check_array
 
 __all__ = [
+    "check_features",
     "check_hidden_layer_sizes",
     "check_network_memory",
     "checked_sample_weight",
@@ -21,6 +22,38 @@ __all__ = [
 ]
 
 _PACKAGE_DIRS = (str(Path(__file__).resolve().parents[1]), str(Path(sklearn.__file__).parent))
+
+
+def check_features(X, name: str = "X") -> np.ndarray:
+    """``X`` as a 2-D float64 array of finite numbers with a row and a column at least.
+
+    ``sklearn.utils.check_array`` with errors that always name ``name``: its own messages
+    for an empty array, text or complex values do not.
+
+    Examples
+    --------
+    >>> check_features([["a", "b"]], "X_eval")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: X_eval must be numeric features: could not convert string to float: ...
+    >>> check_features(np.empty((0, 3)), "X_eval")
+    Traceback (most recent call last):
+    ...
+    ValueError: X_eval is empty (shape (0, 3)); pass at least one row and one column.
+    """
+    try:
+        X = check_array(
+            X, dtype=np.float64, input_name=name, ensure_min_samples=0, ensure_min_features=0
+        )
+    except ValueError as exc:
+        if name in str(exc):
+            raise
+        raise ValueError(f"{name} must be numeric features: {exc}") from None
+    if X.size == 0:
+        raise ValueError(
+            f"{name} is empty (shape {X.shape}); pass at least one row and one column."
+        )
+    return X
 
 
 def check_hidden_layer_sizes(sizes) -> tuple[int, ...]:
@@ -98,35 +131,53 @@ def resolve_device(device: str) -> torch.device:
 
 
 def standardisation(values: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """Column means and standard deviations (1 where constant), refusing overflowing data.
+    """Column means and standard deviations (1 where constant) of finite ``values``.
+
+    Each column is divided by its largest magnitude first, so that values near the ends
+    of float64's range (1e300, 1e-300) neither overflow nor underflow when squared: data
+    in any units is standardised alike.
 
     Examples
     --------
     >>> standardisation(np.array([[1.0], [3.0]]), "X")
     (array([2.]), array([1.]))
+    >>> standardisation(np.array([[1e-200, 1e300, 0.5], [3e-200, 3e300, 0.5]]), "X")[1]
+    array([1.e-200, 1.e+300, 1.e+000])
     """
-    with np.errstate(over="ignore", invalid="ignore"):
-        mean, scale = values.mean(axis=0), values.std(axis=0)
-    if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(scale))):
-        largest = float(np.max(np.abs(values)))
-        raise ValueError(
-            f"{name} has values too large to standardise (up to {largest:.3g} in magnitude; "
-            "their variance overflows float64). Rescale them, e.g. with a log transform or "
-            "sklearn.preprocessing.RobustScaler in a Pipeline."
-        )
-    scale = scale.copy()
-    scale[scale < 1e-12 * np.maximum(np.abs(mean), 1.0)] = 1.0
+    if not np.all(np.isfinite(values)):
+        raise ValueError(f"{name} contains NaN or infinity; pass finite values.")
+    largest = np.max(np.abs(values), axis=0) if len(values) else np.ones(values.shape[1:])
+    largest = np.where(largest > 0, largest, 1.0)
+    unit = values / largest
+    mean, scale = unit.mean(axis=0) * largest, unit.std(axis=0) * largest
+    # Constant: no spread beyond float64 round-off of the mean. Relative, so that a
+    # feature measured in tiny units (spread 1e-20 around 0) is standardised, not dropped.
+    scale[scale <= 1e-12 * np.abs(mean)] = 1.0
     return mean, scale
 
 
-def checked_sample_weight(sample_weight, X: np.ndarray) -> np.ndarray:
+def checked_sample_weight(sample_weight, X: np.ndarray, X_name: str = "X") -> np.ndarray:
     """``sample_weight`` as float64 of shape (n,), refusing negative or all-zero weights.
 
     Examples
     --------
     >>> checked_sample_weight(None, np.zeros((3, 1))).tolist()
     [1.0, 1.0, 1.0]
+    >>> checked_sample_weight([1.0, 2.0], np.zeros((3, 1)))
+    Traceback (most recent call last):
+    ...
+    ValueError: sample_weight has 2 values, but X has 3 rows; pass one weight per row of X.
     """
+    n = len(X)
+    if sample_weight is not None and not np.isscalar(sample_weight):
+        sample_weight = np.asarray(sample_weight)
+        if sample_weight.shape != (n,):
+            size = sample_weight.shape
+            what = f"{size[0]} values" if len(size) == 1 else f"shape {size}"
+            raise ValueError(
+                f"sample_weight has {what}, but {X_name} has {n} rows; pass one weight per "
+                f"row of {X_name}."
+            )
     weights = _check_sample_weight(sample_weight, X, dtype=np.float64)
     if np.any(weights < 0):
         raise ValueError(
@@ -135,6 +186,12 @@ def checked_sample_weight(sample_weight, X: np.ndarray) -> np.ndarray:
         )
     if not np.any(weights > 0):
         raise ValueError("sample_weight sums to zero: at least one sample needs a positive weight.")
+    total = float(np.sum(weights))
+    if not np.isfinite(total):
+        raise ValueError(
+            f"sample_weight sums to {total:g} in float64: rescale the weights (only their "
+            "ratios matter, they are normalised to mean one)."
+        )
     return weights
 
 

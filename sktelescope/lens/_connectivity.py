@@ -30,7 +30,12 @@ from sklearn.utils.validation import check_is_fitted
 from sktelescope._core.network import flatten_parameters, forward_stacked
 from sktelescope._core.observers import Observer
 from sktelescope._core.training import Trainer
-from sktelescope.lens._replay import check_estimator, check_replayable, replay_fit
+from sktelescope.lens._replay import (
+    check_estimator,
+    check_fit_data,
+    check_replayable,
+    replay_fit,
+)
 
 __all__ = [
     "InterpolationResult",
@@ -164,13 +169,13 @@ def interpolate(
     theta_a, theta_b = _check_pair(est, theta_a, theta_b)
     alphas = np.linspace(0.0, 1.0, n_points)
     a = torch.as_tensor(alphas, dtype=torch.float64)[:, None]
-    flats = a * theta_a + (1 - a) * theta_b
+    flats = theta_b + a * (theta_a - theta_b)  # exactly theta_b everywhere when a == b
     losses, acc = _losses_and_accuracies(est, flats, X, y, sample_weight)
-    losses_avg = alphas * losses[-1] + (1 - alphas) * losses[0]
+    losses_avg = losses[0] + alphas * (losses[-1] - losses[0])
     result = InterpolationResult(alphas, losses, losses_avg, float(np.max(losses - losses_avg)))
     if acc is not None:
         result.accuracies = acc
-        result.accuracies_avg = alphas * acc[-1] + (1 - alphas) * acc[0]
+        result.accuracies_avg = acc[0] + alphas * (acc[-1] - acc[0])
         result.max_accuracy_drop = float(np.max(result.accuracies_avg - acc))
     return result
 
@@ -211,16 +216,56 @@ def weight_average(thetas: Sequence[torch.Tensor], weights=None) -> torch.Tensor
     >>> weight_average([torch.zeros(2), torch.ones(2)], weights=[1, 3])
     tensor([0.7500, 0.7500])
     """
-    stacked = torch.stack([torch.as_tensor(t).reshape(-1) for t in thetas])
+    stacked = _stack_thetas(thetas)
     if weights is None:
         return stacked.mean(dim=0)
-    w = torch.as_tensor(np.asarray(weights, dtype=np.float64)).to(stacked)
-    if w.shape != (len(stacked),) or torch.any(w < 0) or float(w.sum()) <= 0:
+    w = torch.as_tensor(_float_array(weights, "weights")).to(stacked)
+    valid = w.shape == (len(stacked),) and bool(torch.isfinite(w).all())
+    if not valid or torch.any(w < 0) or w.sum() <= 0:
         raise ValueError(
-            f"weights must be {len(stacked)} non-negative numbers with a positive sum, "
-            f"got {weights!r}."
+            f"weights must be {len(stacked)} finite non-negative numbers with a positive "
+            f"sum (one per parameter vector), got {weights!r}."
         )
     return (w[:, None] * stacked).sum(dim=0) / w.sum()
+
+
+def _float_array(values, name: str) -> np.ndarray:
+    try:
+        return np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be numbers, got {values!r} ({exc}).") from None
+
+
+def _flat_tensor(theta) -> torch.Tensor:
+    """One parameter vector as a 1-D floating tensor (its own float dtype kept)."""
+    if not isinstance(theta, torch.Tensor):
+        theta = torch.as_tensor(_float_array(theta, "thetas"))
+    if theta.is_complex() or theta.dtype == torch.bool:
+        raise TypeError(f"thetas must hold real numbers, got a {theta.dtype} tensor.")
+    return (theta if theta.is_floating_point() else theta.double()).detach().reshape(-1)
+
+
+def _stack_thetas(thetas) -> torch.Tensor:
+    """``thetas`` as a finite floating ``(K, n_params)`` tensor, or a ValueError."""
+    if isinstance(thetas, torch.Tensor | np.ndarray) and np.ndim(thetas) != 2:
+        raise ValueError(
+            "thetas must be a sequence of flat parameter vectors or a (K, n_params) array, "
+            f"got an array of shape {tuple(thetas.shape)}."
+        )
+    flats = [_flat_tensor(t) for t in thetas]
+    sizes = sorted({len(t) for t in flats})
+    if not flats or len(sizes) != 1 or sizes[0] == 0:
+        raise ValueError(
+            "thetas must be at least one flat parameter vector, all of one network's size; "
+            f"got {len(flats)} vectors of sizes {sizes}."
+        )
+    dtype = flats[0].dtype
+    for t in flats[1:]:
+        dtype = torch.promote_types(dtype, t.dtype)
+    stacked = torch.stack([t.to(flats[0].device, dtype) for t in flats])
+    if not torch.isfinite(stacked).all():
+        raise ValueError("thetas contain NaN or infinite values.")
+    return stacked
 
 
 # ------------------------------------------------------------------- spawning
@@ -257,9 +302,14 @@ def _replay_to(est, X, y, step: int, sample_weight=None) -> Trainer:
     check_is_fitted(est, "run_")
     if not isinstance(step, Integral) or not 0 <= step < est.n_steps_:
         raise ValueError(f"spawn_step must be an integer in [0, {est.n_steps_}), got {step!r}.")
+    check_fit_data(est, X, y, sample_weight)
     spawn = _SpawnAt(int(step), _n_rows(X))
-    replay_fit(est, X, y, [spawn], sample_weight)
+    replay_fit(est, X, y, [spawn], sample_weight, compare=False)  # stops at the spawn step
     return spawn.trainer
+
+
+def _is_seed(seed) -> bool:
+    return isinstance(seed, Integral) and not isinstance(seed, bool) and 0 <= seed < 2**63
 
 
 def _n_rows(X) -> int:
@@ -352,13 +402,18 @@ def spawn_children(
     (2, 12)
     """
     _fitted_run(est)
-    seeds = list(range(n_children)) if seeds is None else [int(s) for s in seeds]
-    if len(seeds) != n_children or n_children < 1:
-        raise ValueError(f"Pass one seed per child: n_children={n_children}, seeds={seeds}.")
+    if not isinstance(n_children, Integral) or isinstance(n_children, bool) or n_children < 1:
+        raise ValueError(f"n_children must be a positive integer, got {n_children!r}.")
+    seeds = list(range(n_children)) if seeds is None else list(seeds)
+    if len(seeds) != n_children or not all(_is_seed(s) for s in seeds):
+        raise ValueError(
+            f"seeds must be {n_children} non-negative integers (one per child), got {seeds!r}."
+        )
     point = _replay_to(est, X, y, spawn_step, sample_weight)
     _warn_if_not_parent(est, point)
     children = [
-        _train_child(point, est.n_steps_, torch.Generator().manual_seed(seed)) for seed in seeds
+        _train_child(point, est.n_steps_, torch.Generator().manual_seed(int(seed)))
+        for seed in seeds
     ]
     spawn_parameters = flatten_parameters(point.module)
     return SpawnResult(point.step, est.n_steps_, spawn_parameters, torch.stack(children), seeds)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from numbers import Integral
 
 import numpy as np
 import torch
@@ -177,23 +178,34 @@ def gradient_change(
     return GradientChange(steps[first], steps[second], layers, np.array(values))
 
 
+def _is_index(value) -> bool:
+    return isinstance(value, Integral) and not isinstance(value, bool)
+
+
 def _check_output(output, n_out: int) -> None:
-    if output is not None and not (isinstance(output, int) and 0 <= output < n_out):
+    if output is not None and not (_is_index(output) and 0 <= output < n_out):
         raise ValueError(f"output must be an integer in [0, {n_out}) or None, got {output!r}.")
 
 
 def _pairs(n_checkpoints: int, lag: int, pairs) -> list[tuple[int, int]]:
     if pairs is None:
-        if not 1 <= lag < n_checkpoints:
+        if not (_is_index(lag) and 1 <= lag < n_checkpoints):
             raise ValueError(
-                f"lag must be between 1 and {n_checkpoints - 1} (the number of stages), got {lag}."
+                f"lag must be an integer between 1 and {n_checkpoints - 1} (the number of "
+                f"stages), got {lag!r}."
             )
         return [(i, i + lag) for i in range(n_checkpoints - lag)]
-    pairs = [(int(i), int(j)) for i, j in pairs]
-    bad = [p for p in pairs if not all(0 <= k < n_checkpoints for k in p)]
+    pairs = list(pairs)
+    bad = [p for p in pairs if not _is_pair(p, n_checkpoints)]
     if bad or not pairs:
         raise ValueError(
             f"checkpoint_pairs must be non-empty index pairs in [0, {n_checkpoints - 1}]; "
             f"invalid: {bad}."
         )
-    return pairs
+    return [(int(i), int(j)) for i, j in pairs]
+
+
+def _is_pair(pair, n_checkpoints: int) -> bool:
+    if np.ndim(pair) != 1 or np.size(pair) != 2:
+        return False
+    return all(_is_index(k) and 0 <= k < n_checkpoints for k in pair)

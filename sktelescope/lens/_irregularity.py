@@ -17,6 +17,8 @@ from sklearn.decomposition import PCA
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array
 
+from sktelescope._mlp._validation import check_features
+
 __all__ = ["IrregularTestSet", "irregular_test_sets", "irregularity_score"]
 
 
@@ -54,8 +56,7 @@ def irregularity_score(X_train, X, n_components: int | float = 2, method: str = 
     """
     if method not in ("centroid", "pc1"):
         raise ValueError(f"method must be 'centroid' or 'pc1', got {method!r}.")
-    X_train = check_array(X_train, dtype=np.float64)
-    X = check_array(X, dtype=np.float64)
+    X_train, X = check_features(X_train, "X_train"), check_features(X, "X")
     if X.shape[1] != X_train.shape[1]:
         raise ValueError(
             f"X has {X.shape[1]} features, but X_train has {X_train.shape[1]}; "
@@ -144,8 +145,11 @@ def irregular_test_sets(
     >>> [int(s.is_irregular.sum()) for s in sets], bool(sets[1].X.min() >= 0)
     ([0, 5], True)
     """
-    X_test, y_test = np.asarray(X_test), np.asarray(y_test)
-    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+    X_test = check_array(X_test, dtype=None, input_name="X_test")
+    y_test = check_array(y_test, ensure_2d=False, dtype=None, input_name="y_test")
+    scores = check_array(scores, ensure_2d=False, dtype=np.float64, input_name="scores")
+    if scores.ndim != 1:
+        raise ValueError(f"scores must be 1-D, one per test point; got shape {scores.shape}.")
     if not len(X_test) == len(y_test) == len(scores):
         raise ValueError(
             f"X_test, y_test and scores must have the same length, got {len(X_test)}, "

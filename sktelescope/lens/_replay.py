@@ -15,11 +15,22 @@ from numbers import Integral
 
 import numpy as np
 import torch
-from sklearn.base import clone
+from sklearn.base import clone, is_classifier
+from sklearn.utils.validation import check_array
 
+from sktelescope._core.network import linear_layers
 from sktelescope._mlp._base import BaseTelescopingMLP
+from sktelescope._mlp._validation import check_features, checked_sample_weight
 
-__all__ = ["as_network_inputs", "check_estimator", "check_replayable", "format_bytes", "replay_fit"]
+__all__ = [
+    "as_network_inputs",
+    "check_estimator",
+    "check_fit_data",
+    "check_replayable",
+    "format_bytes",
+    "positive_int",
+    "replay_fit",
+]
 
 
 def check_estimator(est, what: str = "This measurement") -> None:
@@ -52,20 +63,63 @@ def check_replayable(est) -> None:
         )
 
 
-def replay_fit(est, X, y, observers: Sequence, sample_weight=None):
+def replay_fit(
+    est, X, y, observers: Sequence, sample_weight=None, names: tuple[str, str] = ("X", "y"),
+    *, compare: bool = True,
+):  # fmt: skip
     """Fit a clone of ``est`` on ``(X, y)`` with ``observers`` attached; return the clone.
 
-    If ``est`` is fitted, the replay's final parameters are compared with its own and a
-    ``UserWarning`` says so when they differ (``est`` was fitted on other data, or with
-    other settings, or on a device where training is not deterministic).
+    ``X``, ``y`` and ``sample_weight`` are checked first, with errors that call them by
+    ``names`` (the caller's argument names); a fitted ``est`` also needs ``X`` to have its
+    features. If ``est`` is fitted and ``compare`` is true, the replay's final parameters
+    are compared with its own and a ``UserWarning`` says so when they differ (``est`` was
+    fitted on other data, or with other settings, or on a device where training is not
+    deterministic). Pass ``compare=False`` for a replay that an observer stops early.
     """
     check_replayable(est)
+    check_fit_data(est, X, y, sample_weight, names)
     twin = clone(est).set_params(warm_start=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=UserWarning)
         twin.fit(X, y, sample_weight=sample_weight, monitors=list(observers))
-    _warn_if_different(est, twin)
+    if compare:
+        _warn_if_different(est, twin)
     return twin
+
+
+def check_fit_data(est, X, y, sample_weight=None, names: tuple[str, str] = ("X", "y")) -> None:
+    """Raise ``ValueError`` unless ``(X, y, sample_weight)`` can be what ``est`` is fitted on.
+
+    ``X``: numeric, finite, 2-D and non-empty (with the fitted features when ``est`` is
+    fitted); ``y``: one finite target (regressors) or label (classifiers) per row;
+    ``sample_weight``: one non-negative weight per row. Errors name ``names``.
+
+    Examples
+    --------
+    >>> from sktelescope import TelescopingMLPRegressor
+    >>> check_fit_data(TelescopingMLPRegressor(), [[0.0], [1.0]], [1.0],
+    ...                names=("X_train", "y_train"))
+    Traceback (most recent call last):
+    ...
+    ValueError: y_train has 1 rows, but X_train has 2; pass one target per row of X_train.
+    """
+    X_name, y_name = names
+    run = getattr(est, "run_", None)
+    if run is None:
+        X = check_features(X, X_name)
+    else:
+        X = run.validate_features(X, X_name)
+    numeric = not is_classifier(est)
+    y = check_array(
+        y, ensure_2d=False, dtype=np.float64 if numeric else None, input_name=y_name,
+        ensure_all_finite=True, ensure_min_samples=0,
+    )  # fmt: skip
+    if len(y) != len(X):
+        raise ValueError(
+            f"{y_name} has {len(y)} rows, but {X_name} has {len(X)}; pass one target per "
+            f"row of {X_name}."
+        )
+    checked_sample_weight(sample_weight, X, X_name)
 
 
 def _warn_if_different(est, twin) -> None:
@@ -83,12 +137,50 @@ def _warn_if_different(est, twin) -> None:
         )
 
 
-def as_network_inputs(trainer, X) -> torch.Tensor:
-    """Raw inputs -> the network's input tensor, via the trainer's ``input_transform``."""
+def as_network_inputs(trainer, X, name: str = "X") -> torch.Tensor:
+    """Raw inputs -> the network's input tensor, via the trainer's ``input_transform``.
+
+    ``X`` is checked first, with errors that name ``name`` (the monitor's argument): it
+    must be numeric, finite, 2-D, non-empty and have the network's number of inputs.
+    Without an ``input_transform`` (a bare ``Trainer``) ``X`` is taken as network inputs.
+
+    Examples
+    --------
+    >>> from sktelescope._core.network import build_mlp
+    >>> from sktelescope._core.training import TrainConfig, Trainer
+    >>> trainer = Trainer(build_mlp(3, (), 1), None, TrainConfig(), torch.Generator())
+    >>> as_network_inputs(trainer, np.ones((2, 1)), "X_eval")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: X_eval has 1 features, but the network takes 3 inputs (...).
+    """
+    raw = X.detach().cpu().numpy() if isinstance(X, torch.Tensor) else X
+    checked = check_features(raw, name)
+    n_inputs = linear_layers(trainer.module)[0].in_features
+    if checked.shape[1] != n_inputs:
+        raise ValueError(
+            f"{name} has {checked.shape[1]} features, but the network takes {n_inputs} "
+            "inputs (the features it is fitted on)."
+        )
     if trainer.input_transform is not None:
         return trainer.input_transform(X)
     param = next(trainer.module.parameters())
-    return torch.as_tensor(np.asarray(X), dtype=param.dtype, device=param.device)
+    return torch.as_tensor(checked, dtype=param.dtype, device=param.device)
+
+
+def positive_int(value, name: str) -> int:
+    """``value`` as an int, or a ValueError naming ``name`` unless it is an integer >= 1.
+
+    Examples
+    --------
+    >>> positive_int(2.5, "every")
+    Traceback (most recent call last):
+    ...
+    ValueError: every must be a positive integer, got 2.5.
+    """
+    if not isinstance(value, Integral) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    return int(value)
 
 
 def format_bytes(n: float) -> str:

@@ -41,9 +41,16 @@ from sktelescope._core.autodiff import TangentEngine
 from sktelescope._core.kernels import per_example_gradients, tangent_kernel
 from sktelescope._core.network import flatten_parameters, n_outputs, unflatten_parameters
 from sktelescope._core.observers import Observer
+from sktelescope._mlp._validation import checked_sample_weight
 from sktelescope._staged import EffectiveParameters
 from sktelescope.lens._channels import ChannelOptimizer
-from sktelescope.lens._replay import as_network_inputs, check_estimator, format_bytes, replay_fit
+from sktelescope.lens._replay import (
+    as_network_inputs,
+    check_estimator,
+    format_bytes,
+    positive_int,
+    replay_fit,
+)
 
 
 class SmootherMonitor(Observer):
@@ -105,13 +112,13 @@ class SmootherMonitor(Observer):
         self, X_train, X_eval=None, *, sample_weight=None, every: int = 1,
         max_bytes: int = 2**30, chunk_size: int = 256, method: str = "auto",
     ) -> None:  # fmt: skip
-        if int(every) < 1:
-            raise ValueError(f"every must be a positive integer, got {every!r}.")
         if method not in ("auto", "channels"):
             raise ValueError(f"method must be 'auto' or 'channels', got {method!r}.")
         self.method = method
         self.X_train, self.X_eval, self.sample_weight = X_train, X_eval, sample_weight
-        self.every, self.max_bytes, self.chunk_size = int(every), int(max_bytes), int(chunk_size)
+        self.every = positive_int(every, "every")
+        self.max_bytes = positive_int(max_bytes, "max_bytes")
+        self.chunk_size = positive_int(chunk_size, "chunk_size")
 
     def uses_kernel(self, optimizer) -> bool:
         """Whether the run takes the kernel recursion (plain SGD, ``method="auto"``)."""
@@ -133,10 +140,12 @@ class SmootherMonitor(Observer):
 
     def on_train_begin(self, trainer) -> None:
         _check_trainer(trainer)
-        Xtr = as_network_inputs(trainer, self.X_train)
+        Xtr = as_network_inputs(trainer, self.X_train, "X_train")
         _check_training_inputs(trainer, Xtr)
         Xtr = Xtr.double()
-        Xev = Xtr[:0] if self.X_eval is None else as_network_inputs(trainer, self.X_eval).double()
+        Xev = Xtr[:0]
+        if self.X_eval is not None:
+            Xev = as_network_inputs(trainer, self.X_eval, "X_eval").double()
         n, theta0 = len(Xtr), flatten_parameters(trainer.module).double()
         need = self.memory_estimate(trainer.optimizer, len(theta0), n, len(Xev))
         if need > self.max_bytes:
@@ -263,12 +272,8 @@ def _check_training_inputs(trainer, X_train: torch.Tensor) -> None:
 
 
 def _normalised_weights(sample_weight, n: int, like: torch.Tensor) -> torch.Tensor:
-    if sample_weight is None:
-        return like.new_ones(n)
-    w = torch.as_tensor(np.asarray(sample_weight, dtype=np.float64)).to(like)
-    if w.shape != (n,):
-        raise ValueError(f"sample_weight has shape {tuple(w.shape)}, expected ({n},).")
-    return w / w.mean()
+    weights = checked_sample_weight(sample_weight, np.empty((n, 0)), "X_train")
+    return torch.as_tensor(weights / weights.mean()).to(like)
 
 
 @dataclass
@@ -319,7 +324,8 @@ def _replay_smoother(est, X_train, y_train, X_eval, sample_weight, every, max_by
     monitor = SmootherMonitor(
         X_train, X_eval, sample_weight=sample_weight, every=every, max_bytes=max_bytes
     )
-    twin = replay_fit(est, X_train, y_train, [monitor], sample_weight=sample_weight)
+    names = ("X_train", "y_train")
+    twin = replay_fit(est, X_train, y_train, [monitor], sample_weight, names)
     return monitor, twin
 
 

@@ -25,7 +25,7 @@ from sktelescope._core.autodiff import TangentEngine
 from sktelescope._core.losses import Loss
 from sktelescope._core.network import linear_layers, n_outputs
 from sktelescope._core.observers import Observer
-from sktelescope.lens._replay import as_network_inputs, format_bytes, replay_fit
+from sktelescope.lens._replay import as_network_inputs, format_bytes, positive_int, replay_fit
 
 MODELS = ("first_order", "trapezoid", "lazy")
 
@@ -87,12 +87,10 @@ class TelescopingMonitor(Observer):
         every: int = 1,
         max_bytes: int = 2**30,
     ) -> None:
-        if int(every) < 1:
-            raise ValueError(f"every must be a positive integer, got {every!r}.")
         self.X_eval = X_eval
         self.linear, self.trapezoid, self.lazy = bool(linear), bool(trapezoid), bool(lazy)
-        self.every = int(every)
-        self.max_bytes = int(max_bytes)
+        self.every = positive_int(every, "every")
+        self.max_bytes = positive_int(max_bytes, "max_bytes")
 
     @property
     def models(self) -> tuple[str, ...]:
@@ -116,7 +114,7 @@ class TelescopingMonitor(Observer):
 
     # -------------------------------------------------------------- observer API
     def on_train_begin(self, trainer) -> None:
-        X = as_network_inputs(trainer, self.X_eval)
+        X = as_network_inputs(trainer, self.X_eval, "X_eval")
         need = self.memory_estimate(trainer.module, len(X), trainer.total_steps)
         if need > self.max_bytes:
             raise ValueError(
