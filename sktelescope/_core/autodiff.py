@@ -41,6 +41,32 @@ class PrimalCache:
     output: torch.Tensor
 
 
+def cache_floats(module: nn.Sequential) -> tuple[int, int]:
+    """Floats per input that a :func:`primal` cache of ``module`` holds, and the floats per
+    input its construction needs on top (pre-activations, derivative temporaries).
+
+    Held: each hidden layer's output, its activation slope unless that is a lone ReLU or
+    an identity, and the network's output; the input itself is the caller's.
+
+    Examples
+    --------
+    >>> from sktelescope._core.network import build_mlp
+    >>> cache_floats(build_mlp(3, (8, 4), 1)), cache_floats(build_mlp(3, (8,), 1, "tanh"))
+    ((13, 12), (17, 16))
+    """
+    held, building, width = 0, 0, 0
+    for layer in module.children():
+        if isinstance(layer, nn.Linear):
+            width = layer.out_features
+            held += width
+        elif not isinstance(layer, nn.Identity):
+            building += width
+            if not isinstance(layer, nn.ReLU):
+                held += width
+                building += width
+    return held, building
+
+
 def is_plain_mlp(module: nn.Module) -> bool:
     """Whether ``module`` is a Sequential of Linear layers and element-wise activations."""
     if not isinstance(module, nn.Sequential):

@@ -188,12 +188,15 @@ def tangent_kernel(
     return torch.stack(blocks)
 
 
-def _signal_widths(module: nn.Sequential) -> tuple[int, int]:
-    """Floats of layer signals per input, and the largest layer's parameter count."""
+def _signal_floats(module: nn.Sequential) -> tuple[int, int]:
+    """Floats per input that :func:`layer_signals` returns (hidden layer inputs and every
+    layer's backward signal; the input itself is the caller's), and the floats per input
+    computing them needs on top (pre-activations and two gradient buffers)."""
     layers = [m for m in module.children() if isinstance(m, nn.Linear)]
-    per_input = sum(layer.in_features + layer.out_features for layer in layers)
-    largest = max((layer.out_features * (layer.in_features + 1) for layer in layers), default=0)
-    return per_input, largest
+    outs = sum(layer.out_features for layer in layers)
+    hidden = outs - layers[-1].out_features
+    widest = max(layer.out_features for layer in layers)
+    return hidden + outs, outs + 2 * widest
 
 
 def tangent_kernel_nbytes(
@@ -206,22 +209,35 @@ def tangent_kernel_nbytes(
 ) -> int:
     """Peak working memory of :func:`tangent_kernel_row_norms`, in bytes.
 
-    Counts the layer signals of all ``n_z`` reference inputs and of one chunk of
-    ``chunk_size`` rows of X, the ``(chunk_size, n_z)`` kernel block and, with a
-    preconditioner, two ``(chunk_size, largest layer's n_params)`` per-example
-    gradient blocks.
+    Counts every copy alive at once: the inputs and the norms; the layer signals of all
+    ``n_z`` reference inputs (twice while the next output's are computed) and, while
+    they are computed, their pre-activations and gradient buffers; the signals of one
+    chunk of ``chunk_size`` rows of X; the ``(chunk, n_z)`` kernel rows of the chunk
+    (the previous chunk's are still held while the next are computed) and either two
+    more such blocks (a layer's block and its product factor) or, with a preconditioner,
+    the per-example gradient blocks of the largest layer (up to three for a chunk of Z,
+    or one for Z and three for X while one is built) and the preconditioner split by
+    layer.
 
     Examples
     --------
     >>> from sktelescope._core.network import build_mlp
-    >>> tangent_kernel_nbytes(build_mlp(2, (), 1), n_x=10, n_z=100)  # (110 * 3 + 1000) * 4
-    5320
+    >>> tangent_kernel_nbytes(build_mlp(2, (), 1), n_x=10, n_z=100)  # 3 blocks of 10 x 100
+    13880
     """
-    per_input, largest = _signal_widths(module)
-    chunk = min(chunk_size, n_x)
-    floats = (n_z + chunk) * per_input + chunk * n_z
+    layers = [m for m in module.children() if isinstance(m, nn.Linear)]
+    held, building = _signal_floats(module)
+    cx, cz = min(chunk_size, n_x), min(chunk_size, n_z)
+    rows = cx * n_z * (2 if n_x > cx else 1)  # this chunk's kernel rows and the previous
+    z_copies = 2 if layers[-1].out_features > 1 else 1
+    floats = (n_x + n_z) * (layers[0].in_features + 1) + (z_copies * n_z + cx) * held
     if preconditioned:
-        floats += 2 * min(chunk_size, max(n_x, n_z)) * largest
+        sizes = [m.out_features * (m.in_features + 1) for m in layers]
+        blocks = max(3 * cz, cz + 3 * cx) * max(sizes) + cx * cz
+        work = max(blocks + rows, 2 * cx * n_z) + 2 * sum(sizes)
+    else:
+        work = rows + 2 * cx * n_z
+    floats += max(n_z * building, cx * building + work)
     return int(floats * element_size)
 
 

@@ -153,17 +153,24 @@ class TrainingRun:
             )
         return scaled.to(self.device)
 
-    def outputs(self, raw: torch.Tensor, shift: bool = True) -> np.ndarray:
+    def outputs(
+        self, raw: torch.Tensor | np.ndarray, shift: bool = True, *, overwrite: bool = False
+    ) -> np.ndarray:
         """Network outputs -> prediction units; ``shift=False`` for increments.
 
         Regressors un-standardise (``raw * t_scale + t_mean``); classifiers are unchanged
         (decision-function units). One output gives shape ``(..., n)``, else ``(..., n, k)``.
+        ``raw`` is a tensor or an array; ``overwrite=True`` converts a float64 array in
+        place instead of copying it (for large records).
         """
+        if isinstance(raw, torch.Tensor):
+            raw = raw.detach().cpu().double().numpy()
+        out = raw if overwrite and raw.dtype == np.float64 else np.array(raw, np.float64)
         with np.errstate(over="ignore", invalid="ignore"):
-            out = raw.detach().cpu().double().numpy() * self.scaling.t_scale
+            out *= self.scaling.t_scale
             if shift:
-                out = out + self.scaling.t_mean
-        if not np.all(np.isfinite(out)):
+                out += self.scaling.t_mean
+        if out.size and not (np.isfinite(out.max()) and np.isfinite(out.min())):
             raise ValueError(
                 "The network's output is not finite on these inputs: they lie too far "
                 "outside the training data for float64 arithmetic. Check their units, or "

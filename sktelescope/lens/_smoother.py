@@ -37,9 +37,15 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from sktelescope._core.autodiff import TangentEngine
-from sktelescope._core.kernels import per_example_gradients, tangent_kernel
-from sktelescope._core.network import flatten_parameters, n_outputs, unflatten_parameters
+from sktelescope._core.autodiff import TangentEngine, cache_floats
+from sktelescope._core.kernels import per_example_gradients, tangent_kernel, tangent_kernel_nbytes
+from sktelescope._core.network import (
+    flatten_parameters,
+    linear_layers,
+    n_outputs,
+    n_parameters,
+    unflatten_parameters,
+)
 from sktelescope._core.observers import Observer
 from sktelescope._mlp._validation import checked_sample_weight
 from sktelescope._staged import EffectiveParameters
@@ -126,17 +132,32 @@ class SmootherMonitor(Observer):
         plain = isinstance(optimizer, torch.optim.SGD) and group["momentum"] == 0
         return self.method == "auto" and plain and group["weight_decay"] == 0
 
-    def memory_estimate(self, optimizer, n_params: int, n: int, n_eval: int) -> int:
-        """Bytes of float64 state.
+    def memory_estimate(
+        self, module: torch.nn.Module, optimizer, n: int, n_eval: int, batch_size: int
+    ) -> int:
+        """Peak bytes of the monitor's float64 state and per-step temporaries.
 
-        Channel replay: ``8·(p·n·(3 + buffers) + (n + n_eval)·n + chunk·p)``; kernel
-        recursion (plain SGD): ``8·(3·(n + n_eval)·n + 4·(n + n_eval))``.
+        Both paths hold ``s`` (``(n + n_eval) x n``), the inputs and two forward-mode
+        caches on them. The kernel recursion (plain SGD) adds one step's kernel
+        ``K(Z, B)`` (see :func:`~sktelescope.lens.tangent_kernel_nbytes`) and the batch's
+        residuals (``batch_size x n``); the channel replay adds its ``p x n`` arrays
+        (``D^S``, optimizer buffers, the step's gradient and update, and the weight-decay
+        or Nesterov temporaries) and the larger of the step's batch gradients and one
+        chunk of per-example gradients.
         """
+        n_all, n_params = n + n_eval, n_parameters(module)
+        held, building = cache_floats(module)
+        widest = max(m.out_features for m in linear_layers(module))
+        first = linear_layers(module)[0].in_features
+        floats = n_all * n + n_all * (first + 2 * held + building + 2 * widest + 6)
         if self.uses_kernel(optimizer):
-            return 8 * (3 * (n + n_eval) * n + 4 * (n + n_eval))
-        buffers = ChannelOptimizer.n_buffers(optimizer)
-        per_step = self.chunk_size * n_params + 4 * (n + n_eval)
-        return 8 * (n_params * n * (3 + buffers) + (n + n_eval) * n + per_step)
+            kernel = tangent_kernel_nbytes(module, n_all, batch_size, False, n_all, 8) // 8
+            return 8 * (floats + kernel + batch_size * n)
+        group = optimizer.param_groups[0]
+        temporaries = 2 * (group["weight_decay"] != 0) + 2 * bool(group.get("nesterov"))
+        arrays = 3 + ChannelOptimizer.n_buffers(optimizer) + temporaries
+        per_step = max(batch_size * (n + 2 * n_params), 2 * self.chunk_size * n_params)
+        return 8 * (floats + arrays * n_params * n + per_step)
 
     def on_train_begin(self, trainer) -> None:
         _check_trainer(trainer)
@@ -147,7 +168,8 @@ class SmootherMonitor(Observer):
         if self.X_eval is not None:
             Xev = as_network_inputs(trainer, self.X_eval, "X_eval").double()
         n, theta0 = len(Xtr), flatten_parameters(trainer.module).double()
-        need = self.memory_estimate(trainer.optimizer, len(theta0), n, len(Xev))
+        batch = trainer.config.batch(n)
+        need = self.memory_estimate(trainer.module, trainer.optimizer, n, len(Xev), batch)
         if need > self.max_bytes:
             what = (
                 f"(n={n} training + {len(Xev)} other inputs, each a row of n float64 weights)"
@@ -176,17 +198,18 @@ class SmootherMonitor(Observer):
     def on_step(self, step) -> None:
         theta_prev = step.params_before.double()
         theta_new = flatten_parameters(step.module).double()
+        # s is updated in place (no second (n + n_eval) x n array): nothing below reads it.
         if self._kernel:
-            ds, dc = self._kernel_step(theta_prev, step.batch, step.optimizer.param_groups[0]["lr"])
+            dc = self._kernel_step(theta_prev, step.batch, step.optimizer.param_groups[0]["lr"])
         else:
-            grad_S, grad_C = self._channel_gradients(theta_prev, step.batch)
-            d_S, d_C = self.channels_.step(step.optimizer, grad_S, grad_C)
-            ds, dc = self._propagate(theta_prev, d_S, d_C)
+            gradients = self._channel_gradients(theta_prev, step.batch)
+            d_S, d_C = self.channels_.step(step.optimizer, *gradients)
+            del gradients  # the step's gradient is not needed while propagating
+            dc = self._propagate(theta_prev, d_S, d_C)
         delta = unflatten_parameters(self._module, theta_new - theta_prev)
         lin = self._engine.tangent(self._cache, delta)[:, 0]
         self._cache = self._engine.primal(unflatten_parameters(self._module, theta_new))
         f_new = self._cache.output[:, 0]
-        self._s += ds
         self._c_lin += dc
         self._c += dc + (f_new - self._f - lin)
         self._f = f_new
@@ -215,30 +238,31 @@ class SmootherMonitor(Observer):
         return grad_S, jac.T @ self._c[idx]
 
     def _propagate(self, theta: torch.Tensor, d_S: torch.Tensor, d_C: torch.Tensor):
-        """``∇f(Z)ᵀ ΔD^S`` (N, n) and ``∇f(Z)ᵀ ΔD^C`` (N,), in chunks of Z."""
-        ds = self._s.new_empty(self._s.shape)
+        """Add ``∇f(Z)ᵀ ΔD^S`` to ``s`` in chunks of Z; return ``∇f(Z)ᵀ ΔD^C`` (N,)."""
         dc = self._s.new_empty(len(self._Z))
         for start in range(0, len(self._Z), self.chunk_size):
             rows = slice(start, start + self.chunk_size)
             jac = per_example_gradients(self._module, theta, self._Z[rows])
-            ds[rows] = jac @ d_S
+            self._s[rows].addmm_(jac, d_S)
             dc[rows] = jac @ d_C
-        return ds, dc
+        return dc
 
     def _kernel_step(self, theta: torch.Tensor, batch: torch.Tensor, lr: float):
-        """Plain SGD: ``Δs(Z) = −γ K(Z, B) diag(w/b) (S[B] − E_B)``, no p×n state."""
+        """Plain SGD: add ``Δs(Z) = −γ K(Z, B) diag(w/b) (S[B] − E_B)`` to ``s`` (no p×n
+        state); return the constant part's change (N,)."""
         idx = batch.to(self._s.device)
         kernel = tangent_kernel(self._module, theta, self._Z, self._Z[idx], output=0)
         kernel *= (-lr * self._weights[idx] / len(idx))[None, :]
-        residual = self._s[idx].clone()
+        residual = self._s[idx]  # a copy (advanced indexing), taken before s changes
         residual[torch.arange(len(idx)), idx] -= 1.0
-        return kernel @ residual, kernel @ self._c[idx]
+        self._s.addmm_(kernel, residual)
+        return kernel @ self._c[idx]
 
     def _record(self, step: int) -> None:
         n, s = self._n, self._s
-        p_train = float((s[:n] ** 2).sum())
+        p_train = float(torch.linalg.vector_norm(s[:n]) ** 2)  # no squared copy of s
         n_eval = len(s) - n
-        p_test = float((s[n:] ** 2).sum() * n / n_eval) if n_eval else float("nan")
+        p_test = float(torch.linalg.vector_norm(s[n:]) ** 2 * n / n_eval) if n_eval else np.nan
         self._records.append((step, p_train, p_test))
 
 

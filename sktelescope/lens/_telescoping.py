@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from sktelescope._core.autodiff import TangentEngine
+from sktelescope._core.autodiff import TangentEngine, cache_floats
 from sktelescope._core.losses import Loss
 from sktelescope._core.network import linear_layers, n_outputs
 from sktelescope._core.observers import Observer
@@ -99,18 +99,35 @@ class TelescopingMonitor(Observer):
         return tuple(name for name, on in zip(MODELS, flags) if on)
 
     def memory_estimate(self, module: torch.nn.Module, n_eval: int, n_steps: int) -> int:
-        """Bytes needed for ``n_steps`` planned steps on ``n_eval`` inputs.
+        """Peak bytes the monitor holds over ``n_steps`` planned steps on ``n_eval`` inputs.
 
-        Records: ``(n_steps // every + 2) * n_eval * n_outputs * 4 * (1 + n_models)``; caches
-        of layer inputs and activation slopes: ``n_eval * Σ_l (in_l + out_l) * 4`` per
-        parameter point kept (two, plus one for the lazy model).
+        Every copy is counted, in float32 (4 bytes): the records,
+        ``(n_steps // every + 2) * n_eval * n_outputs`` each for the network and every
+        tracked model; the inputs; the forward-mode caches (``cache_floats`` per input for
+        each parameter point alive at once: the previous and the current one, plus the
+        initial one for the lazy model) with one cache's construction and two tangent
+        buffers; and up to five parameter-sized vectors (snapshot, cached points,
+        differences).
         """
-        n_out = n_outputs(module)
-        n_records = n_steps // self.every + 2
-        records = n_records * n_eval * n_out * 4 * (1 + len(self.models))
-        widths = sum(m.in_features + m.out_features for m in linear_layers(module))
-        points = (2 if (self.linear or self.trapezoid) else 0) + int(self.lazy)
-        return records + points * n_eval * widths * 4
+        layers = linear_layers(module)
+        n_out, n_params = (
+            n_outputs(module),
+            sum(m.out_features * (m.in_features + 1) for m in layers),
+        )
+        held, building = cache_floats(module)
+        widest = max(m.out_features for m in layers)
+        stepping = self.linear or self.trapezoid
+        points = (2 if stepping else 1) + int(self.lazy and stepping)
+        vectors = 1 + 2 * int(stepping) + 2 * int(self.lazy)
+        per_input = (
+            (n_steps // self.every + 2) * n_out * (1 + len(self.models))  # records
+            + layers[0].in_features  # the inputs
+            + points * held
+            + building
+            + 2 * widest  # caches, one being built, tangents
+            + 8 * n_out  # f_0, running sums and increments, in float64
+        )
+        return 4 * (n_eval * per_input + vectors * n_params)
 
     # -------------------------------------------------------------- observer API
     def on_train_begin(self, trainer) -> None:
@@ -118,7 +135,7 @@ class TelescopingMonitor(Observer):
         need = self.memory_estimate(trainer.module, len(X), trainer.total_steps)
         if need > self.max_bytes:
             raise ValueError(
-                f"TelescopingMonitor would need up to {format_bytes(need)} for "
+                f"Tracing the telescoping models would need up to {format_bytes(need)} for "
                 f"{trainer.total_steps} planned steps on {len(X)} inputs, above "
                 f"max_bytes={format_bytes(self.max_bytes)}. Monitor fewer inputs, record "
                 f"less often (every={max(2, 2 * self.every)}), track fewer models, or "
@@ -162,10 +179,10 @@ class TelescopingMonitor(Observer):
         last = getattr(self, "_last", None)
         if last is not None and last[0] != self.steps_[self._n - 1]:
             self._record(*last)
-        self.steps_ = self.steps_[: self._n].copy()
-        self.exact_ = self.exact_[: self._n].copy()
-        self.deviations_ = {k: v[: self._n].copy() for k, v in self.deviations_.items()}
-        self._cache = self._cache0 = self._last = None
+        # Views, not copies: a copy of the records would double them at the very end.
+        self.steps_, self.exact_ = self.steps_[: self._n], self.exact_[: self._n]
+        self.deviations_ = {k: v[: self._n] for k, v in self.deviations_.items()}
+        self._cache = self._cache0 = self._last = self._engine = self._sums = None
 
     # ------------------------------------------------------------------ helpers
     def _allocate(self, n_records: int, shape: tuple[int, ...]) -> None:
@@ -208,6 +225,9 @@ class TelescopingTrace:
         The classifier's classes (``None`` for regressors).
     loss : Loss or None
         The run's loss object (maps decision values to class indices).
+    memory_bytes : int or None
+        The peak memory budgeted for the trace before the replay (checked against
+        ``max_bytes``).
     """
 
     steps: np.ndarray
@@ -217,6 +237,7 @@ class TelescopingTrace:
     lazy: np.ndarray | None
     classes: np.ndarray | None = None
     loss: Loss | None = None
+    memory_bytes: int | None = None
 
     def models(self) -> dict[str, np.ndarray]:
         """The tracked approximate models by name."""
@@ -303,25 +324,38 @@ def telescoping_trace(
     >>> trace.exact.shape, trace.approximation_error("trapezoid").shape
     ((13, 10), (13,))
     """
-    monitor = TelescopingMonitor(
+    monitor = _TraceMonitor(
         X_eval, linear=linear, trapezoid=trapezoid, lazy=lazy, every=every, max_bytes=max_bytes
     )
     run = replay_fit(est, X, y, [monitor], sample_weight=sample_weight).run_
-    exact = monitor.exact_.astype(np.float64)
-
-    def to_output(values: np.ndarray) -> np.ndarray:
-        return run.outputs(torch.as_tensor(values))
-
-    models = {m: to_output(exact + monitor.deviations_[m]) for m in monitor.models}
     return TelescopingTrace(
-        steps=monitor.steps_,
-        exact=to_output(exact),
-        first_order=models.get("first_order"),
-        trapezoid=models.get("trapezoid"),
-        lazy=models.get("lazy"),
-        classes=run.classes,
-        loss=run.loss,
-    )
+        steps=monitor.steps_, **_records_in_output_units(monitor, run),
+        classes=run.classes, loss=run.loss, memory_bytes=monitor.memory_bytes_,
+    )  # fmt: skip
+
+
+class _TraceMonitor(TelescopingMonitor):
+    """The monitor of :func:`telescoping_trace`, whose budget also covers turning the
+    float32 records into the float64 trace (:func:`_records_in_output_units`)."""
+
+    def memory_estimate(self, module: torch.nn.Module, n_eval: int, n_steps: int) -> int:
+        record = (n_steps // self.every + 2) * n_eval * n_outputs(module) * 4
+        converting = (3 + 2 * len(self.models)) * record + record // 4
+        return max(super().memory_estimate(module, n_eval, n_steps), converting)
+
+
+def _records_in_output_units(monitor: TelescopingMonitor, run) -> dict[str, np.ndarray | None]:
+    """``exact`` and each model in float64 output units, releasing the float32 records as
+    they are converted: at most ``(3 + 2 * n_models)`` float32 records' worth of memory."""
+    exact = monitor.exact_.astype(np.float64)
+    monitor.exact_ = None
+    values = dict.fromkeys(MODELS)
+    for name in monitor.models:
+        model = monitor.deviations_.pop(name).astype(np.float64)
+        model += exact
+        values[name] = run.outputs(model, overwrite=True)
+    values["exact"] = run.outputs(exact, overwrite=True)
+    return values
 
 
 __all__ = ["TelescopingMonitor", "TelescopingTrace", "telescoping_trace"]
