@@ -193,3 +193,43 @@ def test_subsampled_training_set_and_errors():
         kernel_extremity_ratio(TelescopingMLPRegressor(), X_train, X_train)
     with pytest.raises(TypeError, match="stages_"):
         kernel_extremity_ratio(object(), X_train, X_train)
+
+
+def _full_batch_run(X, y, schedule):
+    return TelescopingMLPRegressor(
+        (16,), optimizer="sgd", learning_rate=0.05, momentum=0.0, batch_size=None,
+        lr_schedule=schedule, max_iter=8, stage_every=1, max_stages=10, early_stopping=False,
+        n_iter_no_change=None, random_state=0,
+    ).fit(X, y)  # fmt: skip
+
+
+def test_per_step_ratio_equals_per_stage_ratio_for_one_step_full_batch_stages():
+    X, y = make_regression(n_samples=80, n_features=3, noise=5.0, random_state=1)
+    X_train, y_train, X_test = X[:60], y[:60], X[60:] * 2.0
+    est = _full_batch_run(X_train, y_train, "constant")
+    stage = kernel_extremity_ratio(est, X_train, X_test)
+    step = kernel_extremity_ratio(est, X_train, X_test, method="step", y_train=y_train)
+    assert step.method == "step" and len(step.test_max) == est.n_steps_ == est.n_stages_
+    assert step.ratio == pytest.approx(stage.ratio, rel=1e-5)
+
+
+def test_per_step_ratio_weights_each_step_by_its_learning_rate():
+    X, y = make_regression(n_samples=80, n_features=3, noise=5.0, random_state=1)
+    X_train, y_train, X_test = X[:60], y[:60], X[60:] * 2.0
+    est = _full_batch_run(X_train, y_train, "linear")
+    stage = kernel_extremity_ratio(est, X_train, X_test)
+    step = kernel_extremity_ratio(est, X_train, X_test, method="step", y_train=y_train)
+    lr = 0.05 * (1 - np.arange(1, 9) / 8)  # linear decay over the 8 planned steps
+    weighted = (lr * stage.test_max).sum() / (lr * stage.train_max).sum()
+    assert step.ratio == pytest.approx(weighted, rel=1e-5)
+    # and not the unweighted per-stage mean, which the schedule moves away from
+    assert abs(step.ratio - weighted) < 0.01 * abs(step.ratio - stage.ratio)
+
+
+def test_kernel_extremity_refuses_inputs_that_are_not_training_rows():
+    X, y = make_regression(n_samples=80, n_features=3, noise=5.0, random_state=1)
+    est = _full_batch_run(X[:60], y[:60], "constant")
+    with pytest.raises(ValueError, match="X_train must be rows of the data"):
+        kernel_extremity_ratio(est, X[20:], X[60:])
+    res = kernel_extremity_ratio(est, X[:60][::-1], X[60:], max_train_samples=30)
+    assert res.n_train_used == 30
