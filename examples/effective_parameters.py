@@ -28,9 +28,9 @@ from pathlib import Path
 import numpy as np
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
+from sktelescope.lens.smoother import smoother_trace
 
 from sktelescope import TelescopingMLPClassifier
-from sktelescope.lens.smoother import smoother_trace
 
 
 def noisy_digits(n_train: int, noise: float, seed: int = 0):

@@ -29,8 +29,6 @@ import numpy as np
 import pandas as pd
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
-
-from sktelescope import TelescopingMLPClassifier
 from sktelescope.lens.connectivity import (
     evaluate_parameters,
     interpolate,
@@ -38,6 +36,8 @@ from sktelescope.lens.connectivity import (
     weight_average,
 )
 from sktelescope.lens.gradients import gradient_change
+
+from sktelescope import TelescopingMLPClassifier
 
 HERE = Path(__file__).resolve().parent
 

@@ -175,9 +175,7 @@ class BaseTelescopingMLP(BaseEstimator):
         return X
 
     def _validate_features_and_targets(self, X, y):
-        return validate_data(
-            self, X, y, dtype=np.float64, reset=False, **self._validate_y_kwargs()
-        )
+        return validate_data(self, X, y, dtype=np.float64, reset=False, **self._validate_y_kwargs())
 
     def _checked_weights(self, sample_weight, X) -> np.ndarray:
         return checks.checked_sample_weight(sample_weight, X)
@@ -446,9 +444,7 @@ class _TensorMaker:
 
 def _to_cpu(state: dict) -> dict:
     """A deep copy of an optimizer ``state_dict`` with every tensor on the CPU."""
-    return copy.deepcopy(
-        {k: _tensors_to_cpu(v) for k, v in state.items()}
-    )
+    return copy.deepcopy({k: _tensors_to_cpu(v) for k, v in state.items()})
 
 
 def _tensors_to_cpu(value):

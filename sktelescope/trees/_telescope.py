@@ -305,7 +305,9 @@ class TreeTelescope:
     def effective_parameters(
         self, X_eval=None, *, max_entries: int = MAX_SMOOTHER_ENTRIES
     ) -> EffectiveParameters:
-        """Effective parameters ``p^train`` and ``p^test`` after each stage (PAPER.md §2b).
+        """Effective parameters ``p^train`` and ``p^test`` after each stage.
+
+        See :ref:`math-effective-parameters`.
 
         Entry 0 is the initial prediction, entry t the ensemble after t rounds (aligned with
         the columns of :meth:`telescope`); the last entry is the whole ensemble. ``p_test`` is
