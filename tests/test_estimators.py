@@ -27,6 +27,7 @@ def diabetes():
     return load_diabetes(return_X_y=True)
 
 
+@pytest.mark.slow
 def test_pipeline_gridsearch_and_parallel_cross_validate(diabetes):
     X, y = diabetes
     pipe = make_pipeline(StandardScaler(), TelescopingMLPRegressor(**FAST))
