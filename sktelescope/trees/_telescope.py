@@ -9,9 +9,9 @@ from collections.abc import Iterator
 import numpy as np
 from sklearn.exceptions import NotFittedError
 
+import sktelescope.trees._sklearn as sk
+import sktelescope.trees._smoother as sm
 from sktelescope._staged import EffectiveParameters
-from sktelescope.trees import _sklearn as sk
-from sktelescope.trees import _smoother as sm
 from sktelescope.trees._check import check_inputs, check_training_data
 from sktelescope.trees._lightgbm import lightgbm_spec
 from sktelescope.trees._smoother import TreeSmoother
