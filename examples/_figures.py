@@ -116,9 +116,9 @@ def write_outputs(fig, summary: dict, out: Path, name: str, started: float) -> N
     out.mkdir(parents=True, exist_ok=True)
     fig.savefig(out / f"{name}.png", dpi=120)
     with open(out / f"{name}.json", "w") as fh:
-        json.dump(summary, fh, indent=1, default=_to_builtin)
+        json.dump(summary, fh, indent=1, ensure_ascii=False, default=_to_builtin)
     for key, value in summary.items():
-        print(f"{key}: {json.dumps(value, default=_to_builtin)}")
+        print(f"{key}: {json.dumps(value, ensure_ascii=False, default=_to_builtin)}")
     print(f"wrote {out / name}.png and .json in {summary['wall_time_s']} s")
 
 
