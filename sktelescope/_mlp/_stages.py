@@ -124,10 +124,10 @@ class Stage(StageBase):
         """
         pre = self._preconditioner_or_raise(preconditioned)
         Xt = self._run.inputs(X)
-        Zt = None if Z is None else self._run.inputs(Z)
+        Zt = None if Z is None else self._run.inputs(Z, name="Z")
         pre = None if pre is None else pre.to(Xt)
         k = tangent_kernel(self._run.module, self.start_parameters.to(Xt), Xt, Zt, output, pre)
-        return k.detach().cpu().numpy()
+        return _finite(k.detach(), "kernel")
 
     def kernel_row_norms(
         self,
@@ -165,13 +165,25 @@ class Stage(StageBase):
             )
         pre = self._preconditioner_or_raise(preconditioned)
         flat = self.start_parameters  # float32: the parameters' own precision, for speed
-        Xt, Zt = self._run.inputs(X).to(flat), self._run.inputs(Z).to(flat)
+        Xt = self._run.inputs(X, flat.dtype).to(flat)
+        Zt = self._run.inputs(Z, flat.dtype, name="Z").to(flat)
         _check_memory(self._run.module, len(Xt), len(Zt), pre is not None, chunk_size,
                       max_memory_bytes)  # fmt: skip
         pre = None if pre is None else pre.to(flat)
         with torch.no_grad():
             norms = tangent_kernel_row_norms(self._run.module, flat, Xt, Zt, pre, chunk_size)
-        return norms.double().cpu().numpy()
+        return _finite(norms.double(), "kernel row norms (float32)")
+
+
+def _finite(values: torch.Tensor, what: str) -> np.ndarray:
+    """``values`` as a CPU array, or a ValueError when they overflowed."""
+    if not torch.isfinite(values).all():
+        raise ValueError(
+            f"The stage's {what} overflow on these inputs: some lie too far outside the "
+            "training data (their squared activations exceed the floating-point range). "
+            "Check their units, or clip them to the training range."
+        )
+    return values.cpu().numpy()
 
 
 def _check_memory(module, n_x, n_z, preconditioned, chunk_size, budget) -> None:
