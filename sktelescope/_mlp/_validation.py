@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import sklearn
 import torch
 from sklearn.utils.validation import _check_sample_weight, check_array
@@ -40,20 +41,33 @@ def check_features(X, name: str = "X") -> np.ndarray:
     Traceback (most recent call last):
     ...
     ValueError: X_eval is empty (shape (0, 3)); pass at least one row and one column.
+    >>> check_features(np.array([[1.0, pd.NA]], dtype=object), "X_eval")
+    Traceback (most recent call last):
+    ...
+    ValueError: Input X_eval contains NaN (None or pd.NA values).
     """
     try:
         X = check_array(
             X, dtype=np.float64, input_name=name, ensure_min_samples=0, ensure_min_features=0
         )
-    except ValueError as exc:
+    except (TypeError, ValueError) as exc:
         if name in str(exc):
             raise
+        if _has_missing(X):  # None or pd.NA in an object array: float() refuses them
+            raise ValueError(f"Input {name} contains NaN (None or pd.NA values).") from None
         raise ValueError(f"{name} must be numeric features: {exc}") from None
     if X.size == 0:
         raise ValueError(
             f"{name} is empty (shape {X.shape}); pass at least one row and one column."
         )
     return X
+
+
+def _has_missing(X) -> bool:
+    try:
+        return bool(np.any(pd.isna(np.asarray(X, dtype=object))))
+    except (TypeError, ValueError):
+        return False
 
 
 def check_hidden_layer_sizes(sizes) -> tuple[int, ...]:

@@ -165,17 +165,24 @@ def gradient_change(
     _check_output(output, n_outputs(run.module))
     Xt = run.inputs(X)
     flats = [f.to(Xt) for f in store.flats]
-    values = [
+    values = np.array([
         layer_gradient_change(run.module, flats[i], flats[j], Xt, output).cpu().numpy()
         for i, j in pairs
-    ]
+    ])  # fmt: skip
+    if not np.all(np.isfinite(values)):
+        raise ValueError(
+            "The gradient change on X overflows float64: X has rows up to "
+            f"{float(Xt.abs().max()):.3g} training standard deviations from the training "
+            "mean, where squared gradients exceed float64's range. Check their units, or "
+            "clip them to the training range."
+        )
     layers = [
         f"layer {k} ({m.in_features}->{m.out_features})"
         for k, m in enumerate(_linear_layers(run.module))
     ]
     steps = np.asarray(store.steps)
     first, second = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
-    return GradientChange(steps[first], steps[second], layers, np.array(values))
+    return GradientChange(steps[first], steps[second], layers, values)
 
 
 def _is_index(value) -> bool:

@@ -17,7 +17,7 @@ from sklearn.decomposition import PCA
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array
 
-from sktelescope._mlp._validation import check_features
+from sktelescope._mlp._validation import check_features, standardisation
 
 __all__ = ["IrregularTestSet", "irregular_test_sets", "irregularity_score"]
 
@@ -62,14 +62,28 @@ def irregularity_score(X_train, X, n_components: int | float = 2, method: str = 
             f"X has {X.shape[1]} features, but X_train has {X_train.shape[1]}; "
             "score inputs with the features the training set has."
         )
-    mean, scale = X_train.mean(axis=0), X_train.std(axis=0)
-    scale[scale < 1e-12] = 1.0
-    train_std, X_std = (X_train - mean) / scale, (X - mean) / scale
-    pca = PCA(n_components=1 if method == "pc1" else n_components).fit(train_std)
-    if method == "pc1":
-        reference = np.median(pca.transform(train_std)[:, 0])
-        return np.abs(pca.transform(X_std)[:, 0] - reference)
-    return np.linalg.norm(pca.transform(X_std), axis=1)  # the training centroid maps to 0
+    mean, scale = standardisation(X_train, "X_train")
+    with np.errstate(over="ignore", invalid="ignore"):
+        train_std, X_std = (X_train - mean) / scale, (X - mean) / scale
+        pca = PCA(n_components=1 if method == "pc1" else n_components).fit(train_std)
+        projected = pca.transform(X_std)
+        if method == "pc1":
+            scores = np.abs(projected[:, 0] - np.median(pca.transform(train_std)[:, 0]))
+        else:
+            scores = _row_norms(projected)  # the training centroid maps to 0
+    if not np.all(np.isfinite(scores)):
+        raise ValueError(
+            "X has values too far from X_train to score in float64: standardised with "
+            "X_train's mean and scale they overflow. Check their units, or clip them."
+        )
+    return scores
+
+
+def _row_norms(values: np.ndarray) -> np.ndarray:
+    """Euclidean norms of the rows, through each row's largest magnitude (no overflow)."""
+    largest = np.max(np.abs(values), axis=1, keepdims=True)
+    largest[largest == 0] = 1.0
+    return np.sqrt(((values / largest) ** 2).sum(axis=1)) * largest[:, 0]
 
 
 @dataclass
