@@ -157,6 +157,15 @@ def test_fit_either_refuses_clearly_or_telescopes_to_predict(data, classifier):
         _assert_telescope_sums(est, X)
 
 
+def _draw_inputs(data, columns, **table_options):
+    """A fuzzed table for a model fitted on ``columns``: DataFrames of that width mostly get
+    the fitted names, so that their values are what is tested (else the names mismatch)."""
+    X = data.draw(tables(**table_options))
+    if isinstance(X, pd.DataFrame) and X.shape[1] == len(columns) and data.draw(st.booleans()):
+        X.columns = columns
+    return X
+
+
 @pytest.fixture(scope="module")
 def fitted():
     rng = np.random.default_rng(0)
@@ -171,9 +180,7 @@ def fitted():
 @given(data=st.data())
 def test_prediction_inputs_are_refused_clearly_or_telescope(data, fitted):
     X_fit, _, regressor, classifier = fitted
-    X = data.draw(tables(n_cols=st.sampled_from([1, 3, 3, 3, 5])))
-    if isinstance(X, pd.DataFrame) and X.shape[1] == 3 and data.draw(st.booleans()):
-        X.columns = X_fit.columns  # the fitted names, so the values are what is tested
+    X = _draw_inputs(data, X_fit.columns, n_cols=st.sampled_from([1, 3, 3, 3, 5]))
     for est in (regressor, classifier):
         if outcome(lambda est=est: est.predict(X)) is not None:
             _assert_telescope_sums(est, X)
@@ -187,9 +194,7 @@ def test_prediction_inputs_are_refused_clearly_or_telescope(data, fitted):
 @given(data=st.data())
 def test_replaying_lens_functions_refuse_clearly_or_return_finite_values(data, fitted):
     X_fit, y, regressor, _ = fitted
-    X_eval = data.draw(tables(n_cols=st.sampled_from([1, 3, 3])))
-    if isinstance(X_eval, pd.DataFrame) and X_eval.shape[1] == 3:
-        X_eval.columns = X_fit.columns
+    X_eval = _draw_inputs(data, X_fit.columns, n_cols=st.sampled_from([1, 3, 3]))
     trace = outcome(lambda: lens.telescoping_trace(regressor, X_fit, y, X_eval, every=4))
     if trace is not None:
         assert all(np.all(np.isfinite(v)) for v in (trace.exact, *trace.models().values()))
@@ -202,9 +207,9 @@ def test_replaying_lens_functions_refuse_clearly_or_return_finite_values(data, f
 @given(data=st.data())
 def test_replays_refuse_bad_training_data_clearly_or_reproduce_the_network(data, fitted):
     X_fit, _, regressor, _ = fitted
-    X = data.draw(tables(n_rows=st.integers(2, 12), n_cols=st.sampled_from([1, 3, 3, 3])))
-    if isinstance(X, pd.DataFrame) and X.shape[1] == 3:
-        X.columns = X_fit.columns
+    X = _draw_inputs(
+        data, X_fit.columns, n_rows=st.integers(2, 12), n_cols=st.sampled_from([1, 3, 3, 3])
+    )
     y = data.draw(targets(len(X), classifier=False))
     sample_weight = data.draw(weights)
     trace = outcome(lambda: lens.smoother_trace(regressor, X, y, sample_weight=sample_weight))
@@ -216,9 +221,7 @@ def test_replays_refuse_bad_training_data_clearly_or_reproduce_the_network(data,
 @given(data=st.data())
 def test_fitted_model_lens_functions_refuse_clearly_or_return_finite_values(data, fitted):
     X_fit, y, regressor, classifier = fitted
-    X = data.draw(tables(n_cols=st.sampled_from([1, 3, 3])))
-    if isinstance(X, pd.DataFrame) and X.shape[1] == 3:
-        X.columns = X_fit.columns
+    X = _draw_inputs(data, X_fit.columns, n_cols=st.sampled_from([1, 3, 3]))
     change = outcome(lambda: lens.gradient_change(regressor, X))
     if change is not None:
         assert np.all(np.isfinite(change.values))

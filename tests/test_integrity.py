@@ -8,6 +8,7 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -293,3 +294,31 @@ def test_inputs_whose_standardisation_overflows_are_refused(data):
     est = TelescopingMLPRegressor((4,), max_iter=1, random_state=0).fit(X * 1e-150, y)
     with pytest.raises(ValueError, match="X has values too far from the training data"):
         est.predict(X[:3] * 1e160)  # 1e310 training standard deviations away
+
+
+# ------------------------------------------------------- found by tests/test_fuzz.py
+def test_far_away_inputs_are_refused_where_float64_overflows(sgd, data):
+    """A row at 1e300 (finite, so predict's checks pass) made every gradient change NaN,
+    its irregularity score inf and stage kernels +-inf."""
+    X, _ = data
+    far = X[:4].copy()
+    far[-1, 0] = 1e300
+    with pytest.raises(ValueError, match="gradient change on X overflows float64"):
+        lens.gradient_change(sgd, far)
+    with pytest.raises(ValueError, match="too far from X_train to score in float64"):
+        lens.irregularity_score(X, np.vstack([X[:3], np.full(4, 1e308)]))
+    assert np.isfinite(lens.irregularity_score(X, far)).all()  # 1e300 itself still scores
+    with pytest.raises(ValueError, match="kernel overflow on these inputs"):
+        sgd.stages_[0].kernel(far)  # k(far, far) ~ 1e600
+    with pytest.raises(ValueError, match="kernel row norms .* overflow"):
+        sgd.stages_[0].kernel_row_norms(X[:3] * 1e20, X[:5])
+
+
+def test_missing_values_in_object_arrays_are_called_nan(sgd, data):
+    """``DataFrame.to_numpy()`` of a nullable column gives pd.NA in an object array, which
+    scikit-learn refuses with "float() argument must be ... not 'NAType'"."""
+    X, y = data
+    X_eval = X[:3].astype(object)
+    X_eval[1, 2] = pd.NA
+    with pytest.raises(ValueError, match=r"Input X_eval contains NaN \(None or pd.NA"):
+        lens.telescoping_trace(sgd, X, y, X_eval)
