@@ -243,7 +243,7 @@ def _refit_check(job: LensJob, net, trees) -> tuple[dict, list[str]]:
         score = score_model(est, d.X_test, d.y_test, d.task, d.n_classes)[metric]
         diff = score - job.table_scores.get(model, math.nan)
         out[f"{prefix}_test_score"], out[f"{prefix}_refit_diff"] = score, diff
-        if abs(diff) > 1e-9:  # also NaN: no table score to compare with
+        if abs(diff) > 1e-9:  # NaN (no table score to compare with) is no difference
             notes.append(f"{model} refit test {metric} differs from results.csv by {diff:.3g}")
     return out, notes
 

@@ -249,6 +249,8 @@ def spearman(x, y) -> tuple[float, float]:
     from scipy.stats import rankdata, spearmanr
 
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if np.ptp(x) == 0 or np.ptp(y) == 0:
+        return np.nan, np.nan  # a constant has no rank order
     res = spearmanr(x, y)
     rho = float(res.statistic)
     if len(x) > 8 or not np.isfinite(rho):
