@@ -56,6 +56,7 @@ __all__ = [
     "MEASURES",
     "PROPORTIONS",
     "LensJob",
+    "extremity_ratios",
     "pair_columns",
     "p_tag",
     "relative_gap",

@@ -435,18 +435,34 @@ def _verdict_markdown(table: pd.DataFrame, verdict: Verdict) -> str:
         _markdown(_verdict_rows(table)),
         "\nMean over splits, per share p of irregular test inputs:\n",
         _markdown(_per_p_rows(table)),
-        f"\nAcross datasets (alpha = {ALPHA:g}):\n",
+    ]
+    notes = [f"- {markdown_cell(d)}: {markdown_cell(n)}"
+             for d, n in zip(table["dataset"], table["lens_note"]) if n]  # fmt: skip
+    if notes:
+        lines += ["Notes:\n", *notes, ""]
+    return "\n".join(lines + _across_lines(verdict))
+
+
+def _across_lines(verdict: Verdict) -> list[str]:
+    """The across-dataset tests, the rule's conditions, and the verdict sentence last."""
+    yes = {True: "yes", False: "no"}
+    return [
+        f"Across datasets (alpha = {ALPHA:g}):\n",
         f"- network R rises: {verdict.net_rises.text()}",
         f"- gap rises: {verdict.gap_rises.text()}",
         f"- trees R bounded: {verdict.trees_bounded.text()}",
         f"- Spearman correlation of the network R slope with the gap slope: rho = "
         f"{verdict.rho:.3g} (p = {verdict.rho_pvalue:.3g}, {verdict.n_rho} datasets"
         + ("; needs at least 3)" if verdict.n_rho < 3 else ")"),
+        f"- the rule: 'holds' needs all of: network R rises on significantly many datasets "
+        f"({yes[verdict.net_rises.significant]}), the gap too "
+        f"({yes[verdict.gap_rises.significant]}), trees R bounded on significantly many "
+        f"({yes[verdict.trees_ok]}), a positive significant correlation "
+        f"({yes[verdict.correlated]}); else 'holds on these datasets only' where the "
+        "per-dataset criteria hold "
+        f"({len(verdict.holding)} datasets); else 'does not hold'.",
         f"\n**Verdict:** {markdown_cell(verdict.sentence)}\n",
     ]
-    notes = [f"- {markdown_cell(d)}: {markdown_cell(n)}"
-             for d, n in zip(table["dataset"], table["lens_note"]) if n]  # fmt: skip
-    return "\n".join(lines) + ("\nNotes:\n\n" + "\n".join(notes) + "\n" if notes else "")
 
 
 def _markdown(frame: pd.DataFrame) -> str:

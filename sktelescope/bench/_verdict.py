@@ -232,6 +232,16 @@ class Verdict:
     conclusion: str = "no data"
     sentence: str = ""
 
+    @property
+    def trees_ok(self) -> bool:
+        """The trees' R is bounded on significantly many datasets (or measured on none)."""
+        return self.trees_bounded.significant or self.trees_bounded.n == 0
+
+    @property
+    def correlated(self) -> bool:
+        """The correlation is positive and significant."""
+        return bool(self.rho > 0 and self.rho_pvalue < ALPHA)
+
 
 def spearman(x, y) -> tuple[float, float]:
     """Spearman's rho of ``x`` and ``y`` and its two-sided p-value: exact (every permutation
@@ -293,9 +303,7 @@ def decide(table: pd.DataFrame) -> Verdict:
         n_rho,
         table.loc[table["explanation_holds"], "dataset"].tolist(),
     )
-    trees_ok = v.trees_bounded.significant or v.trees_bounded.n == 0
-    correlated = bool(rho > 0 and rho_p < ALPHA)
-    if v.net_rises.significant and v.gap_rises.significant and trees_ok and correlated:
+    if v.net_rises.significant and v.gap_rises.significant and v.trees_ok and v.correlated:
         v.conclusion = "holds"
         v.sentence = f"The paper's explanation holds on these {len(table)} datasets."
     elif v.holding:
