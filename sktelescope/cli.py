@@ -117,7 +117,8 @@ def _protocol_options(run) -> None:
         "--models",
         type=_csv_list,
         metavar="NAMES",
-        help="comma-separated model names (default: every installed model)",
+        help="comma-separated model names (default: every installed model but realmlp, "
+        "which is slow: name it to include it)",
     )
     run.add_argument(
         "--budget",

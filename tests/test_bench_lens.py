@@ -17,7 +17,13 @@ from sktelescope.bench._lens import (
     p_tag,
     run_lens_job,
 )
-from sktelescope.bench._models import available_models, build_model, get_config, get_model
+from sktelescope.bench._models import (
+    available_models,
+    build_model,
+    default_models,
+    get_config,
+    get_model,
+)
 from sktelescope.bench._protocol import split_data
 from sktelescope.bench._run import resolve_lens_trees
 from sktelescope.datasets import load_sklearn_dataset
@@ -115,7 +121,8 @@ def test_lens_trees_must_be_a_trees_model_of_the_run():
     assert resolve_lens_trees(False, ["hgb"], None) is None
     with pytest.warns(UserWarning, match="no telescoping_mlp: skipped"):
         assert resolve_lens_trees(True, ["hgb", "sklearn_gbt"], None) is None
-    assert "sklearn_gbt" in available_models()  # in the default model list
+    assert "sklearn_gbt" in default_models()  # in the default model list
+    assert "realmlp" not in default_models()  # minutes per fit: only when named
 
 
 def test_cli_refuses_lens_trees_outside_models(tmp_path, capsys):

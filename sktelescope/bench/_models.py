@@ -28,7 +28,15 @@ from sklearn.preprocessing import (
     StandardScaler,
 )
 
-__all__ = ["MODELS", "ModelSpec", "available_models", "build_model", "get_config", "get_model"]
+__all__ = [
+    "MODELS",
+    "ModelSpec",
+    "available_models",
+    "build_model",
+    "default_models",
+    "get_config",
+    "get_model",
+]
 
 
 @dataclass(frozen=True)
@@ -48,6 +56,9 @@ class ModelSpec:
         Parameter caps for the ``quick`` profile (tests and smoke runs).
     requires : tuple of str
         Modules that must be importable for the model to be available.
+    in_default : bool, default=True
+        Whether a run without ``models`` includes it when installed (False for a model too
+        slow for the default run; ask for it by name).
 
     Examples
     --------
@@ -63,6 +74,7 @@ class ModelSpec:
     sample: Callable[[np.random.Generator], dict]
     quick: dict = field(default_factory=dict)
     requires: tuple[str, ...] = ()
+    in_default: bool = True
 
     def is_available(self) -> bool:
         """Whether the modules this model needs can be imported."""
@@ -444,6 +456,9 @@ MODELS: dict[str, ModelSpec] = {
             _sample_realmlp,
             {"n_epochs": 3},
             ("pytabkit", "torch"),
+            # ~6-7 min per default fit on 10,000 rows x 8 features on one core (256 epochs):
+            # a run includes it when asked for by name (--models ...,realmlp).
+            in_default=False,
         ),
         ModelSpec(
             "skorch_mlp",
@@ -483,6 +498,18 @@ def available_models() -> list[str]:
     True
     """
     return [name for name, spec in MODELS.items() if spec.is_available()]
+
+
+def default_models() -> list[str]:
+    """The models a run uses when none are named: the installed ones, less those too slow for
+    a default run (``in_default=False``: ``realmlp``).
+
+    Examples
+    --------
+    >>> "hgb" in default_models(), "realmlp" in default_models()
+    (True, False)
+    """
+    return [name for name in available_models() if MODELS[name].in_default]
 
 
 def derive_seed(*parts: object) -> int:

@@ -23,7 +23,7 @@ from sktelescope.bench._backends import BACKENDS, parallel_results, threads_per_
 from sktelescope.bench._jobs import Job, execute_job, make_jobs, make_lens_jobs
 from sktelescope.bench._lens import LENS_COLUMNS, LENS_KEY, NETWORK, LensJob
 from sktelescope.bench._lock import ResultsLock
-from sktelescope.bench._models import available_models, get_model
+from sktelescope.bench._models import default_models, get_model
 from sktelescope.bench._protocol import Protocol
 from sktelescope.bench._report import best_configs, failure_counts, write_report
 from sktelescope.bench._store import LENS_CSV_NAME, ResultStore
@@ -93,7 +93,7 @@ class BenchResult:
 
 
 def resolve_models(models: Sequence[str] | None) -> list[str]:
-    """Check model names (default: every installed model).
+    """Check model names (default: every installed model but the slow ``realmlp``).
 
     Examples
     --------
@@ -101,7 +101,7 @@ def resolve_models(models: Sequence[str] | None) -> list[str]:
     ['hgb']
     """
     if models is None:
-        return available_models()
+        return default_models()
     if isinstance(models, str) or not models:
         raise ValueError(
             f"models must be a non-empty list of model names; got {models!r}. Pass e.g. "
@@ -264,7 +264,8 @@ def run_benchmark(
         Names for :func:`sktelescope.datasets.resolve_datasets` (default: the folder's ``tier``,
         or the embedded scikit-learn sets without ``data_dir``).
     models : list of str, default=None
-        Model names (default: every installed model).
+        Model names (default: every installed model but ``realmlp``, which is slow:
+        :func:`~sktelescope.bench._models.default_models`).
     budget : int, default=5
         Random-search configurations per model; configuration 0 is the default.
     n_splits, kfold, seed, max_train
