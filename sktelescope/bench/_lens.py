@@ -49,6 +49,7 @@ from sktelescope.bench._backends import job_environment
 from sktelescope.bench._models import build_model, derive_seed, get_config
 from sktelescope.bench._protocol import PRIMARY, SplitData, _full_proba, score_model
 from sktelescope.bench._store import error_text
+from sktelescope.trees import TreeTelescope
 
 __all__ = [
     "LENS_COLUMNS",
@@ -347,8 +348,6 @@ def _trees_ratios(job: LensJob, trees, sets: _MixedSets, X_rows) -> tuple[np.nda
     d, nan = job.data, np.full(len(PROPORTIONS), np.nan)
     if d.task == "multiclass":
         return nan, f"trees R not measured: TreeTelescope is binary-only ({d.n_classes} classes)"
-    from sktelescope.trees import TreeTelescope
-
     Xt_train = _features(trees, d.X_train)
     try:
         telescope = TreeTelescope(trees[-1], Xt_train, d.y_train)

@@ -7,6 +7,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from sktelescope.bench._lens import PROPORTIONS, p_tag
+
 __all__ = ["plot_budget", "plot_lens", "plot_lens_verdict", "plot_normalised"]
 
 
@@ -76,8 +78,6 @@ def plot_lens_verdict(table: pd.DataFrame):
     the relative loss gap(p) (bottom; the raw loss difference where the gap is undefined on
     every split), mean ± std over splits (PAPER.md Fig. 5)."""
     import matplotlib.pyplot as plt
-
-    from sktelescope.bench._lens import PROPORTIONS, p_tag
 
     n = len(table)
     cols = min(n, 4)
