@@ -5,13 +5,12 @@ import gzip
 import json
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import run_python
 
 from sktelescope import __version__
 from sktelescope.bench import ResultStore
@@ -21,12 +20,6 @@ from sktelescope.datasets import add_folder_dataset
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "tabular"
 FAST = ["--models", "hgb", "--budget", "1", "--splits", "1", "--quick", "--no-lens"]
 FAST += ["--no-progress"]
-
-
-def _python(code: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=os.environ, check=False
-    )
 
 
 def _one_error_line(capsys) -> str:
@@ -61,15 +54,16 @@ def test_help_and_version_do_not_import_the_benchmark(argv):
         f"    main({argv!r})\nexcept SystemExit:\n    pass\n"
         "print(sorted(m for m in sys.modules if m.startswith('sktelescope.bench')))"
     )
-    done = _python(code)
+    done = run_python("-c", code)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[]"
 
 
 def test_importing_the_cli_imports_no_torch_and_no_estimator():
-    done = _python(
+    done = run_python(
+        "-c",
         "import sys, sktelescope.cli\n"
-        "print([m for m in ('torch', 'sktelescope._mlp') if m in sys.modules])"
+        "print([m for m in ('torch', 'sktelescope._mlp') if m in sys.modules])",
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"

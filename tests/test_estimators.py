@@ -11,7 +11,7 @@ import torch
 from sklearn.base import clone
 from sklearn.datasets import load_breast_cancer, load_diabetes
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
-from sklearn.model_selection import GridSearchCV, cross_validate
+from sklearn.model_selection import GridSearchCV, cross_val_score, cross_validate
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -27,12 +27,19 @@ def diabetes():
     return load_diabetes(return_X_y=True)
 
 
+@pytest.mark.slow
 def test_pipeline_gridsearch_and_parallel_cross_validate(diabetes):
     X, y = diabetes
     pipe = make_pipeline(StandardScaler(), TelescopingMLPRegressor(**FAST))
     grid = GridSearchCV(pipe, {"telescopingmlpregressor__learning_rate": [1e-3, 1e-2]}, cv=2)
     grid.fit(X, y)
-    assert grid.best_params_["telescopingmlpregressor__learning_rate"] in (1e-3, 1e-2)
+    key = "telescopingmlpregressor__learning_rate"
+    manual = [cross_val_score(clone(pipe).set_params(**{key: lr}), X, y, cv=2).mean()
+              for lr in (1e-3, 1e-2)]  # fmt: skip
+    assert grid.best_score_ == pytest.approx(max(manual), rel=1e-12)
+    assert grid.best_params_[key] == (1e-3, 1e-2)[int(np.argmax(manual))]
+    refit = clone(pipe).set_params(**{key: grid.best_params_[key]}).fit(X, y)
+    np.testing.assert_array_equal(grid.predict(X), refit.predict(X))
     scores = cross_validate(pipe, X, y, cv=3, n_jobs=2)
     assert scores["test_score"].shape == (3,)
     assert np.all(np.isfinite(scores["test_score"]))

@@ -6,6 +6,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from helpers import gaussian_inputs
 from sklearn.datasets import make_regression
 from sklearn.ensemble import GradientBoostingRegressor
 from sklearn.exceptions import NotFittedError
@@ -20,15 +21,8 @@ from sktelescope.lens import (
 )
 
 
-def _data(n=120, d=4, seed=0):
-    rng = np.random.default_rng(seed)
-    A = rng.normal(size=(d, d))
-    return rng.normal(size=(n, d)) @ A * np.array([1.0, 10.0, 0.1, 3.0])[:d] + 4.0
-
-
-# ------------------------------------------------------------------ irregularity
-def test_centroid_score_is_norm_of_pca_scores_of_standardised_data():
-    X_train, X = _data(), _data(30, seed=1)
+def test_centroid_score_is_norm_of_pca_scores_of_standardisedgaussian_inputs():
+    X_train, X = gaussian_inputs(), gaussian_inputs(30, seed=1)
     mu, sd = X_train.mean(0), X_train.std(0)
     T = (X_train - mu) / sd
     _, _, Vt = np.linalg.svd(T - T.mean(0), full_matrices=False)
@@ -41,7 +35,7 @@ def test_centroid_score_is_norm_of_pca_scores_of_standardised_data():
 
 
 def test_pc1_score_is_distance_to_training_median_projection():
-    X_train, X = _data(), _data(30, seed=1)
+    X_train, X = gaussian_inputs(), gaussian_inputs(30, seed=1)
     mu, sd = X_train.mean(0), X_train.std(0)
     T = (X_train - mu) / sd
     _, _, Vt = np.linalg.svd(T - T.mean(0), full_matrices=False)
@@ -51,7 +45,7 @@ def test_pc1_score_is_distance_to_training_median_projection():
 
 
 def test_scores_do_not_depend_on_feature_units():
-    X_train, X = _data(), _data(30, seed=1)
+    X_train, X = gaussian_inputs(), gaussian_inputs(30, seed=1)
     scale, shift = np.array([1e3, 1e-2, 7.0, 1.0]), np.array([5.0, -1.0, 0.0, 2.0])
     np.testing.assert_allclose(
         irregularity_score(X_train * scale + shift, X * scale + shift),
@@ -61,9 +55,9 @@ def test_scores_do_not_depend_on_feature_units():
 
 def test_score_rejects_bad_method_and_feature_mismatch():
     with pytest.raises(ValueError, match="method"):
-        irregularity_score(_data(), _data(), method="mahalanobis")
+        irregularity_score(gaussian_inputs(), gaussian_inputs(), method="mahalanobis")
     with pytest.raises(ValueError, match="features"):
-        irregularity_score(_data(), _data(d=3))
+        irregularity_score(gaussian_inputs(), gaussian_inputs(d=3))
 
 
 def test_irregular_test_sets_have_requested_shares_and_are_nested():
@@ -100,7 +94,7 @@ def _linear_model(X, y):
 
 
 def test_linear_network_ratio_matches_closed_form():
-    X_train, X_test = _data(), _data(40, seed=2) * 1.5
+    X_train, X_test = gaussian_inputs(), gaussian_inputs(40, seed=2) * 1.5
     y = X_train @ np.array([1.0, -2.0, 0.5, 0.0])
     est = _linear_model(X_train, y)
     mu, sd = X_train.mean(0), X_train.std(0)
@@ -127,7 +121,7 @@ def test_network_ratio_with_preconditioner_and_chunks_matches_full_kernel():
 
 
 def test_network_row_norms_refuse_what_would_not_fit():
-    X_train = _data()
+    X_train = gaussian_inputs()
     est = _linear_model(X_train, X_train[:, 0])
     with pytest.raises(ValueError, match=r"MiB of working memory"):
         kernel_row_norms(est.stages_[0], X_train, X_train, max_memory_bytes=1000)
@@ -174,7 +168,7 @@ def test_tree_telescope_row_norms_equal_norms_of_its_kernel_rows():
     X, y = make_regression(n_samples=150, n_features=3, noise=5.0, random_state=0)
     gbr = GradientBoostingRegressor(n_estimators=5, max_depth=2, random_state=0).fit(X, y)
     tel = trees.TreeTelescope(gbr, X, y)
-    X_test = _data(20, d=3, seed=4)
+    X_test = gaussian_inputs(20, d=3, seed=4)
     for stage in tel.stages_:
         rows = stage.kernel(X_test, X)
         np.testing.assert_allclose(kernel_row_norms(stage, X_test), np.linalg.norm(rows, axis=1))
@@ -183,7 +177,7 @@ def test_tree_telescope_row_norms_equal_norms_of_its_kernel_rows():
 
 
 def test_subsampled_training_set_and_errors():
-    X_train = _data()
+    X_train = gaussian_inputs()
     est = _linear_model(X_train, X_train[:, 0])
     full = max_row_norms(est, X_train[:5], X_train)
     sub = kernel_extremity_ratio(est, X_train, X_train[:5], max_train_samples=30, random_state=0)

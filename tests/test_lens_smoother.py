@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import gaussian_inputs, network_inputs, smooth_regression
 
 from sktelescope import TelescopingMLPClassifier, TelescopingMLPRegressor
 from sktelescope._core.network import flatten_parameters
@@ -26,15 +27,8 @@ ROUND_OFF = 2e-6
 
 
 def _data(n=40, d=3, seed=0):
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, d))
-    y = np.tanh(X[:, 0]) + 0.5 * X[:, 1] ** 2 + 0.1 * rng.normal(size=n)
-    return X, y, rng.normal(size=(12, d))
-
-
-def _standardised(X):
-    Xs = (X - X.mean(0)) / X.std(0)
-    return Xs.astype(np.float32).astype(np.float64)  # the network sees float32 inputs
+    X, y = smooth_regression(n, d, seed)
+    return X, y, gaussian_inputs(12, d, seed + 100)
 
 
 def test_linear_full_batch_sgd_is_the_matrix_polynomial():
@@ -44,7 +38,7 @@ def test_linear_full_batch_sgd_is_the_matrix_polynomial():
                                   batch_size=None, max_iter=T, n_iter_no_change=None,
                                   early_stopping=False, random_state=0)  # fmt: skip
     trace = smoother_trace(est, X, y, X_eval)
-    Xa = np.column_stack([_standardised(X), np.ones(len(X))])
+    Xa = np.column_stack([network_inputs(X), np.ones(len(X))])
     K = Xa @ Xa.T / len(X)
     decay = np.linalg.matrix_power(np.eye(len(X)) - gamma * K, T)
     # float64 on both sides with the same float32 inputs: agreement to ~1e-13

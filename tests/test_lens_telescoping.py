@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from helpers import smooth_regression
 from torch.func import functional_call, jvp
 
 from sktelescope import TelescopingMLPClassifier, TelescopingMLPRegressor
@@ -17,13 +18,6 @@ from sktelescope._core.losses import SquaredError
 from sktelescope._core.network import build_mlp, flatten_parameters, unflatten_parameters
 from sktelescope._core.training import TrainConfig, Trainer
 from sktelescope.lens import Observer, TelescopingMonitor, telescoping_trace
-
-
-def _data(n=96, d=4, seed=0):
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, d))
-    y = np.sin(X[:, 0]) + X[:, 1] * X[:, 2] + 0.1 * rng.normal(size=n)
-    return X, y
 
 
 class _ParamRecorder(Observer):
@@ -95,7 +89,7 @@ def test_tangent_pass_matches_central_finite_differences(kind):
 
 
 def test_linear_model_first_order_is_exact():
-    X, y = _data()
+    X, y = smooth_regression()
     est = TelescopingMLPRegressor((), optimizer="sgd", momentum=0.0, learning_rate=0.05,
                                   batch_size=16, max_iter=5, n_iter_no_change=None,
                                   random_state=0)  # fmt: skip
@@ -107,7 +101,7 @@ def test_linear_model_first_order_is_exact():
 
 
 def test_trapezoid_beats_first_order_and_lazy_matches_at_step_one():
-    X, y = _data(n=128)
+    X, y = smooth_regression(n=128)
     est = TelescopingMLPRegressor((32, 32), optimizer="sgd", learning_rate=0.05, momentum=0.0,
                                   batch_size=32, max_iter=10, n_iter_no_change=None,
                                   random_state=0)  # fmt: skip
@@ -119,7 +113,7 @@ def test_trapezoid_beats_first_order_and_lazy_matches_at_step_one():
 
 
 def test_classifier_accuracy_and_exact_only_mode():
-    X, y = _data(n=80)
+    X, y = smooth_regression(n=80)
     labels = np.where(y > np.median(y), "b", "a")
     clf = TelescopingMLPClassifier((16,), loss="squared_error", optimizer="adam", batch_size=16,
                                    max_iter=4, n_iter_no_change=None, random_state=3)  # fmt: skip
@@ -134,7 +128,7 @@ def test_classifier_accuracy_and_exact_only_mode():
 
 
 def test_refuses_what_would_not_fit_and_unseeded_estimators():
-    X, y = _data(n=64)
+    X, y = smooth_regression(n=64)
     est = TelescopingMLPRegressor((8,), max_iter=50, batch_size=8, random_state=0)
     with pytest.raises(ValueError, match=r"max_bytes=.*every="):
         telescoping_trace(est, X, y, X, max_bytes=10_000)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
-import os
 import re
 import shutil
 import subprocess
@@ -12,14 +11,13 @@ import sys
 import textwrap
 import types
 import zipfile
-from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import ROOT, run_python
 
 import sktelescope
 
-ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 # Pages whose Python blocks form one runnable script each (blocks marked ``:class: no-test``,
 # such as cluster commands, are left out).
@@ -29,25 +27,14 @@ CLASSES = ("Stage", "TelescopingMLPClassifier", "TelescopingMLPRegressor")
 SUBPACKAGES = ("bench", "datasets", "exceptions", "lens", "trees")
 
 
-def _python(*args: str) -> subprocess.CompletedProcess:
-    """Run a fresh interpreter on this checkout (so nothing is imported yet)."""
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-    }
-    return subprocess.run(
-        [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
-    )
-
-
 def test_import_does_not_import_torch():
-    result = _python("-c", "import sktelescope, sys; assert 'torch' not in sys.modules")
+    result = run_python("-c", "import sktelescope, sys; assert 'torch' not in sys.modules")
     assert result.returncode == 0, result.stderr
 
 
 def test_cli_help_does_not_import_torch():
     # -X importtime lists every module the command imported, one per line on stderr.
-    result = _python("-X", "importtime", "-m", "sktelescope", "--help")
+    result = run_python("-X", "importtime", "-m", "sktelescope", "--help")
     assert result.returncode == 0, result.stderr[-2000:]
     assert "bench" in result.stdout
     imported = re.findall(r"\|\s+([\w.]+)\s*$", result.stderr, flags=re.M)
@@ -64,7 +51,7 @@ def test_public_names_resolve_on_first_access():
         "assert TelescopingMLPRegressor.__module__.startswith('sktelescope._mlp')\n"
         "assert 'TelescopingMLPRegressor' in vars(sktelescope)\n"  # cached after first use
     )
-    result = _python("-c", code)
+    result = run_python("-c", code)
     assert result.returncode == 0, result.stderr
 
 
@@ -157,6 +144,7 @@ def _python_blocks(text: str) -> list[str]:
     ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("page", GUIDE_PAGES)
 def test_documented_python_runs(page, tmp_path, monkeypatch):
     blocks = _python_blocks((DOCS / page).read_text())

@@ -32,7 +32,7 @@ def _kernel_smoother_step(est, k, X, y, lr, weight_decay, adaptive):
     """``−γ/n K (f − y)`` (+ AdamW's decay term) in prediction units, from stage ``k``'s kernel."""
     run, stage = est.run_, est.stages_[k]
     before = est.telescope(X)[:, : k + 1].sum(axis=1)
-    t_mean, t_scale = run.scaling.t_mean[0], run.scaling.t_scale[0]
+    t_scale = run.scaling.t_scale[0]
     residual = (before - y) / t_scale
     step = -lr / len(X) * stage.kernel(X, X, preconditioned=adaptive) @ residual
     if weight_decay:

@@ -16,13 +16,15 @@ from sklearn.ensemble import (
     RandomForestRegressor,
 )
 from sklearn.exceptions import NotFittedError
-from threadpoolctl import threadpool_limits
 
 from sktelescope._staged import StageBase, StageLike
 from sktelescope.trees import TreeTelescope
 
 # LightGBM 4.7 renamed eval_set to eval_X / eval_y; the old name keeps older releases working.
-pytestmark = pytest.mark.filterwarnings("ignore:The argument 'eval_set' is deprecated")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:The argument 'eval_set' is deprecated"),
+    pytest.mark.usefixtures("one_openmp_thread"),
+]
 
 
 def _importable(name: str) -> bool:
@@ -103,13 +105,6 @@ CASES = [
 ]
 
 _FITTED = {}
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """The models are tiny: OpenMP threads only cost time, badly so on a loaded machine."""
-    with threadpool_limits(limits=1):
-        yield
 
 
 def _fit(lib, task, early):

@@ -19,7 +19,6 @@ from sklearn.ensemble import (
     HistGradientBoostingClassifier,
     HistGradientBoostingRegressor,
 )
-from threadpoolctl import threadpool_limits
 
 import sktelescope.trees as trees_package
 from sktelescope.trees import TreeTelescope
@@ -27,13 +26,10 @@ from sktelescope.trees import TreeTelescope
 xgb = pytest.importorskip("xgboost")
 lgb = pytest.importorskip("lightgbm")
 
-pytestmark = pytest.mark.filterwarnings("ignore:TreeTelescope. weights @ pseudo_residuals")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    with threadpool_limits(limits=1):
-        yield
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:TreeTelescope. weights @ pseudo_residuals"),
+    pytest.mark.usefixtures("one_openmp_thread"),
+]
 
 
 def _data(task, rows=slice(0, 300)):

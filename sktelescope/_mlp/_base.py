@@ -28,11 +28,11 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+import sktelescope._mlp._validation as checks
 from sktelescope._core.checkpoints import CheckpointStore
 from sktelescope._core.network import build_mlp, count_mlp_parameters
 from sktelescope._core.observers import EarlyStopping, StageRecorder
 from sktelescope._core.training import DivergenceError, TrainConfig, Trainer, TrainResult
-from sktelescope._mlp import _validation as checks
 from sktelescope._mlp._run import Scaling, TrainingRun, row_fingerprints
 from sktelescope._mlp._stages import Stage
 from sktelescope._mlp._threads import resolve_threads, torch_threads
@@ -175,9 +175,7 @@ class BaseTelescopingMLP(BaseEstimator):
         return X
 
     def _validate_features_and_targets(self, X, y):
-        return validate_data(
-            self, X, y, dtype=np.float64, reset=False, **self._validate_y_kwargs()
-        )
+        return validate_data(self, X, y, dtype=np.float64, reset=False, **self._validate_y_kwargs())
 
     def _checked_weights(self, sample_weight, X) -> np.ndarray:
         return checks.checked_sample_weight(sample_weight, X)
@@ -446,9 +444,7 @@ class _TensorMaker:
 
 def _to_cpu(state: dict) -> dict:
     """A deep copy of an optimizer ``state_dict`` with every tensor on the CPU."""
-    return copy.deepcopy(
-        {k: _tensors_to_cpu(v) for k, v in state.items()}
-    )
+    return copy.deepcopy({k: _tensors_to_cpu(v) for k, v in state.items()})
 
 
 def _tensors_to_cpu(value):

@@ -6,8 +6,8 @@ import numpy as np
 from sklearn.base import RegressorMixin
 from sklearn.utils._param_validation import StrOptions
 
+import sktelescope._mlp._validation as checks
 from sktelescope._core.losses import SquaredError
-from sktelescope._mlp import _validation as checks
 from sktelescope._mlp._base import BaseTelescopingMLP
 
 __all__ = ["TelescopingMLPRegressor"]

@@ -28,6 +28,8 @@ from sklearn.preprocessing import (
     StandardScaler,
 )
 
+from sktelescope.bench._scalers import RobustSmoothClipScaler
+
 __all__ = [
     "MODELS",
     "ModelSpec",
@@ -109,12 +111,24 @@ def _choice(rng: np.random.Generator, options: list, p: list | None = None):
 # --------------------------------------------------------------------------- preprocessing
 
 
-def _network_preprocessor(cats: list[str], scaling: str = "quantile") -> ColumnTransformer:
-    """One-hot categoricals; quantile-normal (or standard) scaling of the numeric columns."""
+#: The numeric-column scalers a network pipeline can use (``scaling`` parameter).
+NETWORK_SCALERS = ("standard", "quantile", "robust")
+
+
+def _numeric_scaler(scaling: str):
     if scaling == "quantile":
-        scaler = QuantileTransformer(output_distribution="normal", n_quantiles=1000, random_state=0)
-    else:
-        scaler = StandardScaler()
+        return QuantileTransformer(output_distribution="normal", n_quantiles=1000, random_state=0)
+    if scaling == "robust":
+        return RobustSmoothClipScaler()
+    if scaling == "standard":
+        return StandardScaler()
+    raise ValueError(f"scaling must be one of {list(NETWORK_SCALERS)}, got {scaling!r}.")
+
+
+def _network_preprocessor(cats: list[str], scaling: str = "quantile") -> ColumnTransformer:
+    """One-hot categoricals; standard, quantile-normal or robust smooth-clip scaling of the
+    numeric columns (``scaling``, see :data:`NETWORK_SCALERS`)."""
+    scaler = _numeric_scaler(scaling)
     onehot = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
     return ColumnTransformer(
         [("cat", onehot, cats), ("num", scaler, _not(cats))], verbose_feature_names_out=False

@@ -4,7 +4,7 @@ Under squared loss the parameters stay affine in the (standardised) training tar
 along the first-order dynamics: ``θ_t = D^S_t y + D^C_t`` with ``D^S`` of shape (p, n) and
 ``D^C`` of shape (p,). Every optimizer state is kept the same way (momentum buffers,
 Adam's first moment), and each step applies exactly the update PyTorch applies, with
-Adam's second moment frozen at its actual value (PAPER.md §1, "Recommendation").
+Adam's second moment frozen at its actual value (see the docs' :ref:`math-smoother`).
 """
 
 from __future__ import annotations

@@ -316,8 +316,8 @@ class KernelExtremityMonitor(Observer):
     def on_train_begin(self, trainer) -> None:
         X_test = as_network_inputs(trainer, self.X_test)
         n_test = len(X_test)
-        self._groups = [np.arange(n_test)] if self.groups is None else _check_groups(
-            self.groups, n_test
+        self._groups = (
+            [np.arange(n_test)] if self.groups is None else _check_groups(self.groups, n_test)
         )
         X_fit, _, W = trainer.train_data
         rows = _subsample_rows(np.arange(len(X_fit)), self.max_train_samples, self.random_state)

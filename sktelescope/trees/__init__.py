@@ -1,8 +1,9 @@
 """Gradient-boosted trees through the telescoping lens.
 
 A boosted ensemble is its initial prediction plus one tree per round. Each tree is a kernel
-smoother of the pseudo-residuals ``r = -dl/df`` of the round (PAPER.md §2c): the contribution of
-round k at ``x`` is ``sum_i w_k(x, x_i) r_ik`` with ``w_k(x, x_i) = eta * 1{same leaf} / D``,
+smoother of the pseudo-residuals ``r = -dl/df`` of the round (:ref:`math-gbt-smoother`):
+the contribution of round k at ``x`` is ``sum_i w_k(x, x_i) r_ik`` with
+``w_k(x, x_i) = eta * 1{same leaf} / D``,
 where ``D`` is the leaf's hessian sum plus the L2 leaf penalty (the leaf size under squared
 error). :class:`TreeTelescope` gives a fitted XGBoost, LightGBM or scikit-learn booster the same
 surface as the telescoping networks: ``stages_``, ``staged_predict``, ``telescope`` and per-stage

@@ -1,4 +1,4 @@
-"""The smoother recursion of a squared-error tree ensemble (PAPER.md §1 and §2c).
+"""The smoother recursion of a squared-error tree ensemble (:ref:`math-gbt-smoother`).
 
 With ``W_t`` the weights of round t (``learning_rate * K_t``), the training smoother and offset
 follow ``S_t = S_{t-1} + W_t (I - S_{t-1})`` and ``c_t = (I - W_t) c_{t-1}``; an evaluation row

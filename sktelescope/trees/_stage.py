@@ -174,9 +174,10 @@ class TreeStage(StageBase):
         With ``Z=None`` the columns are the training points the trees were fitted on; this is
         what the kernel-extremity ratio of the lens compares across inputs. Under squared
         error without leaf penalty it is ``1 / sqrt(n_leaf(x))``, between ``1/sqrt(n)`` and 1
-        (PAPER.md §2c); a penalty ``lambda`` gives ``sqrt(n_leaf) / (n_leaf + lambda)``. Under
-        log-loss ``D`` is a hessian sum and the norm is not bounded by 1. With ``Z`` given,
-        the norms of the rows of ``kernel(X, Z)``: ``sqrt(#Z in leaf(x)) / D(leaf(x))``.
+        (:ref:`math-gbt-smoother`); a penalty ``lambda`` gives
+        ``sqrt(n_leaf) / (n_leaf + lambda)``. Under log-loss ``D`` is a hessian sum and
+        the norm is not bounded by 1. With ``Z`` given, the norms of the rows of
+        ``kernel(X, Z)``: ``sqrt(#Z in leaf(x)) / D(leaf(x))``.
 
         Parameters
         ----------

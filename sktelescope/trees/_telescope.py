@@ -9,9 +9,9 @@ from collections.abc import Iterator
 import numpy as np
 from sklearn.exceptions import NotFittedError
 
+import sktelescope.trees._sklearn as sk
+import sktelescope.trees._smoother as sm
 from sktelescope._staged import EffectiveParameters
-from sktelescope.trees import _sklearn as sk
-from sktelescope.trees import _smoother as sm
 from sktelescope.trees._check import check_inputs, check_training_data
 from sktelescope.trees._lightgbm import lightgbm_spec
 from sktelescope.trees._smoother import TreeSmoother
@@ -305,7 +305,9 @@ class TreeTelescope:
     def effective_parameters(
         self, X_eval=None, *, max_entries: int = MAX_SMOOTHER_ENTRIES
     ) -> EffectiveParameters:
-        """Effective parameters ``p^train`` and ``p^test`` after each stage (PAPER.md §2b).
+        """Effective parameters ``p^train`` and ``p^test`` after each stage.
+
+        See :ref:`math-effective-parameters`.
 
         Entry 0 is the initial prediction, entry t the ensemble after t rounds (aligned with
         the columns of :meth:`telescope`); the last entry is the whole ensemble. ``p_test`` is
