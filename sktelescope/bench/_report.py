@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from sktelescope.bench._lens import LENS_COLUMNS, PROPORTIONS, p_tag
+from sktelescope.bench._plots import plot_budget, plot_lens, plot_lens_verdict, plot_normalised
 from sktelescope.bench._protocol import PRIMARY
 from sktelescope.bench._store import ResultsFolderError, ResultStore, escape_cell
 from sktelescope.bench._verdict import ALPHA, TREES_R_BOUND, Verdict, dataset_verdicts, decide
@@ -590,13 +591,6 @@ def _plots(
             stacklevel=2,
         )
         return
-    from sktelescope.bench._plots import (
-        plot_budget,
-        plot_lens,
-        plot_lens_verdict,
-        plot_normalised,
-    )
-
     figures = []
     if not best.empty:
         figures += [
