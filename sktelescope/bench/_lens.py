@@ -49,6 +49,7 @@ from sktelescope.bench._backends import job_environment
 from sktelescope.bench._models import build_model, derive_seed, get_config
 from sktelescope.bench._protocol import PRIMARY, SplitData, _full_proba, score_model
 from sktelescope.bench._store import error_text
+from sktelescope.lens import irregular_test_sets, irregularity_score, kernel_row_norms
 from sktelescope.trees import TreeTelescope
 
 __all__ = [
@@ -261,8 +262,6 @@ class _MixedSets:
 
 
 def _mixed_sets(job: LensJob, trees) -> _MixedSets:
-    from sktelescope.lens import irregular_test_sets, irregularity_score
-
     d = job.data
     Xt_train, Xt_test = _features(trees, d.X_train), _features(trees, d.X_test)
     score_train = irregularity_score(Xt_train, Xt_train)
@@ -332,8 +331,6 @@ def extremity_ratios(model, X_train: np.ndarray, X_rows: np.ndarray, groups) -> 
     >>> extremity_ratios(est, X, 3 * X[:10], [np.arange(5), np.arange(10)]).shape
     (2,)
     """
-    from sktelescope.lens import kernel_row_norms
-
     test_max = np.empty((len(model.stages_), len(groups)))
     train_max = np.empty(len(model.stages_))
     for k, stage in enumerate(model.stages_):

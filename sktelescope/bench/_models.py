@@ -28,7 +28,9 @@ from sklearn.preprocessing import (
     StandardScaler,
 )
 
+from sktelescope._mlp import TelescopingMLPClassifier, TelescopingMLPRegressor
 from sktelescope.bench._scalers import RobustSmoothClipScaler
+from sktelescope.bench._skorch import SkorchMLPClassifier, SkorchMLPRegressor
 
 __all__ = [
     "MODELS",
@@ -84,12 +86,6 @@ class ModelSpec:
 
 
 def _importable(module: str) -> bool:
-    if module == "sktelescope._mlp":
-        try:
-            _telescoping_classes()
-        except ImportError:
-            return False
-        return True
     return importlib.util.find_spec(module) is not None
 
 
@@ -158,16 +154,8 @@ def _is_regression(task: str) -> bool:
 # --------------------------------------------------------------------------- telescoping MLP
 
 
-def _telescoping_classes():
-    try:
-        from sktelescope import TelescopingMLPClassifier, TelescopingMLPRegressor
-    except ImportError:
-        from sktelescope._mlp import TelescopingMLPClassifier, TelescopingMLPRegressor
-    return TelescopingMLPRegressor, TelescopingMLPClassifier
-
-
 def _build_telescoping(task, params, cats, seed, n_threads):
-    reg, clf = _telescoping_classes()
+    reg, clf = TelescopingMLPRegressor, TelescopingMLPClassifier
     params = dict(params)
     scaling = params.pop("scaling", "quantile")
     if "hidden_layer_sizes" in params:
@@ -336,8 +324,6 @@ def _sample_lightgbm(rng):
 
 
 def _build_skorch(task, params, cats, seed, n_threads):
-    from sktelescope.bench._skorch import SkorchMLPClassifier, SkorchMLPRegressor
-
     params = dict(params)
     scaling = params.pop("scaling", "quantile")
     if _is_regression(task):
@@ -418,7 +404,7 @@ MODELS: dict[str, ModelSpec] = {
             _build_telescoping,
             _sample_telescoping,
             {"max_iter": 5},
-            ("sktelescope._mlp", "torch"),
+            ("torch",),
         ),
         ModelSpec(
             "xgboost",
