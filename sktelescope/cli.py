@@ -117,7 +117,8 @@ def _protocol_options(run) -> None:
         "--models",
         type=_csv_list,
         metavar="NAMES",
-        help="comma-separated model names (default: every installed model)",
+        help="comma-separated model names (default: every installed model but realmlp, "
+        "which is slow: name it to include it)",
     )
     run.add_argument(
         "--budget",
@@ -145,8 +146,16 @@ def _protocol_options(run) -> None:
     run.add_argument(
         "--no-lens",
         action="store_true",
-        help="skip the lens step (per dataset x split: test-input irregularity and the "
-        "network's and trees' kernel-extremity ratios, in OUT/lens.csv and OUT/datasets.csv)",
+        help="skip the lens step (after the fits, per dataset x split: the best-validation "
+        "telescoping_mlp and trees refitted, their kernel-extremity ratios and loss gap on test "
+        "sets with a growing share of irregular inputs, in OUT/lens.csv; the verdict in "
+        "OUT/summary.md, OUT/datasets.csv and OUT/lens_verdict.png)",
+    )
+    run.add_argument(
+        "--lens-trees",
+        metavar="NAME",
+        help="the trees model the lens compares the network with; must be among --models "
+        "(default: sklearn_gbt, the paper's, when run; else the first trees model of --models)",
     )
     run.add_argument(
         "--quick", action="store_true", help="cap epochs and trees: a smoke test, not a benchmark"
@@ -246,6 +255,7 @@ def _bench(args) -> int:
         max_train=args.max_train,
         progress=not args.no_progress,
         lens=not args.no_lens,
+        lens_trees=args.lens_trees,
         retry_errors=args.retry_errors,
     )
     print(

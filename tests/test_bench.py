@@ -16,16 +16,17 @@ from sktelescope.bench import (
     make_split,
     run_benchmark,
 )
-from sktelescope.bench._lens import LENS_COLUMNS, MEASURES
+from sktelescope.bench._lens import LENS_COLUMNS, LENS_KEY, MEASURES
 from sktelescope.bench._models import available_models
-from sktelescope.bench._report import LENS_SUMMARY
 
 TIMING = {"fit_seconds", "predict_seconds", "lens_seconds"}
 HAS_LENS = "telescoping_mlp" in available_models()
-#: Lens columns that must be finite for regression and binary datasets: those in summary.md.
-LENS_FINITE = LENS_SUMMARY
-# Fast models: both families; the project's network when it is importable.
-MODELS = [m for m in ("telescoping_mlp", "hgb", "xgboost") if m in available_models()]
+#: Per-dataset lens columns that must be finite for regression and binary datasets.
+LENS_FINITE = ("net_ratio_slope_mean", "trees_ratio_slope_mean", "loss_diff_slope_mean",
+               "net_ratio_p100", "trees_ratio_p100", "irregularity_mean")  # fmt: skip
+# Fast models: both families (sklearn_gbt: the lens's trees); the project's network when it is
+# importable.
+MODELS = [m for m in ("telescoping_mlp", "sklearn_gbt", "xgboost") if m in available_models()]
 TINY = dict(models=MODELS, budget=2, n_splits=1, quick=True, progress=False)
 
 
@@ -36,7 +37,7 @@ def _rows(out, name: str = "results.csv") -> dict:
         return {}
     with open(path, newline="") as fh:
         rows = list(csv.DictReader(fh))
-    key = ("dataset", "split") if name == "lens.csv" else ("dataset", "split", "model", "config")
+    key = LENS_KEY if name == "lens.csv" else ("dataset", "split", "model", "config")
     return {tuple(r[k] for k in key): {k: v for k, v in r.items() if k not in TIMING} for r in rows}
 
 
@@ -77,23 +78,32 @@ def test_run_writes_csv_summary_and_plots(tmp_path):
     assert (tmp_path / "normalised_scores.png").stat().st_size > 0
     assert (tmp_path / "score_vs_budget.png").stat().st_size > 0
     if HAS_LENS:
+        assert (tmp_path / "lens_verdict.png").stat().st_size > 0
         assert (tmp_path / "lens_scatter.png").stat().st_size > 0
 
 
 def _check_lens(out: Path, res, n_datasets: int) -> None:
-    """lens.csv has one ok row per dataset x split; datasets.csv and summary.md its columns."""
+    """lens.csv has one ok row per dataset x split, on the best-validation configurations,
+    whose refits reproduce results.csv; datasets.csv has the verdict columns, summary.md the
+    verdict section."""
     import pandas as pd
 
     lens = _rows(out, "lens.csv")
     assert res.n_lens_run == res.n_lens_total == len(lens) == n_datasets
     assert all(r["status"] == "ok" for r in lens.values()), lens
-    assert all(int(r["lens_max_train"]) == 2000 and int(r["lens_max_test"]) == 1000
+    assert all(r["trees_model"] == "sklearn_gbt" for r in lens.values())
+    assert all(float(r["net_refit_diff"]) == float(r["trees_refit_diff"]) == 0.0
                for r in lens.values())  # fmt: skip
+    best = pd.read_csv(out / "best.csv")
+    for dataset, split, trees, net_config, trees_config in lens:
+        chosen = best[(best["dataset"] == dataset) & (best["split"] == int(split))]
+        configs = dict(zip(chosen["model"], chosen["config"]))
+        assert (configs["telescoping_mlp"], configs[trees]) == (int(net_config), int(trees_config))
     table = pd.read_csv(out / "datasets.csv")
-    assert set(LENS_FINITE) | {"network_minus_trees", "lens_note"} <= set(table.columns)
+    assert set(LENS_FINITE) | {"network_minus_trees", "explanation_holds"} <= set(table.columns)
     assert len(table) == n_datasets and np.isfinite(table[list(LENS_FINITE)].to_numpy()).all()
-    assert (table[["net_ratio", "irregularity_mean"]] > 0).all().all()
-    assert "net_ratio_irregular" in (out / "summary.md").read_text()
+    summary = (out / "summary.md").read_text()
+    assert "## Verdict" in summary and "**Verdict:** The paper's explanation" in summary
 
 
 def test_killed_run_resumes_without_refitting(tmp_path):
@@ -166,13 +176,13 @@ def test_lens_on_multiclass_records_why_trees_are_skipped():
 
     ds = load_sklearn_dataset("iris")
     data = _split_data(ds, 0, Protocol(n_splits=1))
-    row = run_lens_job(LensJob(ds.name, 0, 0, data, quick=True, max_train=50, max_test=20))
+    job = LensJob(ds.name, 0, 0, data, "sklearn_gbt", 0, 0, quick=True, max_train=50)
+    row = run_lens_job(job)
     assert row["status"] == "ok", row.get("error")
-    assert set(row) <= set(LENS_COLUMNS) and set(MEASURES) - set(row) == {
-        "trees_ratio",
-        "trees_ratio_irregular",
-    }
-    assert np.isfinite(row["net_ratio"]) and "binary-only" in row["note"]
+    assert set(row) <= set(LENS_COLUMNS) and row["loss"] == "log_loss"
+    nan = {k for k in MEASURES if isinstance(row[k], float) and np.isnan(row[k])}
+    assert nan == {k for k in MEASURES if k.startswith("trees_ratio")}
+    assert np.isfinite(row["net_ratio_p100"]) and "binary-only" in row["note"]
 
 
 def test_store_rejects_foreign_csv(tmp_path):

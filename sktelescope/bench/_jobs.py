@@ -1,8 +1,9 @@
 """The benchmark's jobs: what one fit is, how it runs, and the list of them.
 
 One fit job is ``(dataset, split, model, config)``: a pure function of its inputs that fits one
-pipeline and returns one result row. One lens job is ``(dataset, split)``
-(:mod:`sktelescope.bench._lens`); its rows go to ``lens.csv``. Seeds depend only on a job's key,
+pipeline and returns one result row. One lens job per ``(dataset, split)`` looks at that
+split's best-validation network and trees (:mod:`sktelescope.bench._lens`), so lens jobs are
+made after the fits; their rows go to ``lens.csv``. Seeds depend only on a job's key,
 so every backend gives the same rows (apart from the timing columns).
 """
 
@@ -15,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sktelescope.bench._backends import job_environment
-from sktelescope.bench._lens import LensJob, run_lens_job
+from sktelescope.bench._lens import NETWORK, LensJob, run_lens_job
 from sktelescope.bench._models import build_model, derive_seed, get_config, get_model
 from sktelescope.bench._protocol import ALL_METRICS, Protocol, SplitData, score_model, split_data
 from sktelescope.bench._store import error_text
@@ -27,7 +28,6 @@ __all__ = [
     "execute_job",
     "make_jobs",
     "make_lens_jobs",
-    "order_jobs",
     "run_job",
 ]
 
@@ -165,39 +165,59 @@ def make_jobs(
     ]
 
 
-def make_lens_jobs(jobs: Sequence[Job], seed: int, quick: bool = False) -> list[LensJob]:
-    """One lens job per ``(dataset, split)`` of ``jobs``, sharing their data.
+def make_lens_jobs(
+    jobs: Sequence[Job],
+    best: dict,
+    trees_model: str,
+    seed: int,
+    quick: bool = False,
+) -> list[LensJob]:
+    """One lens job per ``(dataset, split)`` of ``jobs``: the best-validation configurations
+    of the network and of ``trees_model`` on that split, sharing the fit jobs' data.
 
-    The lens fits use the seed of the benchmark's configuration-0 fits of that split.
+    Parameters
+    ----------
+    jobs : list of Job
+        The run's fit jobs (their datasets, splits, data and thread count).
+    best : dict
+        ``(dataset, split, model) -> (config, test_score)`` of the best-validation fits
+        (:func:`sktelescope.bench._report.best_configs`); a missing entry (no successful fit)
+        gives configuration ``-1``, and the lens job an error row that says so.
+    trees_model : str
+    seed : int
+        The protocol's base seed (the fit jobs' seeds derive from it).
+    quick : bool, default=False
 
     Examples
     --------
     >>> from sktelescope.datasets import load_sklearn_dataset
     >>> jobs = make_jobs([load_sklearn_dataset("diabetes")], ["hgb"], 2, Protocol(n_splits=2))
-    >>> [lens.key for lens in make_lens_jobs(jobs, seed=0)]
-    [('sklearn:diabetes', 0), ('sklearn:diabetes', 1)]
+    >>> best = {("sklearn:diabetes", 0, "telescoping_mlp"): (1, 0.4),
+    ...         ("sklearn:diabetes", 0, "hgb"): (0, 0.5)}
+    >>> [lens.key for lens in make_lens_jobs(jobs, best, "hgb", seed=0)]
+    [('sklearn:diabetes', 0, 'hgb', 1, 0), ('sklearn:diabetes', 1, 'hgb', -1, -1)]
     """
     first = {}
     for job in jobs:
         first.setdefault((job.dataset, job.split), job)
-    return [
-        LensJob(ds, s, derive_seed(seed, ds, s, 0), job.data, quick, job.n_threads)
-        for (ds, s), job in first.items()
-    ]
-
-
-def order_jobs(fits: Sequence[Job], lenses: Sequence[LensJob]) -> list[Job | LensJob]:
-    """Every default fit first, then the lens jobs, then the tuned fits.
-
-    Examples
-    --------
-    >>> from sktelescope.datasets import load_sklearn_dataset
-    >>> jobs = make_jobs([load_sklearn_dataset("diabetes")], ["hgb"], 2, Protocol(n_splits=1))
-    >>> [type(j).__name__ for j in order_jobs(jobs, make_lens_jobs(jobs, seed=0))]
-    ['Job', 'LensJob', 'Job']
-    """
-    defaults = [job for job in fits if job.config == 0]
-    return defaults + list(lenses) + [job for job in fits if job.config != 0]
+    lens_jobs = []
+    for (ds, s), job in first.items():
+        chosen = {m: best.get((ds, s, m), (-1, float("nan"))) for m in (NETWORK, trees_model)}
+        lens_jobs.append(
+            LensJob(
+                ds,
+                s,
+                seed,
+                job.data,
+                trees_model,
+                int(chosen[NETWORK][0]),
+                int(chosen[trees_model][0]),
+                {m: c[1] for m, c in chosen.items()},
+                quick,
+                job.n_threads,
+            )  # fmt: skip
+        )
+    return lens_jobs
 
 
 def execute_job(job: Job | LensJob) -> tuple[str, dict]:

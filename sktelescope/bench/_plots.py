@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+import numpy as np
 import pandas as pd
 
-__all__ = ["plot_budget", "plot_lens", "plot_normalised"]
+from sktelescope.bench._lens import PROPORTIONS, p_tag
+
+__all__ = ["plot_budget", "plot_lens", "plot_lens_verdict", "plot_normalised"]
 
 
 def plot_normalised(best: pd.DataFrame, models: Sequence[str], normalise: Callable):
@@ -51,32 +54,62 @@ def plot_budget(curves: pd.DataFrame, models: Sequence[str], normalise: Callable
 
 
 def plot_lens(table: pd.DataFrame):
-    """One point per dataset: the network-minus-trees score gap against the lens measures.
-
-    Left: mean irregularity of the test inputs; right: the network's kernel-extremity ratio R
-    on the most irregular 10% of them. The gap is the tuned one (``network_minus_trees``) where
-    both families ran, else the default configurations' (``default_gap``).
-    """
+    """One point per dataset: the relative gap's slope over ``p`` against the network's R
+    slope (means over splits): the across-dataset correlation of the verdict."""
     import matplotlib.pyplot as plt
 
-    gap, label = table.get("network_minus_trees"), "network minus best trees (tuned)"
-    if gap is None or gap.isna().all():
-        gap, label = table["default_gap"], "network minus trees (default configurations)"
-    gap = gap.fillna(table["default_gap"])
-    panels = (
-        ("irregularity_mean", "mean irregularity of the test inputs"),
-        ("net_ratio_irregular", "network's R on the most irregular 10% of test inputs"),
-    )
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
-    for ax, (col, xlabel) in zip(axes, panels):
-        ax.scatter(table[col], gap, s=30)
-        for name, x, y in zip(table["dataset"], table[col], gap):
-            ax.annotate(name.split("/")[-1], (x, y), fontsize=7, xytext=(3, 3),
-                        textcoords="offset points")  # fmt: skip
-        ax.axhline(0.0, color="grey", lw=0.8)
-        ax.set_xlabel(xlabel)
-        ax.grid(alpha=0.3)
-    axes[1].axvline(1.0, color="grey", lw=0.8, ls="--")
-    axes[0].set_ylabel(f"{label}\n(R² or accuracy; < 0: the trees win)")
-    fig.suptitle("The lens across datasets (one point per dataset, mean over splits)")
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    x, y = table["net_ratio_slope_mean"], table["gap_slope_mean"]
+    ax.scatter(x, y, s=30)
+    for name, xi, yi in zip(table["dataset"], x, y):
+        ax.annotate(name.split("/")[-1], (xi, yi), fontsize=7, xytext=(3, 3),
+                    textcoords="offset points")  # fmt: skip
+    ax.axhline(0.0, color="grey", lw=0.8)
+    ax.axvline(0.0, color="grey", lw=0.8)
+    ax.set_xlabel("slope over p of the network's R (kernel-extremity ratio)")
+    ax.set_ylabel("slope over p of the relative loss gap")
+    ax.grid(alpha=0.3)
+    ax.set_title("The lens across datasets (mean over splits)")
+    return fig
+
+
+def plot_lens_verdict(table: pd.DataFrame):
+    """Small multiples, one column per dataset: R(p) of the network and the trees (top) and
+    the relative loss gap(p) (bottom; the raw loss difference where the gap is undefined on
+    every split), mean ± std over splits (PAPER.md Fig. 5)."""
+    import matplotlib.pyplot as plt
+
+    n = len(table)
+    cols = min(n, 4)
+    blocks = -(-n // cols)
+    fig, axes = plt.subplots(2 * blocks, cols, figsize=(3.2 * cols, 4.6 * blocks),
+                             squeeze=False, sharex=True)  # fmt: skip
+    for i, (_, row) in enumerate(table.iterrows()):
+        block, col = divmod(i, cols)
+        top, bottom = axes[2 * block, col], axes[2 * block + 1, col]
+        # Where the network is not worse at p = 0 the relative gap is undefined on every
+        # split: the raw loss difference is drawn instead, and the axis says so.
+        gap = "gap" if np.isfinite(row[f"gap_{p_tag(0.0)}"]) else "loss_diff"
+        series = ((top, "net_ratio", "network R"), (top, "trees_ratio", "trees R"),
+                  (bottom, gap, gap))  # fmt: skip
+        for ax, measure, label in series:
+            mean = [row[f"{measure}_{p_tag(p)}"] for p in PROPORTIONS]
+            std = [row[f"{measure}_{p_tag(p)}_std"] for p in PROPORTIONS]
+            ax.errorbar(PROPORTIONS, mean, yerr=std, marker="o", ms=3, capsize=2, label=label)
+        top.set_title(str(row["dataset"]).split("/")[-1], fontsize=9)
+        top.axhline(1.0, color="grey", lw=0.8, ls="--")
+        bottom.axhline(1.0 if gap == "gap" else 0.0, color="grey", lw=0.8, ls="--")
+        bottom.set_xlabel("share p of irregular test inputs")
+        if col == 0:
+            top.set_ylabel("kernel-extremity ratio R(p)")
+        loss = row["lens_loss"]
+        ylabel = f"relative {loss} gap(p)" if gap == "gap" else f"{loss} NN - GBT (gap undefined)"
+        bottom.set_ylabel(ylabel, fontsize=8)
+        top.legend(fontsize=7)
+    for j in range(n, blocks * cols):
+        block, col = divmod(j, cols)
+        axes[2 * block, col].set_visible(False)
+        axes[2 * block + 1, col].set_visible(False)
+    fig.suptitle("The lens on the best-validation models: mean ± std over splits")
+    fig.tight_layout()
     return fig

@@ -19,16 +19,20 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from sktelescope.bench._lens import MEASURES
+from sktelescope.bench._lens import LENS_COLUMNS, PROPORTIONS, p_tag
+from sktelescope.bench._plots import plot_budget, plot_lens, plot_lens_verdict, plot_normalised
 from sktelescope.bench._protocol import PRIMARY
 from sktelescope.bench._store import ResultsFolderError, ResultStore, escape_cell
+from sktelescope.bench._verdict import ALPHA, TREES_R_BOUND, Verdict, dataset_verdicts, decide
 
 __all__ = [
     "budget_curves",
     "dataset_table",
     "failure_counts",
     "family_gaps",
-    "lens_means",
+    "best_configs",
+    "lens_rows",
+    "lens_table",
     "load_results",
     "markdown_cell",
     "select_best",
@@ -43,10 +47,15 @@ def _run_rows(
     models: Sequence[str] | None = None,
     budget: int | None = None,
     n_splits: int | None = None,
+    keys: set | None = None,
 ) -> pd.DataFrame:
     """Every row of the CSV (the last one per key) restricted to a run's datasets, models,
-    budget and splits; fit rows and lens rows alike (lens rows have no model or config)."""
-    df = pd.DataFrame(store.read_rows()) if store is not None else pd.DataFrame()
+    budget and splits (and store ``keys``); fit rows and lens rows alike (lens rows have no
+    model or config)."""
+    records = store.read_rows() if store is not None else []
+    if keys is not None:
+        records = [r for r in records if store.key_of(r) in keys]
+    df = pd.DataFrame(records)
     if df.empty:
         return df
     keep = pd.Series(True, index=df.index)
@@ -99,8 +108,10 @@ def failure_counts(
     budget: int | None = None,
     n_splits: int | None = None,
     lens_store: ResultStore | None = None,
+    lens_keys: set | None = None,
 ) -> pd.DataFrame:
-    """The failed jobs of a run, per job kind x model x dataset.
+    """The failed jobs of a run, per job kind x model x dataset (lens jobs: those of
+    ``lens_keys`` when given, the run's lens jobs).
 
     Returns
     -------
@@ -118,7 +129,7 @@ def failure_counts(
     frames = []
     for job, rows in (
         ("fit", _run_rows(store, datasets, models, budget, n_splits)),
-        ("lens", _run_rows(lens_store, datasets, None, None, n_splits)),
+        ("lens", _run_rows(lens_store, datasets, None, None, n_splits, lens_keys)),
     ):
         if rows.empty or not (rows["status"] == "error").any():
             continue
@@ -281,44 +292,78 @@ def family_gaps(best: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def lens_means(
+def best_configs(
+    store: ResultStore,
+    datasets: Sequence[str] | None = None,
+    models: Sequence[str] | None = None,
+    budget: int | None = None,
+    n_splits: int | None = None,
+) -> dict:
+    """``(dataset, split, model) -> (config, test_score)`` of the best-validation fits: the
+    configurations the score table reports, which the lens jobs look at.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> best_configs(ResultStore(tempfile.mkdtemp()))
+    {}
+    """
+    best = select_best(load_results(store, datasets, models, budget, n_splits))
+    return {
+        (r["dataset"], int(r["split"]), r["model"]): (int(r["config"]), float(r["test_score"]))
+        for r in best.to_dict("records")
+    }
+
+
+def lens_rows(
     lens_store: ResultStore | None,
     datasets: Sequence[str] | None = None,
     n_splits: int | None = None,
+    keys: set | None = None,
 ) -> pd.DataFrame:
-    """Per dataset, the mean over splits of the lens measures (``lens.csv``, successful rows).
-
-    Adds ``default_gap`` and ``default_gap_irregular`` (default network minus default trees,
-    on the whole test split and on its irregular pool), ``lens_splits`` and ``lens_note``.
+    """The successful lens rows of a run (``keys``: the run's lens jobs; rows of other keys
+    looked at configurations that are no longer the best, and are left out), numbers parsed.
     """
-    rows = pd.DataFrame(lens_store.read_rows()) if lens_store is not None else pd.DataFrame()
+    rows = _run_rows(lens_store, datasets, None, None, n_splits, keys)
     if rows.empty:
         return rows
-    rows["split"] = rows["split"].astype(int)
-    keep = rows["status"] == "ok"
-    if datasets is not None:
-        keep &= rows["dataset"].isin(list(datasets))
-    if n_splits is not None:
-        keep &= rows["split"] < n_splits
-    rows = rows[keep].copy()
+    rows = rows[rows["status"] == "ok"].copy()
+    for col in LENS_COLUMNS:
+        if col not in TEXT_LENS_COLUMNS:
+            rows[col] = pd.to_numeric(rows[col], errors="coerce")
+    return rows
+
+
+#: The text columns of lens.csv (the others are numbers).
+TEXT_LENS_COLUMNS = ("dataset", "trees_model", "task", "status", "network", "loss", "note",
+                     "error", "gap_flag", "default_gap_flag")  # fmt: skip
+
+
+def lens_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per dataset: the verdict columns (:func:`sktelescope.bench._verdict.dataset_verdicts`),
+    the lens' models and loss, the mean irregularity, the largest refit difference and the
+    notes."""
     if rows.empty:
-        return rows
-    for col in MEASURES:
-        rows[col] = pd.to_numeric(rows[col], errors="coerce")
+        return pd.DataFrame()
+    table = dataset_verdicts(rows)
     grouped = rows.groupby("dataset", sort=True)
-    means = grouped[list(MEASURES)].mean()
-    means["default_gap"] = means["net_default_score"] - means["trees_default_score"]
-    means["default_gap_irregular"] = (
-        means["net_default_score_irregular"] - means["trees_default_score_irregular"]
+    extra = pd.DataFrame(
+        {
+            "lens_trees_model": grouped["trees_model"].first(),
+            "lens_loss": grouped["loss"].first(),
+            "irregularity_mean": grouped["irregularity_mean"].mean(),
+            "irregular_share": grouped["irregular_share"].mean(),
+            "refit_max_abs_diff": grouped[["net_refit_diff", "trees_refit_diff"]].apply(
+                lambda g: np.nanmax(np.abs(g.to_numpy())) if g.notna().any().any() else np.nan
+            ),
+            "lens_note": grouped["note"].agg(lambda s: "; ".join(sorted({n for n in s if n}))),
+        }
     )
-    means["lens_trees_model"] = grouped["trees_model"].first()
-    means["lens_splits"] = grouped.size()
-    means["lens_note"] = grouped["note"].agg(lambda s: "; ".join(sorted({n for n in s if n})))
-    return means.reset_index()
+    return table.merge(extra.reset_index(), on="dataset")
 
 
 def dataset_table(gaps: pd.DataFrame, lens: pd.DataFrame) -> pd.DataFrame:
-    """The per-dataset table of ``datasets.csv``: the score gap joined with the lens means."""
+    """The per-dataset table of ``datasets.csv``: the score gap joined with the lens table."""
     if lens.empty:
         return gaps
     if gaps.empty:
@@ -326,25 +371,99 @@ def dataset_table(gaps: pd.DataFrame, lens: pd.DataFrame) -> pd.DataFrame:
     return gaps.merge(lens, on="dataset", how="outer")
 
 
-#: The lens columns shown in summary.md (all of them are in datasets.csv).
-LENS_SUMMARY = (*MEASURES[:6], "default_gap", "default_gap_irregular")
+def _slope_cell(row, name: str) -> str:
+    mean, std = row[f"{name}_slope_mean"], row[f"{name}_slope_std"]
+    if not np.isfinite(mean):
+        return "–"
+    spread = f" ± {std:.3g}" if np.isfinite(std) else ""
+    return f"{mean:.3g}{spread} ({row[f'{name}_slope_positive']}/{row[f'{name}_slope_splits']})"
 
 
-def _lens_markdown(table: pd.DataFrame) -> str:
-    cols = ["dataset"] + [c for c in ("network_minus_trees",) if c in table] + list(LENS_SUMMARY)
-    text = (
-        "\nThe lens (PAPER.md §2d, §2f), default configurations, mean over splits: irregularity "
-        "of the test inputs (mean; share above the training 90% quantile), kernel-extremity "
-        "ratio R of the network and the trees on the test inputs and on their most irregular "
-        "10%, and the default network-minus-trees gap there:\n\n"
-        + _markdown(table[[c for c in cols if c in table]])
+def _yes_no(value) -> str:
+    return "n/a" if not isinstance(value, bool | np.bool_) else ("yes" if value else "no")
+
+
+def _verdict_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """The per-dataset verdict table of summary.md."""
+    trees_max = table[[f"trees_ratio_{p_tag(p)}" for p in PROPORTIONS]].max(axis=1)
+    return pd.DataFrame(
+        {
+            "dataset": table["dataset"],
+            "loss": table["lens_loss"],
+            "splits": table["lens_splits"].astype(str),
+            "network R slope": [_slope_cell(r, "net_ratio") for _, r in table.iterrows()],
+            "trees R slope": [_slope_cell(r, "trees_ratio") for _, r in table.iterrows()],
+            "trees R max": trees_max.astype(float),
+            "gap slope": [_slope_cell(r, "gap") for _, r in table.iterrows()],
+            "loss diff slope": [_slope_cell(r, "loss_diff") for _, r in table.iterrows()],
+            "gap flags": table["gap_flags"],
+            "R rises": table["net_ratio_rises"].map(_yes_no),
+            "trees bounded": table["trees_ratio_bounded"].map(_yes_no),
+            "gap rises": table["gap_rises"].map(_yes_no),
+            "holds": table["explanation_holds"].map(_yes_no),
+        }
     )
-    notes = [
-        f"- {markdown_cell(d)}: {markdown_cell(n)}"
-        for d, n in zip(table["dataset"], table["lens_note"])
-        if n
+
+
+def _per_p_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """Mean over splits of R (network, trees) and the relative gap, per proportion."""
+    names = {"net_ratio": "network R", "trees_ratio": "trees R", "gap": "relative gap"}
+    records = [
+        {"dataset": r["dataset"], "measure": label}
+        | {f"p={p:g}": float(r[f"{m}_{p_tag(p)}"]) for p in PROPORTIONS}
+        for _, r in table.iterrows()
+        for m, label in names.items()
     ]
-    return text + ("\n" + "\n".join(notes) + "\n" if notes else "")
+    return pd.DataFrame(records)
+
+
+def _verdict_markdown(table: pd.DataFrame, verdict: Verdict) -> str:
+    """The summary's verdict section: per-dataset slopes and criteria, the across-dataset
+    tests, and one sentence."""
+    trees = ", ".join(sorted(set(table["lens_trees_model"])))
+    refit = np.nanmax(table["refit_max_abs_diff"]) if table["refit_max_abs_diff"].notna().any() \
+        else np.nan  # fmt: skip
+    lines = [
+        "\n## Verdict: does the kernel-extremity ratio explain the gap? (PAPER.md §3 Case 2)\n",
+        f"The lens looks at the best-validation {LENS_NETWORK} and {trees} of each split, refitted "
+        f"with the fit jobs' seeds (largest |refit - results.csv| test-score difference: "
+        f"{refit:.3g}). Test sets mix a share p of the 10% most irregular test inputs. Slopes "
+        "are least-squares over p per split: mean ± std over splits (positive splits/splits). "
+        "Gap: the relative MSE gap (loss mse) or relative log-loss gap (loss log_loss), "
+        "(L_NN(p) - L_GBT(p)) / (L_NN(0) - L_GBT(0)), undefined where flagged; loss diff: "
+        "L_NN(p) - L_GBT(p), whose slope decides 'gap rises'. Trees bounded: trees R slope <= 0 "
+        f"or mean trees R(p) <= {TREES_R_BOUND:g} at every p.\n",
+        _markdown(_verdict_rows(table)),
+        "\nMean over splits, per share p of irregular test inputs:\n",
+        _markdown(_per_p_rows(table)),
+    ]
+    notes = [f"- {markdown_cell(d)}: {markdown_cell(n)}"
+             for d, n in zip(table["dataset"], table["lens_note"]) if n]  # fmt: skip
+    if notes:
+        lines += ["Notes:\n", *notes, ""]
+    return "\n".join(lines + _across_lines(verdict))
+
+
+def _across_lines(verdict: Verdict) -> list[str]:
+    """The across-dataset tests, the rule's conditions, and the verdict sentence last."""
+    yes = {True: "yes", False: "no"}
+    return [
+        f"Across datasets (alpha = {ALPHA:g}):\n",
+        f"- network R rises: {verdict.net_rises.text()}",
+        f"- gap rises: {verdict.gap_rises.text()}",
+        f"- trees R bounded: {verdict.trees_bounded.text()}",
+        f"- Spearman correlation of the network R slope with the gap slope: rho = "
+        f"{verdict.rho:.3g} (p = {verdict.rho_pvalue:.3g}, {verdict.n_rho} datasets"
+        + ("; needs at least 3)" if verdict.n_rho < 3 else ")"),
+        f"- the rule: 'holds' needs all of: network R rises on significantly many datasets "
+        f"({yes[verdict.net_rises.significant]}), the gap too "
+        f"({yes[verdict.gap_rises.significant]}), trees R bounded on significantly many "
+        f"({yes[verdict.trees_ok]}), a positive significant correlation "
+        f"({yes[verdict.correlated]}); else 'holds on these datasets only' where the "
+        "per-dataset criteria hold "
+        f"({len(verdict.holding)} datasets); else 'does not hold'.",
+        f"\n**Verdict:** {markdown_cell(verdict.sentence)}\n",
+    ]
 
 
 def _markdown(frame: pd.DataFrame) -> str:
@@ -400,9 +519,13 @@ def write_report(
     budget: int,
     n_splits: int,
     lens_store: ResultStore | None = None,
+    lens_keys: set | None = None,
 ) -> str:
     """Write ``summary.md``, ``best.csv``, ``datasets.csv`` and the PNG plots; return the
-    summary (the score table, then the gaps, the lens and the failures).
+    summary (the score table, then the gaps, the verdict of the lens and the failures).
+
+    ``lens_keys`` are the run's lens jobs (default: every lens row); rows of other keys looked
+    at configurations that are no longer the best, and are left out.
 
     Examples
     --------
@@ -410,7 +533,7 @@ def write_report(
     """
     df = load_results(store, datasets, models, budget, n_splits)
     best = select_best(df)
-    failures = failure_counts(store, datasets, models, budget, n_splits, lens_store)
+    failures = failure_counts(store, datasets, models, budget, n_splits, lens_store, lens_keys)
     table = summary_table(best, models, failures)
     header = (
         f"# sktelescope bench summary\n\nTest score of the best-validation configuration "
@@ -423,9 +546,10 @@ def write_report(
             "\nNetwork (telescoping_mlp when run) minus best trees, test score "
             "(negative: the trees win):\n\n" + _markdown(gaps)
         )
-    per_dataset = dataset_table(gaps, lens_means(lens_store, datasets, n_splits))
-    if "irregularity_mean" in per_dataset:
-        table += _lens_markdown(per_dataset)
+    lens = lens_table(lens_rows(lens_store, datasets, n_splits, lens_keys))
+    if not lens.empty:
+        table += _verdict_markdown(lens, decide(lens))
+    per_dataset = dataset_table(gaps, lens)
     table += _failures_markdown(failures)
     try:
         _write_outputs(store, header + table, best, per_dataset)
@@ -435,7 +559,7 @@ def write_report(
             "results are kept in results.csv: fix the folder (free space, permissions) and "
             "rerun the same command to write the report."
         ) from None
-    _plots(store, best, budget_curves(df) if not df.empty else df, models, per_dataset)
+    _plots(store, best, budget_curves(df) if not df.empty else df, models, lens)
     return table
 
 
@@ -454,7 +578,7 @@ def _plots(
     best: pd.DataFrame,
     curves: pd.DataFrame,
     models: Sequence[str],
-    per_dataset: pd.DataFrame,
+    lens: pd.DataFrame,
 ) -> None:
     try:
         import matplotlib
@@ -467,16 +591,17 @@ def _plots(
             stacklevel=2,
         )
         return
-    from sktelescope.bench._plots import plot_budget, plot_lens, plot_normalised
-
     figures = []
     if not best.empty:
         figures += [
             ("normalised_scores.png", lambda: plot_normalised(best, models, _normalise)),
             ("score_vs_budget.png", lambda: plot_budget(curves, models, _normalise)),
         ]
-    if "irregularity_mean" in per_dataset:
-        figures.append(("lens_scatter.png", lambda: plot_lens(per_dataset)))
+    if not lens.empty:
+        figures += [
+            ("lens_verdict.png", lambda: plot_lens_verdict(lens)),
+            ("lens_scatter.png", lambda: plot_lens(lens)),
+        ]
     for name, make in figures:
         fig = make()
         fig.savefig(store.out / name, dpi=120, bbox_inches="tight")

@@ -20,16 +20,25 @@ from pathlib import Path
 import pandas as pd
 
 from sktelescope.bench._backends import BACKENDS, parallel_results, threads_per_job
-from sktelescope.bench._jobs import Job, execute_job, make_jobs, make_lens_jobs, order_jobs
+from sktelescope.bench._jobs import Job, execute_job, make_jobs, make_lens_jobs
 from sktelescope.bench._lens import LENS_COLUMNS, LENS_KEY, NETWORK, LensJob
 from sktelescope.bench._lock import ResultsLock
-from sktelescope.bench._models import available_models, get_model
+from sktelescope.bench._models import default_models, get_model
 from sktelescope.bench._protocol import Protocol
-from sktelescope.bench._report import failure_counts, write_report
+from sktelescope.bench._report import best_configs, failure_counts, write_report
 from sktelescope.bench._store import LENS_CSV_NAME, ResultStore
 from sktelescope.datasets import DatasetRef, resolve_datasets
 
-__all__ = ["BenchResult", "BenchmarkInterrupted", "resolve_models", "run_benchmark"]
+__all__ = [
+    "BenchResult",
+    "BenchmarkInterrupted",
+    "resolve_lens_trees",
+    "resolve_models",
+    "run_benchmark",
+]
+
+#: The lens's trees model by default: the paper's (scikit-learn GradientBoosting).
+LENS_TREES = "sklearn_gbt"
 
 
 class BenchmarkInterrupted(KeyboardInterrupt):
@@ -84,7 +93,7 @@ class BenchResult:
 
 
 def resolve_models(models: Sequence[str] | None) -> list[str]:
-    """Check model names (default: every installed model).
+    """Check model names (default: every installed model but the slow ``realmlp``).
 
     Examples
     --------
@@ -92,7 +101,7 @@ def resolve_models(models: Sequence[str] | None) -> list[str]:
     ['hgb']
     """
     if models is None:
-        return available_models()
+        return default_models()
     if isinstance(models, str) or not models:
         raise ValueError(
             f"models must be a non-empty list of model names; got {models!r}. Pass e.g. "
@@ -142,16 +151,42 @@ def _settings(protocol: Protocol, quick: bool, refs: Sequence[DatasetRef]) -> di
     }
 
 
-def _lens_jobs(lens: bool, jobs: list[Job], seed: int, quick: bool) -> list[LensJob]:
+def resolve_lens_trees(lens: bool, models: Sequence[str], lens_trees: str | None) -> str | None:
+    """The trees model the lens looks at, or ``None`` when the lens step is skipped.
+
+    An explicit ``lens_trees`` must be a trees model among ``models``. By default it is
+    ``sklearn_gbt`` (the paper's trees), or the first trees model of ``models`` when that one
+    is not run. The lens looks at the run's own fits, so it needs ``telescoping_mlp`` and a
+    trees model among ``models``: without them it is skipped with a warning.
+
+    Examples
+    --------
+    >>> resolve_lens_trees(True, ["telescoping_mlp", "sklearn_gbt", "hgb"], None)
+    'sklearn_gbt'
+    >>> resolve_lens_trees(True, ["telescoping_mlp", "xgboost"], None)
+    'xgboost'
+    """
+    if lens_trees is not None:
+        if lens_trees not in models or get_model(lens_trees).family != "trees":
+            raise ValueError(
+                f"lens_trees (--lens-trees) must be a trees model among the run's models "
+                f"{list(models)}; got {lens_trees!r}. Add it to --models, or choose one of "
+                f"{[m for m in models if get_model(m).family == 'trees']}."
+            )
     if not lens:
-        return []
-    if not get_model(NETWORK).is_available():
+        return None
+    trees = [m for m in models if get_model(m).family == "trees"]
+    chosen = lens_trees or (LENS_TREES if LENS_TREES in models else next(iter(trees), None))
+    missing = [m for m, ok in ((NETWORK, NETWORK in models), ("a trees model", chosen)) if not ok]
+    if missing:
         warnings.warn(
-            f"The lens step needs {NETWORK} (torch), which cannot be imported here: skipped.",
+            f"The lens step looks at the run's fits of {NETWORK} and a trees model, but "
+            f"--models has no {' and no '.join(missing)}: skipped. Add them to --models, or "
+            "pass --no-lens.",
             stacklevel=3,
         )
-        return []
-    return make_lens_jobs(jobs, seed, quick)
+        return None
+    return chosen
 
 
 def _todo(store: ResultStore, jobs: Sequence, retry_errors: bool) -> list:
@@ -168,11 +203,14 @@ def _stream(
     n_jobs: int,
     address: str | None,
     progress: bool,
+    written_before: int = 0,
 ) -> dict[str, int]:
     """Run ``todo`` on the backend, writing each row to its kind's store as it arrives."""
     from tqdm.auto import tqdm
 
     done = dict.fromkeys(stores, 0)
+    if not todo:
+        return done
     try:
         with contextlib.ExitStack() as stack:
             for store in stores.values():
@@ -180,13 +218,15 @@ def _stream(
             rows = stack.enter_context(
                 parallel_results(execute_job, todo, backend, n_jobs, address)
             )
-            bar = tqdm(rows, total=len(todo), desc="sktelescope bench", unit="job",
+            kind = "lens" if isinstance(todo[0], LensJob) else "fit"
+            bar = tqdm(rows, total=len(todo), desc=f"sktelescope bench ({kind})", unit="job",
                        disable=not progress, smoothing=0.1)  # fmt: skip
             for kind, row in bar:
                 stores[kind].write(row)
                 done[kind] += 1
     except KeyboardInterrupt:
-        raise BenchmarkInterrupted(stores["fit"].out, sum(done.values())) from None
+        n_written = written_before + sum(done.values())
+        raise BenchmarkInterrupted(next(iter(stores.values())).out, n_written) from None
     return done
 
 
@@ -209,6 +249,7 @@ def run_benchmark(
     progress: bool = True,
     report: bool = True,
     lens: bool = True,
+    lens_trees: str | None = None,
     retry_errors: bool = False,
 ) -> BenchResult:
     """Run the tabular benchmark: every model, ``budget`` configurations, every split.
@@ -223,7 +264,8 @@ def run_benchmark(
         Names for :func:`sktelescope.datasets.resolve_datasets` (default: the folder's ``tier``,
         or the embedded scikit-learn sets without ``data_dir``).
     models : list of str, default=None
-        Model names (default: every installed model).
+        Model names (default: every installed model but ``realmlp``, which is slow:
+        :func:`~sktelescope.bench._models.default_models`).
     budget : int, default=5
         Random-search configurations per model; configuration 0 is the default.
     n_splits, kfold, seed, max_train
@@ -236,10 +278,15 @@ def run_benchmark(
     quick : bool, default=False
         Cap epochs and trees (smoke tests); recorded in the run settings.
     lens : bool, default=True
-        Also run one lens job per dataset x split (:mod:`sktelescope.bench._lens`: test-input
-        irregularity, network and trees kernel-extremity ratios), streamed to
-        ``out/lens.csv`` and joined into ``out/datasets.csv``. Needs ``telescoping_mlp``
-        (torch); skipped with a warning when it is not importable.
+        After the fits, run one lens job per dataset x split (:mod:`sktelescope.bench._lens`:
+        the best-validation network and trees refitted, their kernel-extremity ratios and
+        loss gap on test sets with a growing share of irregular inputs), streamed to
+        ``out/lens.csv``; the verdict (:mod:`sktelescope.bench._verdict`) goes to
+        ``summary.md``, ``datasets.csv`` and ``lens_verdict.png``. Needs ``telescoping_mlp``
+        and a trees model among ``models``; skipped with a warning otherwise.
+    lens_trees : str, default=None
+        The trees model of the lens (see :func:`resolve_lens_trees`): ``sklearn_gbt``, the
+        paper's, when it is run, else the first trees model of ``models``.
     retry_errors : bool, default=False
         Refit the jobs whose row is an error; the new row replaces the old one.
 
@@ -263,29 +310,33 @@ def run_benchmark(
     """
     _check_arguments(budget, n_splits, kfold, max_train, n_jobs, backend)
     models = resolve_models(models)
+    trees_model = resolve_lens_trees(lens, models, lens_trees)
     refs = resolve_datasets(datasets, data_dir=data_dir, tier=tier)
     loaded = [ref.load() for ref in refs]
     protocol = Protocol(n_splits=n_splits, kfold=kfold, max_train=max_train, seed=seed)
     jobs = make_jobs(loaded, models, budget, protocol, quick, threads_per_job(backend, n_jobs))
     store = ResultStore(out)
+    run = ([r.name for r in refs], models, budget, n_splits)
     with ResultsLock(store.out):
         store.check_settings(_settings(protocol, quick, refs))
-        stores, todo = {"fit": store}, {"fit": _todo(store, jobs, retry_errors)}
-        lens_jobs = _lens_jobs(lens, jobs, protocol.seed, quick)
-        if lens_jobs:
-            stores["lens"] = ResultStore(out, LENS_CSV_NAME, LENS_COLUMNS, LENS_KEY)
-            todo["lens"] = _todo(stores["lens"], lens_jobs, retry_errors)
-        work = order_jobs(todo["fit"], todo.get("lens", []))
-        ran = _stream(work, stores, backend, n_jobs, address, progress) if work else {}
-        result = BenchResult(store.out, store.csv_path, len(jobs), ran.get("fit", 0),
-                             len(jobs) - len(todo["fit"]))  # fmt: skip
-        if lens_jobs:
-            result.lens_path = stores["lens"].csv_path
-            result.n_lens_total, result.n_lens_run = len(lens_jobs), ran.get("lens", 0)
-        run = ([r.name for r in refs], models, budget, n_splits)
-        _count_failures(result, failure_counts(store, *run, lens_store=stores.get("lens")))
+        todo = _todo(store, jobs, retry_errors)
+        ran = _stream(todo, {"fit": store}, backend, n_jobs, address, progress)
+        result = BenchResult(store.out, store.csv_path, len(jobs), ran["fit"],
+                             len(jobs) - len(todo))  # fmt: skip
+        lens_store, lens_keys = None, None
+        if trees_model is not None:
+            best = best_configs(store, *run)
+            lens_jobs = make_lens_jobs(jobs, best, trees_model, protocol.seed, quick)
+            lens_store = ResultStore(out, LENS_CSV_NAME, LENS_COLUMNS, LENS_KEY)
+            lens_todo = _todo(lens_store, lens_jobs, retry_errors)
+            lens_ran = _stream(lens_todo, {"lens": lens_store}, backend, n_jobs, address,
+                               progress, ran["fit"])  # fmt: skip
+            lens_keys = {job.key for job in lens_jobs}
+            result.lens_path = lens_store.csv_path
+            result.n_lens_total, result.n_lens_run = len(lens_jobs), lens_ran["lens"]
+        _count_failures(result, failure_counts(store, *run, lens_store, lens_keys))
         if report:
-            result.summary = write_report(store, *run, lens_store=stores.get("lens"))
+            result.summary = write_report(store, *run, lens_store, lens_keys)
     return result
 
 

@@ -40,6 +40,8 @@ __all__ = [
 ]
 
 KEY = ("dataset", "split", "model", "config")
+#: Key columns that hold integers (the lens rows' configurations too).
+INTEGER_KEYS = ("split", "config", "net_config", "trees_config")
 TIMING = ("fit_seconds", "predict_seconds")
 COLUMNS = (
     KEY
@@ -171,7 +173,7 @@ class ResultStore:
         The CSV's file name (``lens.csv`` for the lens rows).
     columns, key : tuple of str
         The CSV's columns, and those that identify a finished row (default: the fit rows'
-        :data:`COLUMNS` and :data:`KEY`). Key columns ``split`` and ``config`` are integers.
+        :data:`COLUMNS` and :data:`KEY`). Key columns in :data:`INTEGER_KEYS` are integers.
 
     Examples
     --------
@@ -283,8 +285,9 @@ class ResultStore:
             stacklevel=2,
         )
 
-    def _key_of(self, row: dict) -> tuple:
-        return tuple(int(row[k]) if k in ("split", "config") else row[k] for k in self.key)
+    def key_of(self, row: dict) -> tuple:
+        """The key of a row (its :attr:`key` columns; integer ones parsed)."""
+        return tuple(int(row[k]) if k in INTEGER_KEYS else row[k] for k in self.key)
 
     def read_rows(self) -> list[dict]:
         """The CSV's rows as dicts of strings: complete lines only (a last line without its
@@ -310,7 +313,7 @@ class ResultStore:
                 continue
             row = dict(zip(header, map(_unescape_cell, cells)))
             try:
-                latest[self._key_of(row)] = row
+                latest[self.key_of(row)] = row
             except ValueError:  # a hand-edited key that is not a number: not a finished row
                 continue
         return list(latest.values())
@@ -319,7 +322,7 @@ class ResultStore:
         """The keys (default ``(dataset, split, model, config)``) already in the CSV; with
         ``retry_errors``, only those whose last row succeeded."""
         return {
-            self._key_of(row)
+            self.key_of(row)
             for row in self.read_rows()
             if not retry_errors or row["status"] == "ok"
         }
