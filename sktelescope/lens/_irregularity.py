@@ -159,8 +159,7 @@ def irregular_test_sets(
     >>> [int(s.is_irregular.sum()) for s in sets], bool(sets[1].X.min() >= 0)
     ([0, 5], True)
     """
-    X_test = check_array(X_test, dtype=None, input_name="X_test")
-    y_test = check_array(y_test, ensure_2d=False, dtype=None, input_name="y_test")
+    X_test, y_test = np.asarray(X_test), np.asarray(y_test)  # only rows are picked from them
     scores = check_array(scores, ensure_2d=False, dtype=np.float64, input_name="scores")
     if scores.ndim != 1:
         raise ValueError(f"scores must be 1-D, one per test point; got shape {scores.shape}.")
