@@ -179,7 +179,7 @@ def _finite(values: torch.Tensor, what: str) -> np.ndarray:
     """``values`` as a CPU array, or a ValueError when they overflowed."""
     if not torch.isfinite(values).all():
         raise ValueError(
-            f"The stage's {what} overflow on these inputs: some lie too far outside the "
+            f"The stage's {what} overflowed on these inputs: some lie too far outside the "
             "training data (their squared activations exceed the floating-point range). "
             "Check their units, or clip them to the training range."
         )
