@@ -152,8 +152,8 @@ def test_monitors_name_their_own_arguments(data):
         lens.TelescopingMonitor(X, every=1.5)
 
 
-#: How predict words the same refusals (scikit-learn's check_array, via the estimator).
-PREDICT_WORDING = {"empty": "0 sample", "text": "could not convert string to float"}
+#: How predict words the same refusals (it names ``X``; the lens names its own argument).
+PREDICT_WORDING = {"empty": "X is empty", "text": "X must be numeric features"}
 
 
 @pytest.mark.parametrize("case", ["one column", "NaN", "inf", "empty", "text"])
@@ -252,7 +252,7 @@ def test_negative_sample_weights_are_refused(data):
 def test_validation_targets_of_another_shape_are_refused(data):
     """Found: a 3-column y_val for a 1-output regressor was accepted."""
     X, y = data
-    with pytest.raises(ValueError, match="y has 3 targets, but TelescopingMLPRegressor"):
+    with pytest.raises(ValueError, match="y_val has 3 targets, but TelescopingMLPRegressor"):
         TelescopingMLPRegressor((4,), max_iter=1).fit(X, y, X_val=X, y_val=np.ones((len(X), 3)))
 
 

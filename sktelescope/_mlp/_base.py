@@ -10,6 +10,7 @@ run's checkpoints :mod:`sktelescope._core.checkpoints`, the fitted run
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import warnings
 from numbers import Integral, Real
@@ -148,7 +149,7 @@ class BaseTelescopingMLP(BaseEstimator):
     def _set_target_info(self, y) -> None:
         """Learn what the targets are (classes, number of outputs) from training ``y``."""
 
-    def _target_indices(self, y) -> np.ndarray:
+    def _target_indices(self, y, name: str = "y") -> np.ndarray:
         """Targets as the loss object's ``encode`` takes them (class indices, values)."""
         raise NotImplementedError
 
@@ -166,7 +167,7 @@ class BaseTelescopingMLP(BaseEstimator):
     def _validate_features(self, X, name: str = "X") -> np.ndarray:
         """Validate ``X`` for a fitted model like ``predict`` does; errors name ``name``."""
         _check_feature_names(self, X, reset=False)
-        X = check_array(X, dtype=np.float64, input_name=name)
+        X = checks.check_features(X, name)
         if X.shape[1] != self.n_features_in_:
             raise ValueError(
                 f"{name} has {X.shape[1]} features, but {type(self).__name__} is expecting "
@@ -176,6 +177,17 @@ class BaseTelescopingMLP(BaseEstimator):
 
     def _validate_features_and_targets(self, X, y):
         return validate_data(self, X, y, dtype=np.float64, reset=False, **self._validate_y_kwargs())
+
+    def _checked_y_val(self, y_val, n_rows: int) -> np.ndarray:
+        numeric = self._validate_y_kwargs().get("y_numeric", False)
+        y_val = check_array(
+            y_val, ensure_2d=False, dtype=np.float64 if numeric else None, input_name="y_val"
+        )
+        if len(y_val) != n_rows:
+            raise ValueError(
+                f"y_val has {len(y_val)} rows, but X_val has {n_rows}; pass one target per row."
+            )
+        return y_val
 
     def _checked_weights(self, sample_weight, X) -> np.ndarray:
         return checks.checked_sample_weight(sample_weight, X)
@@ -238,8 +250,10 @@ class BaseTelescopingMLP(BaseEstimator):
         if (X_val is None) != (y_val is None):
             raise ValueError("Pass both X_val and y_val, or neither.")
         if X_val is not None:
-            X_val, y_val = self._validate_features_and_targets(X_val, y_val)
-            return (X, indices, weights), (X_val, self._target_indices(y_val), np.ones(len(X_val)))
+            X_val = self._validate_features(X_val, name="X_val")
+            y_val = self._checked_y_val(y_val, len(X_val))
+            val = (X_val, self._target_indices(y_val, name="y_val"), np.ones(len(X_val)))
+            return (X, indices, weights), val
         if not self._use_early_stopping(len(X)):
             return (X, indices, weights), None
         if len(X) < 2:
@@ -292,7 +306,7 @@ class BaseTelescopingMLP(BaseEstimator):
         recorder = self._stage_recorder(run, n_train, stopping)
         trainer = Trainer(
             run.module, run.loss, run.config, generator, [stopping, recorder, *monitors],
-            input_transform=lambda X: run.inputs(X, torch.float32),
+            input_transform=functools.partial(run.inputs, dtype=torch.float32),
             step=run.checkpoints.steps[-1] if run.checkpoints.steps else 0,
         )  # fmt: skip
         if optimizer_state is not None:

@@ -165,16 +165,17 @@ class TelescopingMLPClassifier(ClassifierMixin, BaseTelescopingMLP):
             )
         self.classes_ = classes
 
-    def _target_indices(self, y) -> np.ndarray:
+    def _target_indices(self, y, name: str = "y") -> np.ndarray:
         y = np.asarray(y)
         if y.ndim != 1:
-            raise ValueError(f"y must be 1-dimensional class labels, got shape {y.shape}.")
+            raise ValueError(f"{name} must be 1-dimensional class labels, got shape {y.shape}.")
         classes = self.classes_
         idx = np.searchsorted(classes, y)
         unseen = (idx >= len(classes)) | (classes[np.minimum(idx, len(classes) - 1)] != y)
         if np.any(unseen):
             raise ValueError(
-                f"y contains labels not seen in the training labels: {np.unique(y[unseen])!r}; "
+                f"{name} contains labels not seen in the training labels: "
+                f"{np.unique(y[unseen])!r}; "
                 f"the classes are {classes!r}."
             )
         return idx

@@ -160,12 +160,12 @@ class TelescopingMLPRegressor(RegressorMixin, BaseTelescopingMLP):
     def _set_target_info(self, y) -> None:
         self.n_outputs_ = 1 if y.ndim == 1 else y.shape[1]
 
-    def _target_indices(self, y) -> np.ndarray:
+    def _target_indices(self, y, name: str = "y") -> np.ndarray:
         y = np.asarray(y, dtype=np.float64)
         n_outputs = 1 if y.ndim == 1 else y.shape[1]
         if n_outputs != self.n_outputs_:
             raise ValueError(
-                f"y has {n_outputs} targets, but {type(self).__name__} was fitted with "
+                f"{name} has {n_outputs} targets, but {type(self).__name__} was fitted with "
                 f"{self.n_outputs_}. Pass targets of the training shape."
             )
         return y

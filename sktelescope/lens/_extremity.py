@@ -259,7 +259,7 @@ def _per_step_ratio(est, X_train, y_train, X_test, max_train_samples, random_sta
     monitor = KernelExtremityMonitor(
         X_test, max_train_samples=max_train_samples, random_state=random_state, **kwargs
     )
-    replay_fit(est, X_train, y_train, [monitor])
+    replay_fit(est, X_train, y_train, [monitor], names=("X_train", "y_train"))
     return monitor.result()
 
 
@@ -314,7 +314,7 @@ class KernelExtremityMonitor(Observer):
         self.preconditioned = bool(preconditioned)
 
     def on_train_begin(self, trainer) -> None:
-        X_test = as_network_inputs(trainer, self.X_test)
+        X_test = as_network_inputs(trainer, self.X_test, "X_test")
         n_test = len(X_test)
         self._groups = (
             [np.arange(n_test)] if self.groups is None else _check_groups(self.groups, n_test)
