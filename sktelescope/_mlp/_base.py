@@ -175,19 +175,24 @@ class BaseTelescopingMLP(BaseEstimator):
             )
         return X
 
-    def _validate_features_and_targets(self, X, y):
-        return validate_data(self, X, y, dtype=np.float64, reset=False, **self._validate_y_kwargs())
+    def _validate_features_and_targets(self, X, y, names: tuple[str, str] = ("X", "y")):
+        """``X`` and ``y`` of a fitted model, checked like ``fit`` checks them; errors name
+        ``names``."""
+        X = self._validate_features(X, name=names[0])
+        return X, self._checked_targets(y, len(X), names)
 
-    def _checked_y_val(self, y_val, n_rows: int) -> np.ndarray:
+    def _checked_targets(self, y, n_rows: int, names: tuple[str, str]) -> np.ndarray:
         numeric = self._validate_y_kwargs().get("y_numeric", False)
-        y_val = check_array(
-            y_val, ensure_2d=False, dtype=np.float64 if numeric else None, input_name="y_val"
-        )
-        if len(y_val) != n_rows:
+        y = check_array(y, ensure_2d=False, dtype=np.float64 if numeric else None,
+                        input_name=names[1])  # fmt: skip
+        if y.ndim == 2 and y.shape[1] == 1 and not numeric:
+            y = y[:, 0]
+        if len(y) != n_rows:
             raise ValueError(
-                f"y_val has {len(y_val)} rows, but X_val has {n_rows}; pass one target per row."
+                f"{names[1]} has {len(y)} rows, but {names[0]} has {n_rows}; pass one target "
+                "per row."
             )
-        return y_val
+        return y
 
     def _checked_weights(self, sample_weight, X) -> np.ndarray:
         return checks.checked_sample_weight(sample_weight, X)
@@ -250,8 +255,7 @@ class BaseTelescopingMLP(BaseEstimator):
         if (X_val is None) != (y_val is None):
             raise ValueError("Pass both X_val and y_val, or neither.")
         if X_val is not None:
-            X_val = self._validate_features(X_val, name="X_val")
-            y_val = self._checked_y_val(y_val, len(X_val))
+            X_val, y_val = self._validate_features_and_targets(X_val, y_val, ("X_val", "y_val"))
             val = (X_val, self._target_indices(y_val, name="y_val"), np.ones(len(X_val)))
             return (X, indices, weights), val
         if not self._use_early_stopping(len(X)):
