@@ -13,11 +13,16 @@ Each candidate is a dict of parameter overrides of ``TelescopingMLPRegressor`` /
                 per (configuration, dataset, split) in a CSV so a rerun resumes
     quickstart  the README's comparison (5-fold R2 on diabetes) with the chosen overrides
 
-Run one core at a time (torch uses one thread, every estimator ``n_jobs=1``), e.g.::
+Candidates may use the pseudo-parameter ``auto_es_min`` (see :func:`resolve`) to emulate an
+``early_stopping="auto"`` threshold per estimator. Run one core at a time (torch uses one
+thread, every estimator ``n_jobs=1``); the runs behind the recommendation were::
 
-    python benchmarks/defaults.py embedded
-    python benchmarks/defaults.py core --candidates today,es-p20,es-p20-w128
-    python benchmarks/defaults.py quickstart --candidates es-p20
+    python benchmarks/defaults.py embedded                      # every candidate (explore)
+    python benchmarks/defaults.py tiny --candidates rec,rec-w128
+    python benchmarks/defaults.py small-n --candidates rec,rec-w128 --repeats 10
+    python benchmarks/defaults.py core --splits 5 --candidates es-p20,es-p20-w128
+    python benchmarks/defaults.py embedded --candidates rec,rec-w128
+    python benchmarks/defaults.py quickstart --candidates rec,rec-w128
 
 Outputs (tables as Markdown, raw rows as CSV) go to ``benchmarks/output/``.
 """
@@ -64,9 +69,14 @@ CANDIDATES = {
     "es-p20-adamw": {**ES, "n_iter_no_change": 20, "optimizer": "adamw", "weight_decay": 0.1},
     "es-p20-b64": {**ES, "n_iter_no_change": 20, "batch_size": 64},
     "es-p50-it1000": {**ES, "n_iter_no_change": 50, "max_iter": 1000},
-    # The recommendation: early stopping from 10 rows for the regressor (1,000 as today for the
-    # classifier), patience 20. Above 1,000 rows it is es-p20.
-    "rec": {"auto_es_min": {"regression": 10, "classification": 1000}, "n_iter_no_change": 20},
+    # The recommendation: early stopping from 20 rows for the regressor (1,000 as today for the
+    # classifier), patience 20; above 1,000 rows it is es-p20 (es-p20-w128 for rec-w128).
+    "rec": {"auto_es_min": {"regression": 20, "classification": 1000}, "n_iter_no_change": 20},
+    "rec-w128": {
+        "auto_es_min": {"regression": 20, "classification": 1000},
+        "n_iter_no_change": 20,
+        "hidden_layer_sizes": (128, 128),
+    },
 }
 
 
@@ -275,8 +285,11 @@ def run_small_n(candidates: dict, repeats: int) -> None:
     """Test score against training size for each candidate with early stopping on and off."""
     variants = {}
     for name, o in candidates.items():
-        variants[f"{name} es=on"] = {**o, "early_stopping": True}
-        variants[f"{name} es=off"] = {**o, "early_stopping": False}
+        fixed = {k: v for k, v in o.items() if k != "auto_es_min"}
+        variants[f"{name} es=on"] = {**fixed, "early_stopping": True}
+        variants[f"{name} es=off"] = {**fixed, "early_stopping": False}
+        if "auto_es_min" in o:
+            variants[f"{name} (its rule)"] = o
     rows = []
     for dataset in EMBEDDED:
         ds = load_sklearn_dataset(dataset)
