@@ -162,7 +162,9 @@ def test_keyboard_interrupt_keeps_a_usable_model(diabetes, monkeypatch):
         return original(self, *args)
 
     monkeypatch.setattr(training.Trainer, "_train_step", interrupting)
-    est = TelescopingMLPRegressor(hidden_layer_sizes=(8,), max_iter=50, random_state=0)
+    est = TelescopingMLPRegressor(
+        hidden_layer_sizes=(8,), max_iter=50, early_stopping=False, random_state=0
+    )
     with pytest.warns(FitInterruptedWarning, match="interrupted after 7"):
         est.fit(X, y)
     assert est.n_steps_ == 7 and est.stages_[-1].steps.stop - 1 == 7
@@ -180,13 +182,17 @@ def test_convergence_warning_only_when_not_converged(diabetes):
         ).fit(X, y)
 
 
-def test_auto_early_stopping_switches_on_from_a_thousand_samples():
+def test_auto_early_stopping_switches_on_from_20_rows_for_regression_1000_for_classes():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(1_000, 3))
     y = X @ [1.0, -2.0, 0.5] + 0.1 * rng.normal(size=len(X))
-    est = TelescopingMLPRegressor(**FAST).fit(X, y)
+    est = TelescopingMLPRegressor(**FAST).fit(X[:20], y[:20])
     assert len(est.validation_score_) == est.n_iter_
-    small = TelescopingMLPRegressor(**FAST).fit(X[:999], y[:999])
+    assert not hasattr(TelescopingMLPRegressor(**FAST).fit(X[:19], y[:19]), "validation_score_")
+    labels = (y > 0).astype(int)
+    clf = TelescopingMLPClassifier(**FAST).fit(X, labels)
+    assert len(clf.validation_score_) == clf.n_iter_
+    small = TelescopingMLPClassifier(**FAST).fit(X[:999], labels[:999])
     assert not hasattr(small, "validation_score_")
 
 

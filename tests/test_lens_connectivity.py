@@ -34,6 +34,7 @@ def _regressor(hidden=(16, 8), n=96, **kw):
         max_iter=5,
         n_iter_no_change=None,
         max_stages=5,
+        early_stopping=False,
         random_state=0,
     )
     params.update(kw)  # fmt: skip

@@ -89,7 +89,7 @@ def test_irregular_test_sets_refuse_sizes_the_pools_cannot_fill():
 def _linear_model(X, y):
     return TelescopingMLPRegressor(
         hidden_layer_sizes=(), optimizer="sgd", learning_rate=1e-2, batch_size=32,
-        max_iter=4, n_iter_no_change=None, max_stages=4, random_state=0,
+        max_iter=4, n_iter_no_change=None, max_stages=4, early_stopping=False, random_state=0,
     ).fit(X, y)  # fmt: skip
 
 
@@ -112,7 +112,8 @@ def test_linear_network_ratio_matches_closed_form():
 def test_network_ratio_with_preconditioner_and_chunks_matches_full_kernel():
     X, y = make_regression(n_samples=90, n_features=3, random_state=0)
     est = TelescopingMLPRegressor(hidden_layer_sizes=(12,), max_iter=3, batch_size=30,
-                                  n_iter_no_change=None, random_state=0).fit(X, y)  # fmt: skip
+                                  n_iter_no_change=None, early_stopping=False,
+                                  random_state=0).fit(X, y)  # fmt: skip
     stage = est.stages_[2]
     for pre in (False, True):
         full = stage.kernel(X[:7], X, preconditioned=pre)

@@ -18,7 +18,12 @@ def regression_data():
 def fitted_regressor(regression_data):
     X, y = regression_data
     est = TelescopingMLPRegressor(
-        hidden_layer_sizes=(32, 32), max_iter=40, batch_size=64, random_state=0, max_stages=20
+        hidden_layer_sizes=(32, 32),
+        max_iter=40,
+        batch_size=64,
+        early_stopping=False,
+        random_state=0,
+        max_stages=20,
     )
     return est.fit(X, y)
 
@@ -65,7 +70,12 @@ def test_staged_predict_moves_towards_targets(fitted_regressor, regression_data)
 def test_linear_model_first_order_equals_exact():
     X, y = make_regression(n_samples=200, n_features=5, noise=1.0, random_state=0)
     est = TelescopingMLPRegressor(
-        hidden_layer_sizes=(), optimizer="sgd", learning_rate=0.05, max_iter=10, random_state=0
+        hidden_layer_sizes=(),
+        optimizer="sgd",
+        learning_rate=0.05,
+        max_iter=10,
+        early_stopping=False,
+        random_state=0,
     ).fit(X, y)
     for stage in est.stages_:
         np.testing.assert_allclose(stage.predict(X, linear=True), stage.predict(X), atol=1e-9)
@@ -73,7 +83,9 @@ def test_linear_model_first_order_equals_exact():
 
 def test_linear_model_kernel_is_analytic():
     X, y = make_regression(n_samples=60, n_features=4, random_state=1)
-    est = TelescopingMLPRegressor(hidden_layer_sizes=(), max_iter=3, random_state=0).fit(X, y)
+    est = TelescopingMLPRegressor(
+        hidden_layer_sizes=(), max_iter=3, early_stopping=False, random_state=0
+    ).fit(X, y)
     Xs = (X - X.mean(0)) / X.std(0)
     expected = Xs[:10] @ Xs[20:35].T + 1.0
     np.testing.assert_allclose(est.stages_[1].kernel(X[:10], X[20:35]), expected, rtol=1e-10)
@@ -83,7 +95,7 @@ def test_mlp_first_order_is_close_for_small_steps(regression_data):
     X, y = regression_data
     est = TelescopingMLPRegressor(
         hidden_layer_sizes=(32,), optimizer="sgd", learning_rate=1e-3, max_iter=5,
-        stage_every=1, random_state=0,
+        stage_every=1, early_stopping=False, random_state=0,
     ).fit(X, y)  # fmt: skip
     stage = est.stages_[3]
     exact, linear = stage.predict(X), stage.predict(X, linear=True)
@@ -130,7 +142,9 @@ def test_validation_data_passed_to_fit_enables_early_stopping(regression_data):
 
 def test_multioutput_regression_telescope():
     X, y = make_regression(n_samples=120, n_features=5, n_targets=3, random_state=0)
-    est = TelescopingMLPRegressor(hidden_layer_sizes=(16,), max_iter=10, random_state=0)
+    est = TelescopingMLPRegressor(
+        hidden_layer_sizes=(16,), max_iter=10, early_stopping=False, random_state=0
+    )
     est.fit(X, y)
     parts = est.telescope(X)
     assert parts.shape == (120, 1 + est.n_stages_, 3)
@@ -163,7 +177,9 @@ def test_adam_stage_exposes_preconditioned_kernel(fitted_regressor, regression_d
     pre = stage.kernel(X[:5], X[:7], preconditioned=True)
     assert pre.shape == plain.shape
     assert not np.allclose(pre, plain)
-    sgd = TelescopingMLPRegressor((8,), optimizer="sgd", max_iter=2, random_state=0)
+    sgd = TelescopingMLPRegressor(
+        (8,), optimizer="sgd", max_iter=2, early_stopping=False, random_state=0
+    )
     sgd.fit(X, _)
     with pytest.raises(ValueError, match="no preconditioner"):
         sgd.stages_[0].kernel(X[:2], preconditioned=True)

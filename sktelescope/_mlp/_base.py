@@ -40,9 +40,7 @@ from sktelescope._mlp._threads import resolve_threads, torch_threads
 from sktelescope._version import __version__
 from sktelescope.exceptions import FitInterruptedWarning
 
-__all__ = ["AUTO_EARLY_STOPPING_MIN_SAMPLES", "BaseTelescopingMLP"]
-
-AUTO_EARLY_STOPPING_MIN_SAMPLES = 1_000
+__all__ = ["BaseTelescopingMLP"]
 _DOC_VERSION = "latest" if "dev" in __version__ else __version__
 
 
@@ -79,6 +77,9 @@ class BaseTelescopingMLP(BaseEstimator):
         "verbose": ["verbose"],
     }
 
+    #: Training rows from which ``early_stopping="auto"`` holds out a validation split.
+    _auto_early_stopping_min_samples = 1_000
+
     _doc_link_module = "sktelescope"
     _doc_link_template = (
         f"https://sktelescope.readthedocs.io/en/{_DOC_VERSION}/api/generated/"
@@ -104,7 +105,7 @@ class BaseTelescopingMLP(BaseEstimator):
         max_iter=200,
         early_stopping="auto",
         validation_fraction=0.1,
-        n_iter_no_change=10,
+        n_iter_no_change=20,
         tol=1e-4,
         init_scale=1.0,
         max_stages=50,
@@ -248,7 +249,7 @@ class BaseTelescopingMLP(BaseEstimator):
 
     def _use_early_stopping(self, n_samples: int) -> bool:
         if self.early_stopping == "auto":
-            return n_samples >= AUTO_EARLY_STOPPING_MIN_SAMPLES
+            return n_samples >= self._auto_early_stopping_min_samples
         return bool(self.early_stopping)
 
     def _split_validation(self, X, indices, weights, X_val, y_val, rng):
@@ -347,7 +348,7 @@ class BaseTelescopingMLP(BaseEstimator):
         if result.interrupted:
             warnings.warn(
                 f"Training interrupted after {result.n_steps} optimizer steps; the model "
-                "keeps the parameters reached so far.",
+                "keeps what it reached so far (under early stopping, its best epoch).",
                 FitInterruptedWarning,
                 stacklevel=checks.user_stacklevel(),
             )

@@ -56,13 +56,17 @@ class TelescopingMLPRegressor(RegressorMixin, BaseTelescopingMLP):
     early_stopping : "auto" or bool, default="auto"
         Hold out ``validation_fraction`` of the data (or use ``X_val, y_val`` given to
         ``fit``), stop when the validation loss stops improving and keep the best epoch.
-        "auto" enables it from 1,000 samples on.
+        "auto" enables it from 20 samples on: without it the default network overfits
+        small regression data badly (diabetes, 5-fold R² 0.20 without, 0.47 with;
+        ``benchmarks/defaults.py``), and below 20 rows a validation split is too small.
     validation_fraction : float, default=0.1
         Share of the training data held out for early stopping.
-    n_iter_no_change : int or None, default=10
+    n_iter_no_change : int or None, default=20
         Epochs without an improvement of more than ``tol`` (validation loss with early
         stopping, training loss without) before training stops; ``None`` trains
-        ``max_iter`` epochs.
+        ``max_iter`` epochs. 20 rather than scikit-learn's 10: on the 20 core datasets of
+        the benchmark it ranked ahead on 11, tied on 5 and was never worse by more than one
+        split-std (``benchmarks/defaults.py``), for about 1.4x the fit time.
     tol : float, default=1e-4
         Smallest improvement of the loss that counts, in the network's units.
     init_scale : float, default=1.0
@@ -148,6 +152,8 @@ class TelescopingMLPRegressor(RegressorMixin, BaseTelescopingMLP):
     >>> bool(np.allclose(parts.sum(axis=1), est.predict(X[:3])))
     True
     """
+
+    _auto_early_stopping_min_samples = 20
 
     _parameter_constraints = {
         **BaseTelescopingMLP._parameter_constraints,

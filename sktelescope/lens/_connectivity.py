@@ -159,7 +159,7 @@ def interpolate(
     >>> from sktelescope import TelescopingMLPRegressor
     >>> X, y = make_regression(n_samples=60, n_features=3, random_state=0)
     >>> est = TelescopingMLPRegressor(hidden_layer_sizes=(8,), max_iter=5,
-    ...                               random_state=0).fit(X, y)
+    ...                               early_stopping=False, random_state=0).fit(X, y)
     >>> theta = est.stages_[-1].end_parameters
     >>> interpolate(est, theta, theta, X, y, n_points=5).barrier
     0.0
@@ -396,7 +396,8 @@ def spawn_children(
     >>> from sktelescope import TelescopingMLPRegressor
     >>> X, y = make_regression(n_samples=60, n_features=3, random_state=0)
     >>> est = TelescopingMLPRegressor(hidden_layer_sizes=(8,), max_iter=4, batch_size=20,
-    ...                               n_iter_no_change=None, random_state=0).fit(X, y)
+    ...                               n_iter_no_change=None, early_stopping=False,
+    ...                               random_state=0).fit(X, y)
     >>> res = spawn_children(est, X, y, spawn_step=5)
     >>> res.children.shape[0], res.n_steps
     (2, 12)

@@ -388,7 +388,8 @@ def effective_parameters(
     >>> from sktelescope import TelescopingMLPRegressor
     >>> X = np.random.default_rng(0).normal(size=(40, 3)); y = X[:, 0]
     >>> est = TelescopingMLPRegressor((8,), optimizer="sgd", learning_rate=0.05,
-    ...                               batch_size=10, max_iter=5, random_state=0)
+    ...                               batch_size=10, max_iter=5, early_stopping=False,
+    ...                               random_state=0)
     >>> res = effective_parameters(est, X, y, X[:10] + 0.1)
     >>> int(res.steps[-1]), bool(res.p_train[-1] > 0)
     (20, True)
@@ -418,7 +419,8 @@ def smoother_trace(
     >>> from sklearn.datasets import make_regression
     >>> from sktelescope import TelescopingMLPRegressor
     >>> X, y = make_regression(n_samples=30, n_features=2, random_state=0)
-    >>> sgd = TelescopingMLPRegressor((4,), optimizer="sgd", max_iter=3, random_state=0)
+    >>> sgd = TelescopingMLPRegressor((4,), optimizer="sgd", max_iter=3, early_stopping=False,
+    ...                               random_state=0)
     >>> tr = smoother_trace(sgd, X, y)
     >>> tr.S.shape, bool(abs(tr.predict_train() - sgd.fit(X, y).predict(X)).max() < 1e-4)
     ((30, 30), True)
