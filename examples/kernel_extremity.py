@@ -1,155 +1,148 @@
-"""Why does the network lose to boosted trees on irregular inputs? (the paper's Fig 5)
+"""Why does the network lose to boosted trees on irregular inputs? (the paper's Fig 5/14)
 =====================================================================================
 
-Trains a ``TelescopingMLPRegressor`` and a scikit-learn ``GradientBoostingRegressor`` on
-the houses dataset (Grinsztajn et al. benchmark), builds test sets with a growing share
-``p`` of irregular inputs (the 10% of test points farthest from the training centroid in
-PCA space, :ref:`math-irregularity`) and reports, for each ``p``:
+The paper's protocol, through the benchmark's lens step (``sktelescope bench``): a random
+search of ``telescoping_mlp`` and scikit-learn's gradient boosting (``sklearn_gbt``) on each
+dataset and split, then, for the best-validation network and trees of every split, test
+sets with a growing share ``p`` of irregular inputs (the 10% of test points farthest from
+the training data in PCA space, :ref:`math-irregularity`) and, for each ``p``:
 
-- the relative MSE gap ``(MSE_NN(p) - MSE_GBT(p)) / (MSE_NN(0) - MSE_GBT(0))``
-  (:ref:`math-relative-gap`);
-- the kernel-extremity ratio ``R(p)`` of each model: mean over stages of the largest test
-  kernel-row norm over the same for the training inputs (:ref:`math-extremity`).
-  ``R > 1`` means test inputs get larger kernel weights than any training input did.
+- the kernel-extremity ratio ``R(p)`` of the network and of the trees
+  (:ref:`math-extremity`): ``R > 1`` means test inputs get larger kernel weights than any
+  training input did;
+- the relative loss gap ``(L_NN(p) - L_GBT(p)) / (L_NN(0) - L_GBT(0))``
+  (:ref:`math-relative-gap`; mean squared error for regression, log-loss for
+  classification), which is undefined where the network is not worse at ``p = 0``: the
+  figure then shows the raw difference ``L_NN(p) - L_GBT(p)``.
 
-The paper's finding: the gap grows with ``p`` and the network's ``R`` grows with it, while
-the trees' ``R`` stays bounded (their kernel rows have norm at most 1).
+The paper's finding: the network's ``R`` rises with ``p``, the trees' ``R`` stays bounded,
+and the gap rises with it. Lines are means over splits (seeds), bands ± one standard
+deviation over splits. The printed verdict is the benchmark's rule (``summary.md``); it may
+be negative.
+
+Datasets: houses, california and house_sales of the Grinsztajn et al. benchmark (the
+paper's Fig 5/14; superconduct is used when present), read from ``../shared/data/tabular``
+or ``$SKTELESCOPE_DATA_DIR``. Without that folder the example says so and runs on
+scikit-learn's bundled diabetes and breast-cancer data, which show the mechanics only.
 
 Run::
 
-    python examples/kernel_extremity.py --fast   # seconds, for CI
-    python examples/kernel_extremity.py          # full run, writes examples/output/*.png
-
-Without ``../shared/data/tabular/reg_num__houses.csv.gz`` it falls back to scikit-learn's
-bundled diabetes data (442 rows), which is small but shows the same mechanics. The fast
-mode prints the table and draws no figure.
+    python examples/kernel_extremity.py --fast   # one dataset, small budget (CI)
+    python examples/kernel_extremity.py          # 3 splits, budget 3, 5,000 training rows
 """
 
 from __future__ import annotations
 
-import argparse
-import time
+import os
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.datasets import load_diabetes
-from sklearn.ensemble import GradientBoostingRegressor
-from sklearn.metrics import mean_squared_error
-from sklearn.model_selection import train_test_split
+from _figures import band, parse_args, pyplot, rounded, start, write_outputs
 
-from sktelescope import TelescopingMLPRegressor
-from sktelescope.lens import irregular_test_sets, irregularity_score, max_row_norms
+from sktelescope.bench import run_benchmark
+from sktelescope.datasets import resolve_datasets
 
 HERE = Path(__file__).resolve().parent
-HOUSES = HERE.parent.parent / "shared" / "data" / "tabular" / "reg_num__houses.csv.gz"
-PROPORTIONS = [0.0, 0.25, 0.5, 0.75, 1.0]
+SHARED = HERE.parent.parent / "shared" / "data" / "tabular"
+DATA_DIR = Path(os.environ.get("SKTELESCOPE_DATA_DIR", SHARED))
+PAPER_DATASETS = ("houses", "clf_num/california", "reg_num/house_sales", "superconduct")
+P_TAGS = ("p000", "p025", "p050", "p075", "p100")
+PROPORTIONS = np.array([0.0, 0.25, 0.5, 0.75, 1.0])
 
 
-def load_data(fast: bool):
-    """Houses (target = last column) if present, else scikit-learn's diabetes data."""
-    if HOUSES.exists():
-        frame = pd.read_csv(HOUSES)
-        X, y = frame.iloc[:, :-1].to_numpy(float), frame.iloc[:, -1].to_numpy(float)
-        name = "houses"
-    else:
-        print(f"{HOUSES} not found: falling back to scikit-learn's diabetes data.")
-        X, y = load_diabetes(return_X_y=True)
-        name = "diabetes"
-    n_keep = min(len(X), 2000 if fast else len(X))
-    rows = np.random.default_rng(0).permutation(len(X))[:n_keep]
-    return name, X[rows], y[rows]
-
-
-def fit_models(X_train, y_train, fast: bool):
-    """The paper's NN (3 layers of 64, batch 128) and a GBT with mid-range settings."""
-    nn = TelescopingMLPRegressor(
-        hidden_layer_sizes=(64, 64), learning_rate=1e-3, batch_size=128,
-        max_iter=15 if fast else 200, max_stages=10 if fast else 40,
-        early_stopping=not fast, random_state=0,
-    ).fit(X_train, y_train)  # fmt: skip
-    gbt = GradientBoostingRegressor(
-        n_estimators=30 if fast else 300, learning_rate=0.1, max_depth=4, random_state=0
-    ).fit(X_train, y_train)
-    return nn, gbt
-
-
-def tree_view(gbt, X_train, y_train):
-    """The GBT as stages through sktelescope.trees.TreeTelescope, if available."""
-    try:
-        from sktelescope.trees import TreeTelescope
-    except ImportError:
-        print("sktelescope.trees is not available: the GBT ratio is skipped.")
-        return None
-    return TreeTelescope(gbt, X_train, y_train)
-
-
-def measure(nn, gbt, trees, X_train, y_train, sets, n_ref: int):
-    """MSEs and kernel-extremity ratios for each test set."""
-    ref = np.random.default_rng(1).choice(len(X_train), min(n_ref, len(X_train)), replace=False)
-    X_ref = X_train[np.sort(ref)]  # kernel columns and denominator points for the NN
-    nn_train = max_row_norms(nn, X_ref, X_ref).mean()
-    tree_train = None if trees is None else max_row_norms(trees, X_train).mean()
-    rows = []
-    for s in sets:
-        row = {"p": s.proportion,
-               "mse_nn": mean_squared_error(s.y, nn.predict(s.X)),
-               "mse_gbt": mean_squared_error(s.y, gbt.predict(s.X)),
-               "R_nn": max_row_norms(nn, s.X, X_ref).mean() / nn_train}  # fmt: skip
-        if trees is not None:
-            row["R_gbt"] = max_row_norms(trees, s.X).mean() / tree_train
-        rows.append(row)
-    table = pd.DataFrame(rows)
-    base = table.mse_nn.iloc[0] - table.mse_gbt.iloc[0]
-    table["relative_gap"] = (table.mse_nn - table.mse_gbt) / base
-    return table
-
-
-def plot(table: pd.DataFrame, name: str, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.5))
-    ax1.plot(table.p, table.relative_gap, "o-", color="k")
-    ax1.set(xlabel="proportion of irregular test inputs p", ylabel="relative MSE gap NN - GBT",
-            title=name)  # fmt: skip
-    ax2.plot(table.p, table.R_nn, "o-", label="neural network")
-    if "R_gbt" in table:
-        ax2.plot(table.p, table.R_gbt, "s-", label="gradient boosting")
-    ax2.axhline(1.0, color="grey", lw=0.8, ls="--")
-    ax2.set(xlabel="proportion of irregular test inputs p", ylabel="kernel-extremity ratio R")
-    ax2.legend()
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=150)
-    print(f"figure written to {path}")
-
-
-def main(argv=None) -> pd.DataFrame:
-    parser = argparse.ArgumentParser(description="Kernel extremity vs irregular inputs (Fig 5).")
-    parser.add_argument("--fast", action="store_true", help="small run for CI, no figure")
-    args = parser.parse_args(argv)
-    start = time.perf_counter()
-    name, X, y = load_data(args.fast)
-    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, random_state=0)
-    nn, gbt = fit_models(X_train, y_train, args.fast)
-    scores = irregularity_score(X_train, X_test, n_components=2)
-    size = min(4000, int(0.1 * len(X_test)))  # the paper: 4000; at most the irregular pool
-    sets = irregular_test_sets(X_test, y_test, scores, PROPORTIONS, size, random_state=0)
-    trees = tree_view(gbt, X_train, y_train)
-    table = measure(nn, gbt, trees, X_train, y_train, sets, n_ref=500 if args.fast else 3000)
-    print(f"{name}: {len(X_train)} training rows, test sets of {size}, "
-          f"{nn.n_stages_} NN stages, {gbt.n_estimators_} trees")  # fmt: skip
-    print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    if not args.fast:
+def choose_datasets(fast: bool) -> tuple[list[str], str | None]:
+    """The paper's datasets present in the data folder, else the bundled fallback."""
+    if not (DATA_DIR / "MANIFEST.json").exists():
+        print(
+            f"No data folder at {DATA_DIR}: the paper's datasets are not here. Running on "
+            "scikit-learn's bundled data instead (mechanics only, not the paper's finding)."
+        )
+        names = ["sklearn:diabetes"] if fast else ["sklearn:diabetes", "sklearn:breast_cancer"]
+        return names, None
+    present = []
+    for name in PAPER_DATASETS:
         try:
-            plot(table, name, HERE / "output" / "kernel_extremity.png")
-        except ImportError:
-            print("matplotlib is not installed: no figure.")
-    print(f"done in {time.perf_counter() - start:.1f} s")
-    return table
+            present += [ref.name for ref in resolve_datasets([name], data_dir=DATA_DIR)]
+        except ValueError:
+            print(f"{name} is not in {DATA_DIR}: skipped.")
+    return (present[:1] if fast else present), str(DATA_DIR)
+
+
+def run(fast: bool, out: Path, datasets: list[str], data_dir: str | None) -> pd.DataFrame:
+    """Run the benchmark's search and lens step; returns its per-dataset table."""
+    bench_out = out / ("kernel_extremity_bench_fast" if fast else "kernel_extremity_bench")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = run_benchmark(
+            datasets, ["telescoping_mlp", "sklearn_gbt"], data_dir=data_dir,
+            budget=1 if fast else 3, n_splits=2 if fast else 3, max_train=2000 if fast else 5000,
+            out=bench_out, n_jobs=1 if fast else 2, progress=False, lens_trees="sklearn_gbt",
+        )  # fmt: skip
+    print(result.summary.split("## Verdict", 1)[-1].strip())
+    return pd.read_csv(bench_out / "datasets.csv")
+
+
+def draw(table: pd.DataFrame):
+    plt = pyplot()
+    fig, axes = plt.subplots(2, len(table), figsize=(4 * len(table), 6), squeeze=False)
+    for col, row in enumerate(table.itertuples(index=False)):
+        row = row._asdict()
+        top, bottom = axes[0, col], axes[1, col]
+        for who, colour in (("net", "C0"), ("trees", "C1")):
+            mean = np.array([row[f"{who}_ratio_{t}"] for t in P_TAGS])
+            std = np.array([row[f"{who}_ratio_{t}_std"] for t in P_TAGS])
+            std = np.nan_to_num(std)
+            band(top, PROPORTIONS, np.stack([mean - std, mean + std]),
+                 "network" if who == "net" else "trees", color=colour)  # fmt: skip
+        top.set_title(row["dataset"])
+        top.set_ylabel("kernel-extremity ratio R(p)")
+        measure = "gap" if not pd.isna(row["gap_p100"]) else "loss_diff"
+        mean = np.array([row[f"{measure}_{t}"] for t in P_TAGS])
+        std = np.nan_to_num(np.array([row[f"{measure}_{t}_std"] for t in P_TAGS]))
+        band(bottom, PROPORTIONS, np.stack([mean - std, mean + std]), measure, color="C2")
+        bottom.set_ylabel("relative gap" if measure == "gap" else "L_NN - L_GBT (gap undefined)")
+        bottom.set_xlabel("share p of irregular test inputs")
+        top.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def summarise(table: pd.DataFrame) -> dict:
+    rows = {}
+    for r in table.to_dict("records"):
+        rows[r["dataset"]] = {
+            "network_R": rounded([r[f"net_ratio_{t}"] for t in P_TAGS]),
+            "trees_R": rounded([r[f"trees_ratio_{t}"] for t in P_TAGS]),
+            "relative_gap": rounded([r[f"gap_{t}"] for t in P_TAGS]),
+            "loss_difference": rounded([r[f"loss_diff_{t}"] for t in P_TAGS]),
+            "network_R_rises": bool(r["net_ratio_rises"]),
+            "trees_R_bounded": bool(r["trees_ratio_bounded"]),
+            "gap_rises": bool(r["gap_rises"]),
+            "explanation_holds": bool(r["explanation_holds"]),
+        }
+    holds = [name for name, r in rows.items() if r["explanation_holds"]]
+    return {
+        "figure": "Fig 5/14",
+        "proportions": PROPORTIONS.tolist(),
+        "datasets": rows,
+        "reproduces": bool(rows) and len(holds) == len(rows),
+        "reason": f"the explanation holds on {len(holds)} of {len(rows)} datasets: {holds}",
+    }
+
+
+def main(argv=None) -> None:
+    args = parse_args(__doc__, argv)
+    started = start()
+    datasets, data_dir = choose_datasets(args.fast)
+    table = run(args.fast, args.out, datasets, data_dir)
+    table = table.dropna(subset=[f"net_ratio_{t}" for t in P_TAGS])
+    summary = summarise(table)
+    if data_dir is None:
+        summary["reproduces"] = False
+        summary["reason"] += " (bundled fallback data, not the paper's datasets)"
+    write_outputs(draw(table), summary, args.out, "kernel_extremity", started)
 
 
 if __name__ == "__main__":
