@@ -5,7 +5,8 @@ best-validation configuration of the project's network (``telescoping_mlp``: the
 its stages) and of the run's lens trees model (``sklearn_gbt`` by default, as in the paper).
 It refits both with the fit jobs' seeds (``derive_seed(seed, dataset, split, config)``) and
 thread count, checks that the refit reproduces the test score in ``results.csv``
-(``*_refit_diff``), and runs the paper's Case 2 protocol (PAPER.md §2d-§2f, §3):
+(``*_refit_diff``), and runs the paper's Case 2 protocol (:ref:`math-extremity`,
+:ref:`math-relative-gap`, :ref:`math-irregularity`):
 
 1. irregularity of each test input relative to the training inputs
    (:func:`~sktelescope.lens.irregularity_score`: distance to the training centroid in the

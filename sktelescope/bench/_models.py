@@ -223,7 +223,7 @@ def _build_hgb(task, params, cats, seed, n_threads):
 
 def _grinsztajn_gbt(rng: np.random.Generator) -> dict:
     """One draw of Grinsztajn et al. 2022's GradientBoostingTree space, as the paper cites it
-    (PAPER.md §3 Case 2): ``learning_rate ~ LogNormal(log 0.01, log 10)``, ``n_estimators ~
+    (the paper's Case 2): ``learning_rate ~ LogNormal(log 0.01, log 10)``, ``n_estimators ~
     LogUniformInt[10.5, 1000.5]``, ``max_depth`` in {None, 2, 3, 4, 5} with probabilities
     {.1, .1, .6, .1, .1}."""
     return {

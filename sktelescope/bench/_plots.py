@@ -76,7 +76,7 @@ def plot_lens(table: pd.DataFrame):
 def plot_lens_verdict(table: pd.DataFrame):
     """Small multiples, one column per dataset: R(p) of the network and the trees (top) and
     the relative loss gap(p) (bottom; the raw loss difference where the gap is undefined on
-    every split), mean ± std over splits (PAPER.md Fig. 5)."""
+    every split), mean ± std over splits (the paper's Fig. 5)."""
     import matplotlib.pyplot as plt
 
     n = len(table)

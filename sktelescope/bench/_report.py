@@ -424,7 +424,8 @@ def _verdict_markdown(table: pd.DataFrame, verdict: Verdict) -> str:
     refit = np.nanmax(table["refit_max_abs_diff"]) if table["refit_max_abs_diff"].notna().any() \
         else np.nan  # fmt: skip
     lines = [
-        "\n## Verdict: does the kernel-extremity ratio explain the gap? (PAPER.md §3 Case 2)\n",
+        "\n## Verdict: does the kernel-extremity ratio explain the gap? "
+        "(arXiv 2411.00247, Case 2)\n",
         f"The lens looks at the best-validation {LENS_NETWORK} and {trees} of each split, refitted "
         f"with the fit jobs' seeds (largest |refit - results.csv| test-score difference: "
         f"{refit:.3g}). Test sets mix a share p of the 10% most irregular test inputs. Slopes "

@@ -1,6 +1,6 @@
 """Linear mode connectivity: loss along the line between two networks, spawning and averaging.
 
-PAPER.md §2g and §3 Case 3. Two parameter vectors ``θ_a`` and ``θ_b`` of the same fitted
+See :ref:`math-lmc`. Two parameter vectors ``θ_a`` and ``θ_b`` of the same fitted
 architecture are linearly mode-connected when the loss of the interpolated weights never
 exceeds the interpolated losses:
 

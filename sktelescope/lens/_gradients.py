@@ -1,6 +1,6 @@
 """Gradient stability: how much each layer's per-example gradients change between checkpoints.
 
-PAPER.md §2h: for layer ``l`` and checkpoints ``t < t'``,
+See :ref:`math-gradient-stability`: for layer ``l`` and checkpoints ``t < t'``,
 
     Δ_l(t, t') = mean over inputs x and the layer's parameters of (∇_l f_t'(x) − ∇_l f_t(x))²
 
@@ -126,7 +126,9 @@ def gradient_change(
     checkpoint_pairs: Sequence[tuple[int, int]] | None = None,
     output: int | None = None,
 ) -> GradientChange:
-    """Per-layer gradient change between stored checkpoints of a fitted network (PAPER.md §2h).
+    """Per-layer gradient change between stored checkpoints of a fitted network.
+
+    See :ref:`math-gradient-stability`.
 
     Parameters
     ----------

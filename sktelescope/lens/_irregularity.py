@@ -1,6 +1,6 @@
 """Irregularity of inputs relative to a training set, and test sets with a chosen share of it.
 
-PAPER.md §2f and §3 Case 2: standardise the inputs with the training statistics, fit a PCA
+See :ref:`math-irregularity`: standardise the inputs with the training statistics, fit a PCA
 on the training inputs, and score each input by its distance to the training centroid in
 the low-dimensional PCA space (main text) or by ``|projection on PC1 - median|``
 (appendix). The 10% most irregular test points form the irregular pool; test sets mix
@@ -125,7 +125,7 @@ def irregular_test_sets(
     random_state=None,
     irregular_fraction: float = 0.1,
 ) -> list[IrregularTestSet]:
-    """Test sets mixing regular and irregular points in chosen proportions (PAPER.md §3 Case 2).
+    """Test sets mixing regular and irregular points in chosen proportions (the paper's Case 2).
 
     The ``irregular_fraction`` (10%) of test points with the highest ``scores`` form the
     irregular pool, the rest the regular pool. Each pool is shuffled once, and the set for

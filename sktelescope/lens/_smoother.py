@@ -2,7 +2,7 @@
 
 Under squared loss with one output, every step of the first-order (telescoping) dynamics
 is affine in the training targets, so the trained network is a smoother
-``f_t(x) = s_t(x)·y + c_t(x)`` (PAPER.md §1, "Smoother form"). Here ``y`` are the targets
+``f_t(x) = s_t(x)·y + c_t(x)`` (:ref:`math-smoother`). Here ``y`` are the targets
 *as the network sees them* (standardised: ``(y − mean)/scale`` for regressors, ±1 for
 binary classifiers with squared loss), ``s_t(x)`` is a row of ``n`` weights and ``c_t(x)``
 collects everything that does not depend on ``y``.
