@@ -114,6 +114,4 @@ html_show_sourcelink = False
 def setup(app) -> None:
     app.connect("config-inited", sktelescope_docs.write_api_pages)
     app.connect("source-read", sktelescope_docs.plain_docstring_as_text)
-    # Before numpydoc (priority 500) parses the docstrings.
-    app.connect("autodoc-process-docstring", sktelescope_docs.fix_known_docstrings, priority=100)
     app.connect("autodoc-skip-member", _skip_foreign_member)

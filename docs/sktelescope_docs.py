@@ -14,12 +14,7 @@ import re
 import sys
 import textwrap
 import types
-from collections.abc import Callable
 from pathlib import Path
-
-from sphinx.util import logging
-
-logger = logging.getLogger(__name__)
 
 DOCS = Path(__file__).resolve().parent
 
@@ -212,62 +207,3 @@ def plain_docstring_as_text(app, docname: str, source: list[str]) -> None:
     body = f"::\n\n{textwrap.indent(rest, '    ')}\n" if rest.strip() else ""
     page = f"\n{title}\n{'=' * len(title)}\n\n{body}"
     source[0] = text[: label.end()] + page + text[end:]
-
-
-# --------------------------------------------------------------------------- docstrings
-
-
-def _blank_line_before_sections(lines: list[str]) -> bool:
-    """Insert the blank line numpydoc needs before a section header that lacks one."""
-    out: list[str] = []
-    for i, line in enumerate(lines):
-        underline = lines[i + 1].strip() if i + 1 < len(lines) else ""
-        is_header = line.strip() and set(underline) == {"-"} and len(underline) == len(line.strip())
-        if is_header and out and out[-1].strip():
-            out.append("")
-        out.append(line)
-    changed = len(out) != len(lines)
-    lines[:] = out
-    return changed
-
-
-def _escape_bars(lines: list[str]) -> bool:
-    """Escape ``|`` outside literals, which reST reads as substitutions (``|x|``)."""
-    fixed = []
-    for line in lines:
-        parts = line.split("``")
-        parts[::2] = [part.replace("|", "\\|") for part in parts[::2]]
-        fixed.append("``".join(parts))
-    changed = fixed != lines
-    lines[:] = fixed
-    return changed
-
-
-#: Docstrings in code this branch does not own that break the reST build, with the change
-#: their owner should make. The build applies the fix and reports (an error under ``-W``)
-#: when a docstring no longer needs it, so that its entry is removed here.
-KNOWN_DOCSTRING_ISSUES: dict[str, tuple[Callable[[list[str]], bool], str]] = {
-    f"sktelescope.trees.TreeStage.{name}": (
-        _blank_line_before_sections,
-        "add a blank line between the Returns section and 'Examples'",
-    )
-    for name in ("predict", "kernel", "weights", "kernel_row_norms")
-}
-KNOWN_DOCSTRING_ISSUES["sktelescope.trees.TreeTelescope.reconstruction_errors"] = (
-    _escape_bars,
-    "write the three 'max |a - b|' gaps in the Returns section as literals (``max |a - b|``)",
-)
-
-
-def fix_known_docstrings(app, what: str, name: str, obj, options, lines: list[str]) -> None:
-    """Apply the workaround of a :data:`KNOWN_DOCSTRING_ISSUES` entry to its docstring."""
-    if name not in KNOWN_DOCSTRING_ISSUES:
-        return
-    fix, change = KNOWN_DOCSTRING_ISSUES[name]
-    if not fix(lines):
-        logger.warning(
-            "%s: the docstring no longer needs the build's workaround (%s); remove its entry "
-            "from KNOWN_DOCSTRING_ISSUES in docs/sktelescope_docs.py.",
-            name,
-            change,
-        )

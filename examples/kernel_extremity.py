@@ -1,5 +1,5 @@
 """Why does the network lose to boosted trees on irregular inputs? (the paper's Fig 5/14)
-=====================================================================================
+======================================================================================
 
 The paper's protocol, through the benchmark's lens step (``sktelescope bench``): a random
 search of ``telescoping_mlp`` and scikit-learn's gradient boosting (``sklearn_gbt``) on each

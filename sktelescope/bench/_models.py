@@ -1,11 +1,11 @@
 """The benchmark's model registry: pipelines with their preprocessing, and random-search spaces.
 
 Every model is a scikit-learn :class:`~sklearn.pipeline.Pipeline` whose first step does the
-preprocessing its family needs (one-hot categoricals and quantile or standard scaling for
-networks; native categoricals for HistGradientBoosting; one-hot for the other boosters). Its
-configuration 0 is the library's default; configurations 1, 2, ... are random draws from its
-search space, determined by ``(seed, model, config)`` only, so configuration ``k`` is the same on
-every dataset and split, and on every machine.
+preprocessing its family needs (one-hot categoricals and robust smooth-clip, quantile or
+standard scaling for networks, robust by default; native categoricals for HistGradientBoosting;
+one-hot for the other boosters). Its configuration 0 is the library's default; configurations 1,
+2, ... are random draws from its search space, determined by ``(seed, model, config)`` only, so
+configuration ``k`` is the same on every dataset and split, and on every machine.
 """
 
 from __future__ import annotations
@@ -110,6 +110,14 @@ def _choice(rng: np.random.Generator, options: list, p: list | None = None):
 #: The numeric-column scalers a network pipeline can use (``scaling`` parameter).
 NETWORK_SCALERS = ("standard", "quantile", "robust")
 
+#: The scaler of every network's default configuration (config 0) and of the preprocessor when
+#: ``scaling`` is not given. Chosen by ``benchmarks/preprocessing.py`` (20 core datasets, 3
+#: splits, each network's default configuration): robust smooth-clip scaling had the best mean
+#: rank and mean score for all three networks (telescoping 1.90 vs standard 2.05, quantile 2.05;
+#: scikit-learn MLP 1.75 vs 2.00, 2.25; skorch 1.80 vs 2.20, 2.00), and unlike the quantile
+#: transform it does not flatten ``reg_num/pol`` (R² 0.991 vs 0.845).
+DEFAULT_NETWORK_SCALING = "robust"
+
 
 def _numeric_scaler(scaling: str):
     if scaling == "quantile":
@@ -121,7 +129,9 @@ def _numeric_scaler(scaling: str):
     raise ValueError(f"scaling must be one of {list(NETWORK_SCALERS)}, got {scaling!r}.")
 
 
-def _network_preprocessor(cats: list[str], scaling: str = "quantile") -> ColumnTransformer:
+def _network_preprocessor(
+    cats: list[str], scaling: str = DEFAULT_NETWORK_SCALING
+) -> ColumnTransformer:
     """One-hot categoricals; standard, quantile-normal or robust smooth-clip scaling of the
     numeric columns (``scaling``, see :data:`NETWORK_SCALERS`)."""
     scaler = _numeric_scaler(scaling)
@@ -157,7 +167,7 @@ def _is_regression(task: str) -> bool:
 def _build_telescoping(task, params, cats, seed, n_threads):
     reg, clf = TelescopingMLPRegressor, TelescopingMLPClassifier
     params = dict(params)
-    scaling = params.pop("scaling", "quantile")
+    scaling = params.pop("scaling", DEFAULT_NETWORK_SCALING)
     if "hidden_layer_sizes" in params:
         params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
     est = (reg if _is_regression(task) else clf)(random_state=seed, **params)
@@ -172,7 +182,7 @@ def _sample_telescoping(rng):
         "learning_rate": _loguniform(rng, 1e-5, 1e-2),
         "batch_size": _choice(rng, [128, 256, 512]),
         "weight_decay": decay if decay is not None else _loguniform(rng, 1e-6, 1e-2),
-        "scaling": _choice(rng, ["quantile", "standard"]),
+        "scaling": _choice(rng, list(NETWORK_SCALERS)),
     }
 
 
@@ -183,7 +193,7 @@ def _build_sklearn_mlp(task, params, cats, seed, n_threads):
     from sklearn.neural_network import MLPClassifier, MLPRegressor
 
     params = dict(params)
-    scaling = params.pop("scaling", "quantile")
+    scaling = params.pop("scaling", DEFAULT_NETWORK_SCALING)
     if "hidden_layer_sizes" in params:
         params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
     if _is_regression(task):
@@ -202,7 +212,7 @@ def _sample_sklearn_mlp(rng):
         "alpha": _loguniform(rng, 1e-6, 1e-2),
         "batch_size": _choice(rng, [128, 256, 512]),
         "early_stopping": True,
-        "scaling": _choice(rng, ["quantile", "standard"]),
+        "scaling": _choice(rng, list(NETWORK_SCALERS)),
     }
 
 
@@ -325,7 +335,7 @@ def _sample_lightgbm(rng):
 
 def _build_skorch(task, params, cats, seed, n_threads):
     params = dict(params)
-    scaling = params.pop("scaling", "quantile")
+    scaling = params.pop("scaling", DEFAULT_NETWORK_SCALING)
     if _is_regression(task):
         est = TransformedTargetRegressor(
             SkorchMLPRegressor(random_state=seed, **params), transformer=StandardScaler()
@@ -341,7 +351,7 @@ def _sample_skorch(rng):
         "lr": _loguniform(rng, 1e-5, 1e-2),
         "batch_size": _choice(rng, [128, 256, 512]),
         "weight_decay": _loguniform(rng, 1e-6, 1e-2),
-        "scaling": _choice(rng, ["quantile", "standard"]),
+        "scaling": _choice(rng, list(NETWORK_SCALERS)),
     }
 
 

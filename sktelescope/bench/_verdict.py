@@ -1,10 +1,11 @@
 """The verdict: does the paper's explanation of the network's loss hold on these datasets?
 
 The paper (its Case 2; :ref:`math-extremity`) explains why networks lose to boosted trees on
-tabular data: on test sets with a growing share ``p`` of irregular inputs, the network's kernel-extremity
-ratio ``R(p)`` rises, the trees' stays bounded, and the network's relative loss gap rises with
-it. From the lens rows (:mod:`sktelescope.bench._lens`, one per dataset x split) this module
-measures each of those statements and decides, by a rule fixed here, before any data is seen.
+tabular data: on test sets with a growing share ``p`` of irregular inputs, the network's
+kernel-extremity ratio ``R(p)`` rises, the trees' stays bounded, and the network's relative loss
+gap rises with it. From the lens rows (:mod:`sktelescope.bench._lens`, one per dataset x split)
+this module measures each of those statements and decides, by a rule fixed here, before any data
+is seen.
 
 Per split, the least-squares slope over ``p`` of: the network's ``R(p)``, the trees' ``R(p)``,
 the raw loss difference ``loss_diff(p) = L_NN(p) - L_GBT(p)`` and, where its denominator is

@@ -235,9 +235,9 @@ class TreeTelescope:
         Returns
         -------
         dict with
-            ``"telescope"``: max |row sum of telescope(X) - library raw prediction|;
-            ``"staged"``: per round, max |staged_predict - library staged raw prediction|;
-            ``"weights"``: per round, max |weights(X) @ pseudo_residuals - stage.predict(X)|.
+            ``"telescope"``: ``max |row sum of telescope(X) - library raw prediction|``;
+            ``"staged"``: per round, ``max |staged_predict - library staged raw prediction|``;
+            ``"weights"``: per round, ``max |weights(X) @ pseudo_residuals - stage.predict(X)|``.
 
         Examples
         --------
