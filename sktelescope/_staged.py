@@ -12,8 +12,16 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import numpy as np
+import pandas as pd
 
-__all__ = ["EffectiveParameters", "StageBase", "StageLike", "StagedModel"]
+__all__ = [
+    "EffectiveParameters",
+    "StageBase",
+    "StageLike",
+    "StagedModel",
+    "check_training_rows",
+    "row_fingerprints",
+]
 
 
 @runtime_checkable
@@ -103,3 +111,44 @@ class EffectiveParameters:
     steps: np.ndarray
     p_train: np.ndarray
     p_test: np.ndarray
+
+
+# --------------------------------------------------------------------------- training rows
+
+
+def row_fingerprints(X: np.ndarray) -> np.ndarray:
+    """Sorted 64-bit hashes of the rows of a float64 array (for membership checks).
+
+    Examples
+    --------
+    >>> fp = row_fingerprints(np.array([[1.0, 2.0], [3.0, 4.0]]))
+    >>> fp.dtype, fp.shape
+    (dtype('uint64'), (2,))
+    """
+    X = np.ascontiguousarray(X, dtype=np.float64) + 0.0  # -0.0 and 0.0 hash alike
+    return np.sort(pd.util.hash_pandas_object(pd.DataFrame(X), index=False).to_numpy())
+
+
+def check_training_rows(X: np.ndarray, fingerprints: np.ndarray, name: str) -> None:
+    """Raise unless every row of ``X`` has one of the :func:`row_fingerprints` given.
+
+    A model's kernels against points it was not fitted on do not describe its run, so the
+    lens refuses them (a subset of the training rows, in any order, passes).
+
+    Examples
+    --------
+    >>> X = np.array([[1.0, 2.0], [3.0, 4.0]])
+    >>> check_training_rows(X[::-1], row_fingerprints(X), "X_train")
+    >>> check_training_rows(X + 1, row_fingerprints(X), "X_train")
+    Traceback (most recent call last):
+    ...
+    ValueError: X_train must be rows of the data the model was fitted on, but 2 of its 2 rows ...
+    """
+    missing = ~np.isin(row_fingerprints(X), fingerprints)
+    if missing.any():
+        raise ValueError(
+            f"{name} must be rows of the data the model was fitted on, but "
+            f"{int(missing.sum())} of its {len(X)} rows are not. Pass the training "
+            "inputs (or a subset of them); kernels against other points do not describe "
+            "this run."
+        )

@@ -29,6 +29,9 @@ __all__ = ["build_parser", "main"]
 
 EXIT_FAILED_FITS, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 
+#: The kinds of file a benchmark run writes into its results folder (the lock file aside).
+_OUTPUTS = (".csv", ".md", ".png")
+
 
 class _OneLineParser(argparse.ArgumentParser):
     """An argument parser whose errors are one line (no usage block), exit status 2."""
@@ -259,18 +262,19 @@ def _bench(args) -> int:
         retry_errors=args.retry_errors,
     )
     print(
-        f"\n{result.n_run} fits run, {result.n_skipped} already in {result.csv_path} "
+        f"\n{_plural(result.n_run, 'fit')} run, {result.n_skipped} already in {result.csv_path} "
         f"(of {result.n_jobs_total}); {result.n_failed} failed."
     )
     if result.lens_path is not None:
         done = result.n_lens_total - result.n_lens_run
         print(
-            f"{result.n_lens_run} lens jobs run, {done} already in {result.lens_path}; "
+            f"{_plural(result.n_lens_run, 'lens job')} run, {done} already in {result.lens_path}; "
             f"{result.n_lens_failed} failed."
         )
     print()
     print(result.summary)
-    print(f"Results: {result.out}/ (results.csv, lens.csv, summary.md, datasets.csv, *.png)")
+    written = sorted(path.name for path in result.out.glob("*.*") if path.suffix in _OUTPUTS)
+    print(f"Results: {result.out}/ ({', '.join(written)})")
     if result.n_failed or result.n_lens_failed:
         _print_failures(result)
         return EXIT_FAILED_FITS
@@ -279,16 +283,22 @@ def _bench(args) -> int:
 
 def _print_failures(result) -> None:
     err = sys.stderr
-    lens = f" and {result.n_lens_failed} lens jobs" if result.n_lens_failed else ""
+    lens = f" and {_plural(result.n_lens_failed, 'lens job')}" if result.n_lens_failed else ""
     print(
-        f"\n{result.n_failed} fits{lens} failed (status=error in {result.out}; see the Failures "
-        "section of summary.md). Rerun the same command with --retry-errors to refit them. "
-        "First error per model x dataset:",
+        f"\n{_plural(result.n_failed, 'fit')}{lens} failed (status=error in {result.out}; see "
+        "the Failures section of summary.md). Rerun the same command with --retry-errors to "
+        "refit them. First error per model x dataset:",
         file=err,
     )
     for row in result.failures.to_dict("records"):
-        first = row["first_error"][:160]
+        first = row["first_error"]
+        first = first if len(first) <= 160 else first[:159] + "…"
         print(f"  {row['model']} on {row['dataset']}: {row['failed']} failed; {first}", file=err)
+
+
+def _plural(n: int, noun: str) -> str:
+    """``"1 fit"``, ``"2 fits"``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:

@@ -7,6 +7,7 @@ import json
 import socket
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +54,11 @@ def _interrupt_at_step_3(monkeypatch, model: str) -> None:
 
         target, original = Trainer, Trainer._train_step
         name = "_train_step"
+    elif model == "sklearn_mlp":  # scikit-learn catches it and only warns
+        from sklearn.neural_network._multilayer_perceptron import BaseMultilayerPerceptron
+
+        target, original = BaseMultilayerPerceptron, BaseMultilayerPerceptron._backprop
+        name = "_backprop"
     else:
         skorch = pytest.importorskip("skorch")
         target, original = skorch.NeuralNet, skorch.NeuralNet.train_step
@@ -69,7 +75,8 @@ def _interrupt_at_step_3(monkeypatch, model: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "network", ["telescoping_mlp", pytest.param("skorch_mlp", marks=pytest.mark.slow)]
+    "network",
+    ["telescoping_mlp", "sklearn_mlp", pytest.param("skorch_mlp", marks=pytest.mark.slow)],
 )
 def test_ctrl_c_in_a_network_fit_stops_the_run_and_writes_no_ok_row(
     tmp_path, monkeypatch, capsys, network
@@ -82,7 +89,7 @@ def test_ctrl_c_in_a_network_fit_stops_the_run_and_writes_no_ok_row(
     assert main([*argv, "--out", str(tmp_path)]) == 130
     err = capsys.readouterr().err.strip()
     assert err == (
-        f"sktelescope bench: Interrupted: the 1 rows this run wrote to {tmp_path} are kept; "
+        f"sktelescope bench: Interrupted: this run wrote 1 row to {tmp_path}, kept there; "
         "rerun the same command to resume."
     )
     assert [r["model"] for r in _data_lines(tmp_path)] == ["hgb"]  # no half-trained row
@@ -91,6 +98,25 @@ def test_ctrl_c_in_a_network_fit_stops_the_run_and_writes_no_ok_row(
     res = run_benchmark(DIABETES, ["hgb", network], out=tmp_path, **FAST)
     assert (res.n_run, res.n_skipped, res.n_failed) == (1, 1, 0)
     assert {r["model"]: r["status"] for r in _data_lines(tmp_path)} == {"hgb": "ok", network: "ok"}
+
+
+@pytest.mark.parametrize(
+    "stop",
+    [
+        pytest.param(lambda: warnings.warn("Training interrupted by user.", UserWarning),
+                     id="scikit-learn's warning"),
+        pytest.param(lambda: sys.exit(1), id="sys.exit, as PyTorch Lightning on Ctrl-C"),
+        pytest.param(lambda: sys.exit(), id="sys.exit(), as Lightning on SIGTERM"),
+    ],
+)  # fmt: skip
+def test_a_fit_that_ends_itself_on_ctrl_c_is_an_interruption(stop):
+    with pytest.raises(KeyboardInterrupt), job_environment(1):
+        stop()
+
+
+def test_other_library_warnings_stay_silent_in_a_job():
+    with job_environment(1):
+        warnings.warn("some library's note", UserWarning)
 
 
 @needs_torch
@@ -177,6 +203,26 @@ def test_disk_full_while_writing_a_row_is_one_line_and_exit_2(tmp_path, monkeypa
     assert err.startswith("sktelescope bench: error: Cannot write to ")
     assert "No space left on device" in err and "rerun the same command to resume" in err
     assert not (tmp_path / ".lock").exists()
+
+
+def test_disk_full_while_drawing_the_plots_is_one_line_and_leaves_no_partial_png(
+    tmp_path, monkeypatch, capsys
+):
+    pytest.importorskip("matplotlib")
+    from matplotlib.figure import Figure
+
+    def full(self, path, **kwargs):
+        Path(path).write_bytes(b"\x89PNG half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Figure, "savefig", full)
+    argv = ["bench", "--models", "hgb", "--budget", "1", "--splits", "1", "--quick"]
+    assert main([*argv, "--no-lens", "--no-progress", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith(f"sktelescope bench: error: Cannot write the report into '{tmp_path}'")
+    assert "No space left on device" in err and "rerun the same command" in err
+    assert not list(tmp_path.glob("*.png")) and not (tmp_path / ".lock").exists()
 
 
 # --------------------------------------------------------------------------- failures

@@ -166,7 +166,7 @@ def test_a_folder_with_only_extra_datasets_runs_them_and_says_so(tmp_path, capsy
     add_folder_dataset(tmp_path / "data", "reg/toy", frame, "regression", tier="extra")
     assert main(["bench", *FAST, "--data-dir", str(tmp_path / "data"), "--out", str(tmp_path)]) == 0
     out, err = capsys.readouterr()
-    assert "1 fits run" in out and "| reg/toy | r2 |" in out
+    assert "1 fit run" in out and "| reg/toy | r2 |" in out
     assert err.startswith("sktelescope: note: Data folder") and "running all 1" in err
 
 

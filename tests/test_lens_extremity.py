@@ -228,3 +228,14 @@ def test_kernel_extremity_refuses_inputs_that_are_not_training_rows():
         kernel_extremity_ratio(est, X[20:], X[60:])
     res = kernel_extremity_ratio(est, X[:60][::-1], X[60:], max_train_samples=30)
     assert res.n_train_used == 30
+
+
+def test_kernel_extremity_refuses_rows_a_tree_ensemble_was_not_fitted_on():
+    X, y = make_regression(n_samples=80, n_features=3, noise=5.0, random_state=1)
+    trees = pytest.importorskip("sktelescope.trees")
+    gbt = GradientBoostingRegressor(n_estimators=5, max_depth=2, random_state=0)
+    tel = trees.TreeTelescope(gbt.fit(X[:60], y[:60]), X[:60], y[:60])
+    with pytest.raises(ValueError, match="X_train must be rows of the data the model was fitted"):
+        kernel_extremity_ratio(tel, X[20:], X[60:])  # 20 of these 60 rows are foreign
+    exact = kernel_extremity_ratio(tel, X[:60], X[60:]).ratio
+    assert kernel_extremity_ratio(tel, X[:60][::-1], X[60:]).ratio == pytest.approx(exact)

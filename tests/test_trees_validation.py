@@ -358,3 +358,11 @@ def test_the_public_names_are_re_exported():
     assert trees_package.__all__ == ["TreeSmoother", "TreeStage", "TreeTelescope"]
     for name in trees_package.__all__:
         assert getattr(trees_package, name).__module__.startswith("sktelescope.trees._")
+
+
+def test_a_round_that_does_not_exist_is_named():
+    X, y = load_diabetes(return_X_y=True)
+    tel = TreeTelescope(GradientBoostingRegressor(n_estimators=3).fit(X, y), X, y)
+    with pytest.raises(IndexError, match="k must index one of the 3 stages, got 99"):
+        tel.pseudo_residuals(99)
+    assert tel.pseudo_residuals(-1).shape == (len(X),)

@@ -34,9 +34,10 @@ from sktelescope._core.checkpoints import CheckpointStore
 from sktelescope._core.network import build_mlp, count_mlp_parameters
 from sktelescope._core.observers import EarlyStopping, StageRecorder
 from sktelescope._core.training import DivergenceError, TrainConfig, Trainer, TrainResult
-from sktelescope._mlp._run import Scaling, TrainingRun, row_fingerprints
+from sktelescope._mlp._run import Scaling, TrainingRun
 from sktelescope._mlp._stages import Stage
 from sktelescope._mlp._threads import resolve_threads, torch_threads
+from sktelescope._staged import row_fingerprints
 from sktelescope._version import __version__
 from sktelescope.exceptions import FitInterruptedWarning
 

@@ -23,7 +23,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 import torch
 from torch import nn
 
@@ -31,8 +30,9 @@ from sktelescope._core.checkpoints import CheckpointStore
 from sktelescope._core.losses import Loss
 from sktelescope._core.network import flatten_parameters, forward_flat, forward_stacked
 from sktelescope._core.training import TrainConfig
+from sktelescope._staged import check_training_rows
 
-__all__ = ["Scaling", "TrainingRun", "row_fingerprints"]
+__all__ = ["Scaling", "TrainingRun"]
 
 
 @dataclass
@@ -47,19 +47,6 @@ class Scaling:
     x_scale: np.ndarray
     t_mean: np.ndarray | float = 0.0
     t_scale: np.ndarray | float = 1.0
-
-
-def row_fingerprints(X: np.ndarray) -> np.ndarray:
-    """Sorted 64-bit hashes of the rows of a float64 array (for membership checks).
-
-    Examples
-    --------
-    >>> fp = row_fingerprints(np.array([[1.0, 2.0], [3.0, 4.0]]))
-    >>> fp.dtype, fp.shape
-    (dtype('uint64'), (2,))
-    """
-    X = np.ascontiguousarray(X, dtype=np.float64) + 0.0  # -0.0 and 0.0 hash alike
-    return np.sort(pd.util.hash_pandas_object(pd.DataFrame(X), index=False).to_numpy())
 
 
 class TrainingRun:
@@ -232,14 +219,7 @@ class TrainingRun:
         Returns the validated float64 array. A subset of the rows (in any order) passes.
         """
         X = self._estimator._validate_features(X, name=name)
-        missing = ~np.isin(row_fingerprints(X), self._fingerprints)
-        if missing.any():
-            raise ValueError(
-                f"{name} must be rows of the data the model was fitted on, but "
-                f"{int(missing.sum())} of its {len(X)} rows are not. Pass the training "
-                "inputs (or a subset of them); kernels against other points do not describe "
-                "this run."
-            )
+        check_training_rows(X, self._fingerprints, name)
         return X
 
     def cpu(self) -> TrainingRun:

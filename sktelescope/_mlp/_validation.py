@@ -194,9 +194,10 @@ def checked_sample_weight(sample_weight, X: np.ndarray, X_name: str = "X") -> np
             )
     weights = _check_sample_weight(sample_weight, X, dtype=np.float64)
     if np.any(weights < 0):
+        n_negative = int(np.sum(weights < 0))
         raise ValueError(
-            f"sample_weight must be non-negative; got {int(np.sum(weights < 0))} negative "
-            f"values (smallest {weights.min():g})."
+            f"sample_weight must be non-negative; got {n_negative} negative "
+            f"value{'' if n_negative == 1 else 's'} (smallest {weights.min():g})."
         )
     if not np.any(weights > 0):
         raise ValueError("sample_weight sums to zero: at least one sample needs a positive weight.")

@@ -73,14 +73,20 @@ def thread_limit(n_threads: int | None) -> Iterator[None]:
             torch.set_num_threads(torch_threads)
 
 
+#: How scikit-learn's MLP says it caught Ctrl-C and kept the epochs it had finished.
+SKLEARN_INTERRUPTED = "Training interrupted by user"
+
+
 @contextlib.contextmanager
 def job_environment(n_threads: int | None) -> Iterator[None]:
     """Where one fit runs: ``n_threads`` threads, library warnings silenced, and a fit that was
     interrupted (Ctrl-C) raised as :class:`KeyboardInterrupt` instead of returning half trained.
 
-    Estimators that catch Ctrl-C themselves and keep the steps they finished warn with
-    :class:`~sktelescope.exceptions.FitInterruptedWarning`; here that warning becomes an
-    interruption, so no caller can mistake such a fit for a finished one.
+    Estimators that catch Ctrl-C themselves and keep the steps they finished say so with a
+    warning: :class:`~sktelescope.exceptions.FitInterruptedWarning` (ours and the skorch
+    peer) or scikit-learn's ``"Training interrupted by user."``; PyTorch Lightning (RealMLP)
+    calls ``sys.exit`` instead. Here each becomes an interruption, so no caller can mistake
+    such a fit for a finished one.
 
     Examples
     --------
@@ -96,10 +102,13 @@ def job_environment(n_threads: int | None) -> Iterator[None]:
     with thread_limit(n_threads), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         warnings.simplefilter("error", FitInterruptedWarning)
+        warnings.filterwarnings("error", message=SKLEARN_INTERRUPTED, category=UserWarning)
         try:
             yield
-        except FitInterruptedWarning as exc:
+        except UserWarning as exc:  # only the two above are raised; the rest are ignored
             raise KeyboardInterrupt(str(exc)) from None
+        except SystemExit as exc:
+            raise KeyboardInterrupt(f"the fit called sys.exit({exc.code!r})") from None
 
 
 @contextlib.contextmanager

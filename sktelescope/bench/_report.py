@@ -554,13 +554,13 @@ def write_report(
     table += _failures_markdown(failures)
     try:
         _write_outputs(store, header + table, best, per_dataset)
+        _plots(store, best, budget_curves(df) if not df.empty else df, models, lens)
     except OSError as exc:
         raise ResultsFolderError(
             f"Cannot write the report into {str(store.out)!r} ({exc.strerror or exc}). The "
             "results are kept in results.csv: fix the folder (free space, permissions) and "
             "rerun the same command to write the report."
         ) from None
-    _plots(store, best, budget_curves(df) if not df.empty else df, models, lens)
     return table
 
 
@@ -605,5 +605,10 @@ def _plots(
         ]
     for name, make in figures:
         fig = make()
-        fig.savefig(store.out / name, dpi=120, bbox_inches="tight")
-        plt.close(fig)
+        try:
+            fig.savefig(store.out / name, dpi=120, bbox_inches="tight")
+        except OSError:
+            (store.out / name).unlink(missing_ok=True)  # never leave a truncated PNG
+            raise
+        finally:
+            plt.close(fig)

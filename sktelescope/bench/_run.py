@@ -55,7 +55,7 @@ class BenchmarkInterrupted(KeyboardInterrupt):
     --------
     >>> from pathlib import Path
     >>> print(BenchmarkInterrupted(Path("out"), 3))
-    Interrupted: the 3 rows this run wrote to out are kept; rerun the same command to resume.
+    Interrupted: this run wrote 3 rows to out, kept there; rerun the same command to resume.
     """
 
     def __init__(self, out: Path, n_written: int):
@@ -64,8 +64,9 @@ class BenchmarkInterrupted(KeyboardInterrupt):
 
     def __str__(self) -> str:
         return (
-            f"Interrupted: the {self.n_written} rows this run wrote to {self.out} are kept; "
-            "rerun the same command to resume."
+            f"Interrupted: this run wrote {self.n_written} row"
+            f"{'' if self.n_written == 1 else 's'} to {self.out}, kept there; rerun the same "
+            "command to resume."
         )
 
 

@@ -201,8 +201,8 @@ def kernel_extremity_ratio(
     ----------
     model : fitted TelescopingMLP* estimator or TreeTelescope (anything with ``stages_``)
     X_train : array-like of shape (n_train, n_features)
-        The model's training inputs (rows of the data it was fitted on; a network refuses
-        other points): the kernel's columns and the denominator's points.
+        The model's training inputs (rows of the data it was fitted on; other points are
+        refused): the kernel's columns and the denominator's points.
     X_test : array-like of shape (n_test, n_features)
     method : {"stage", "step"}, default="stage"
         One kernel per stage (fast, from the fitted model), or the batch-masked kernel of
@@ -237,8 +237,9 @@ def kernel_extremity_ratio(
     if method not in ("stage", "step"):
         raise ValueError(f"method must be 'stage' or 'step', got {method!r}.")
     run = getattr(model, "run_", None)
-    if run is not None:
-        run.check_training_inputs(X_train, "X_train")
+    checker = run if run is not None else model  # a network's run, or a TreeTelescope
+    if hasattr(checker, "check_training_inputs"):
+        checker.check_training_inputs(X_train, "X_train")
     if method == "step" and run is not None:
         return _per_step_ratio(model, X_train, y_train, X_test, max_train_samples,
                                random_state, kwargs)  # fmt: skip

@@ -11,7 +11,7 @@ from sklearn.exceptions import NotFittedError
 
 import sktelescope.trees._sklearn as sk
 import sktelescope.trees._smoother as sm
-from sktelescope._staged import EffectiveParameters
+from sktelescope._staged import EffectiveParameters, check_training_rows, row_fingerprints
 from sktelescope.trees._check import check_inputs, check_training_data
 from sktelescope.trees._lightgbm import lightgbm_spec
 from sktelescope.trees._smoother import TreeSmoother
@@ -133,6 +133,7 @@ class TreeTelescope:
                 f"{y_train.shape[0]}; pass the data the model was fitted on."
             )
         self._leaves_train = spec.apply(self._X_train)
+        self._fingerprints = row_fingerprints(self._X_train)
         self._leaf_cache: tuple | None = None
         gradients = list(round_gradients(spec, self._X_train, self._leaves_train))
         fit_mask, notes = check_training_data(spec, self._X_train, self._leaves_train, gradients)
@@ -199,7 +200,26 @@ class TreeTelescope:
         >>> bool(np.allclose(tel.pseudo_residuals(0), y - y.mean()))
         True
         """
+        if not -self.n_stages_ <= k < self.n_stages_:
+            raise IndexError(f"k must index one of the {self.n_stages_} stages, got {k}.")
         return self.stages_[k].pseudo_residuals
+
+    def check_training_inputs(self, X, name: str = "X_train") -> np.ndarray:
+        """Raise unless every row of ``X`` is a row of the ``X_train`` this view was built on.
+
+        A subset of the rows, in any order, passes. Returns ``X`` as a validated float64
+        array. The lens calls this before it measures kernels against ``X``.
+
+        Examples
+        --------
+        >>> from sktelescope.trees._examples import diabetes_telescope
+        >>> tel, X, y = diabetes_telescope()
+        >>> tel.check_training_inputs(X[:5]).shape
+        (5, 10)
+        """
+        X = check_inputs(X, self._spec, name)
+        check_training_rows(X, self._fingerprints, name)
+        return X
 
     def telescope(self, X) -> np.ndarray:
         """Initial prediction and per-round contributions, shape (n_samples, 1 + n_stages).
