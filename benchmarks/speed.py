@@ -1,9 +1,9 @@
 """Fit-time benchmark: TelescopingMLPRegressor against scikit-learn's MLPRegressor and skorch.
 
 Same data (synthetic, 10,000 x 20 by default), same architecture (two hidden layers of 256,
-ReLU), same optimizer (Adam, lr 1e-3), batch 256, a fixed number of epochs, no early
-stopping. Prints the median fit seconds of each contender over ``--repeats`` runs and the
-ratios the project targets:
+ReLU), same optimizer (Adam, lr 1e-3), batch 256, a fixed number of epochs, no early stopping,
+the same torch threads (ours with ``n_jobs=-1``; its default policy is timed too). Prints the
+median fit seconds of each contender over ``--repeats`` runs and the ratios the project targets:
 
 - MLPRegressor / TelescopingMLP (target >= 1.5)
 - skorch / TelescopingMLP (target >= 2)
@@ -39,8 +39,11 @@ def make_data(n_samples: int, n_features: int, seed: int = 0):
     return X, y.astype(np.float32)
 
 
-def fit_telescoping(X, y, epochs, stages):
+def fit_telescoping(X, y, epochs, stages, n_jobs=-1):
+    """Ours; ``n_jobs=-1`` uses every torch thread, like the peers (the default policy,
+    ``n_jobs=None``, gives a network this size one thread: ``benchmarks/threads.py``)."""
     extra = {"max_stages": stages} if stages > 1 else {"stage_every": 10**9}
+    extra["n_jobs"] = n_jobs
     est = TelescopingMLPRegressor(
         hidden_layer_sizes=(WIDTH, WIDTH), learning_rate=LR, batch_size=BATCH, max_iter=epochs,
         early_stopping=False, n_iter_no_change=None, random_state=0, **extra,
@@ -92,13 +95,16 @@ def fit_plain_torch(X, y, epochs):
     return module
 
 
-def median_seconds(fn, repeats):
-    times = []
+def median_seconds(contenders: dict, repeats: int) -> dict:
+    """Median fit seconds of each contender, timed round-robin (one fit of each per round),
+    so that a slow spell of a shared machine falls on every contender alike."""
+    times: dict = {name: [] for name in contenders}
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for name, fn in contenders.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def main(argv=None):
@@ -112,6 +118,7 @@ def main(argv=None):
     contenders = {
         "sktelescope (50 stages)": lambda: fit_telescoping(X, y, args.epochs, 50),
         "sktelescope (1 stage)": lambda: fit_telescoping(X, y, args.epochs, 1),
+        "sktelescope (n_jobs=None)": lambda: fit_telescoping(X, y, args.epochs, 50, None),
         "sklearn MLPRegressor": lambda: fit_sklearn(X, y, args.epochs),
         "plain torch loop": lambda: fit_plain_torch(X, y, args.epochs),
     }
@@ -123,7 +130,7 @@ def main(argv=None):
         print("skorch not installed: skipped")
     print(f"data {args.n_samples}x{args.n_features}, 2x{WIDTH} ReLU, Adam, batch {BATCH}, "
           f"{args.epochs} epochs, torch threads {torch.get_num_threads()}")  # fmt: skip
-    seconds = {name: median_seconds(fn, args.repeats) for name, fn in contenders.items()}
+    seconds = median_seconds(contenders, args.repeats)
     for name, s in seconds.items():
         print(f"  {name:28s} {s:7.3f} s")
     ours = seconds["sktelescope (50 stages)"]
