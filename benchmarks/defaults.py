@@ -49,11 +49,11 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import QuantileTransformer, StandardScaler
 
 from sktelescope import TelescopingMLPClassifier, TelescopingMLPRegressor
-from sktelescope._mlp._base import AUTO_EARLY_STOPPING_MIN_SAMPLES
 from sktelescope.bench._models import _network_preprocessor
 from sktelescope.datasets import load_folder_dataset, load_manifest, load_sklearn_dataset
 
 OUTPUT = Path(__file__).resolve().parent / "output"
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "tabular"
 EMBEDDED = ("diabetes", "breast_cancer", "digits_3v5", "wine", "iris")
 SMALL_N_SIZES = (10, 20, 40, 80, 160)
 ES = {"early_stopping": True}
@@ -61,6 +61,8 @@ ES = {"early_stopping": True}
 #: name -> parameter overrides; the first is today's defaults.
 CANDIDATES = {
     "today": {},
+    # The defaults before this script chose them: early stopping from 1,000 rows, patience 10.
+    "before": {"auto_es_min": 1000, "n_iter_no_change": 10},
     "es": {**ES},
     "es-p20": {**ES, "n_iter_no_change": 20},
     "es-p20-v20": {**ES, "n_iter_no_change": 20, "validation_fraction": 0.2},
@@ -142,18 +144,21 @@ def n_iter(model) -> float:
     return float(getattr(est, "n_iter_", np.nan))
 
 
-def effective_key(overrides: dict, n_train: int) -> str:
-    """The overrides that matter at ``n_train`` rows, as a cache key.
+def effective_key(overrides: dict, task: str, n_train: int) -> str:
+    """The parameters a fit at ``n_train`` rows runs with, as a cache key.
 
-    ``early_stopping="auto"`` is resolved, so candidates that train identically there (for
-    example ``early_stopping=True`` above the automatic threshold) share one result.
+    ``early_stopping="auto"`` is resolved with the estimator's own threshold, so candidates
+    that train identically there (for example ``early_stopping=True`` above the automatic
+    threshold) share one result.
     """
-    defaults = TelescopingMLPRegressor().get_params()
+    cls = TelescopingMLPRegressor if task == "regression" else TelescopingMLPClassifier
+    defaults = cls().get_params()
     params = {**defaults, **overrides}
     if params["early_stopping"] == "auto":
-        params["early_stopping"] = n_train >= AUTO_EARLY_STOPPING_MIN_SAMPLES
-    diff = {k: v for k, v in params.items() if k == "early_stopping" or v != defaults[k]}
-    return json.dumps(diff, sort_keys=True, default=list)
+        params["early_stopping"] = n_train >= cls._auto_early_stopping_min_samples
+    # Every parameter, not the difference from the defaults: the defaults change over time
+    # and a cached row must never stand for another configuration.
+    return json.dumps(params, sort_keys=True, default=list)
 
 
 # --------------------------------------------------------------------------- tables
@@ -380,7 +385,7 @@ def core_key(overrides: dict | None, task: str, n_train: int) -> str:
     """Cache key: ``sklearn-mlp``, or the network's effective overrides at ``n_train`` rows."""
     if overrides is None:
         return "sklearn-mlp"
-    return effective_key(resolve(overrides, task, n_train), n_train)
+    return effective_key(resolve(overrides, task, n_train), task, n_train)
 
 
 def fit_and_score(model, split) -> tuple[float, float, float]:
@@ -558,7 +563,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--extra", default="{}", help='JSON {"name": {overrides}} added to the pool')
     p.add_argument("--seeds", default="0,1,2", help="model seeds of the embedded stage")
     p.add_argument("--repeats", type=int, default=5, help="draws per size in small-n")
-    p.add_argument("--data-dir", type=Path, default=Path("/work/shared/data/tabular"))
+    p.add_argument("--data-dir", type=Path, default=SHARED_DATA)
     p.add_argument("--splits", type=int, default=3)
     p.add_argument("--datasets", help="comma-separated core datasets (default: all core)")
     return p.parse_args(argv)
