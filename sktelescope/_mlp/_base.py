@@ -24,7 +24,6 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import (
     _check_feature_names,
-    check_array,
     check_is_fitted,
     validate_data,
 )
@@ -185,16 +184,8 @@ class BaseTelescopingMLP(BaseEstimator):
 
     def _checked_targets(self, y, n_rows: int, names: tuple[str, str]) -> np.ndarray:
         numeric = self._validate_y_kwargs().get("y_numeric", False)
-        y = check_array(y, ensure_2d=False, dtype=np.float64 if numeric else None,
-                        input_name=names[1])  # fmt: skip
-        if y.ndim == 2 and y.shape[1] == 1 and not numeric:
-            y = y[:, 0]
-        if len(y) != n_rows:
-            raise ValueError(
-                f"{names[1]} has {len(y)} rows, but {names[0]} has {n_rows}; pass one target "
-                "per row."
-            )
-        return y
+        y = checks.check_targets(y, n_rows, names, numeric)
+        return y[:, 0] if y.ndim == 2 and y.shape[1] == 1 and not numeric else y
 
     def _checked_weights(self, sample_weight, X) -> np.ndarray:
         return checks.checked_sample_weight(sample_weight, X)

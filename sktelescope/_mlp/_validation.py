@@ -14,6 +14,7 @@ from sklearn.utils.validation import _check_sample_weight, check_array
 
 __all__ = [
     "check_features",
+    "check_targets",
     "check_hidden_layer_sizes",
     "check_network_memory",
     "checked_sample_weight",
@@ -61,6 +62,28 @@ def check_features(X, name: str = "X") -> np.ndarray:
             f"{name} is empty (shape {X.shape}); pass at least one row and one column."
         )
     return X
+
+
+def check_targets(y, n_rows: int, names: tuple[str, str], numeric: bool) -> np.ndarray:
+    """``y`` checked like ``fit`` checks targets: finite numbers (``numeric``) or labels, one
+    per row of the features. Errors name ``names`` (features, targets).
+
+    Examples
+    --------
+    >>> check_targets([1.0], 2, ("X_train", "y_train"), numeric=True)
+    Traceback (most recent call last):
+    ...
+    ValueError: y_train has 1 rows, but X_train has 2; pass one target per row of X_train.
+    """
+    X_name, y_name = names
+    y = check_array(y, ensure_2d=False, dtype=np.float64 if numeric else None,
+                    input_name=y_name, ensure_min_samples=0)  # fmt: skip
+    if len(y) != n_rows:
+        raise ValueError(
+            f"{y_name} has {len(y)} rows, but {X_name} has {n_rows}; pass one target per "
+            f"row of {X_name}."
+        )
+    return y
 
 
 def _has_missing(X) -> bool:

@@ -13,14 +13,12 @@ import warnings
 from collections.abc import Sequence
 from numbers import Integral
 
-import numpy as np
 import torch
 from sklearn.base import clone, is_classifier
-from sklearn.utils.validation import check_array
 
 from sktelescope._core.network import linear_layers
 from sktelescope._mlp._base import BaseTelescopingMLP
-from sktelescope._mlp._validation import check_features, checked_sample_weight
+from sktelescope._mlp._validation import check_features, check_targets, checked_sample_weight
 
 __all__ = [
     "as_network_inputs",
@@ -109,16 +107,7 @@ def check_fit_data(est, X, y, sample_weight=None, names: tuple[str, str] = ("X",
         X = check_features(X, X_name)
     else:
         X = run.validate_features(X, X_name)
-    numeric = not is_classifier(est)
-    y = check_array(
-        y, ensure_2d=False, dtype=np.float64 if numeric else None, input_name=y_name,
-        ensure_all_finite=True, ensure_min_samples=0,
-    )  # fmt: skip
-    if len(y) != len(X):
-        raise ValueError(
-            f"{y_name} has {len(y)} rows, but {X_name} has {len(X)}; pass one target per "
-            f"row of {X_name}."
-        )
+    check_targets(y, len(X), names, numeric=not is_classifier(est))
     checked_sample_weight(sample_weight, X, X_name)
 
 
@@ -146,6 +135,7 @@ def as_network_inputs(trainer, X, name: str = "X") -> torch.Tensor:
 
     Examples
     --------
+    >>> import numpy as np
     >>> from sktelescope._core.network import build_mlp
     >>> from sktelescope._core.training import TrainConfig, Trainer
     >>> trainer = Trainer(build_mlp(3, (), 1), None, TrainConfig(), torch.Generator())
