@@ -314,3 +314,16 @@ def test_the_old_call_forms_work_with_a_future_warning(default_fit, regression):
     sgd = TelescopingMLPRegressor((4,), optimizer="sgd", max_iter=2, random_state=0)
     with pytest.warns(FutureWarning, match="X_train"):
         lens.effective_parameters(sgd, X_train=X[:50], y_train=y[:50])
+
+
+# --------------------------------------------------------------------------- cost shown
+def test_lens_work_shows_its_cost_when_asked_and_is_quiet_otherwise(default_fit, regression,
+                                                                  capsys):  # fmt: skip
+    X, y, X_test = regression
+    lens.effective_parameters(default_fit, X, y, X_test[:7], progress=True)
+    shown = capsys.readouterr().err
+    steps = default_fit.best_step_
+    params = default_fit.run_.final_parameters.numel()
+    assert f"effective_parameters: {steps} steps x 1,007 rows x {params} parameters" in shown
+    lens.telescoping_trace(default_fit, X, y, X_test[:7])  # not a terminal: no bar
+    assert capsys.readouterr().err == ""
