@@ -26,7 +26,7 @@ from sktelescope.bench._lock import ResultsLock
 from sktelescope.bench._models import default_models, get_model
 from sktelescope.bench._protocol import Protocol
 from sktelescope.bench._report import best_configs, failure_counts, write_report
-from sktelescope.bench._resume import check_settings_file, finished_keys
+from sktelescope.bench._resume import check_settings_file, finished_keys, lost_job_result
 from sktelescope.bench._store import LENS_CSV_NAME, ResultStore
 from sktelescope.datasets import DatasetRef, resolve_datasets
 
@@ -217,7 +217,7 @@ def _stream(
             for store in stores.values():
                 stack.enter_context(store)
             rows = stack.enter_context(
-                parallel_results(execute_job, todo, backend, n_jobs, address)
+                parallel_results(execute_job, todo, backend, n_jobs, address, lost_job_result)
             )
             kind = "lens" if isinstance(todo[0], LensJob) else "fit"
             bar = tqdm(rows, total=len(todo), desc=f"sktelescope bench ({kind})", unit="job",
