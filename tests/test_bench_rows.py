@@ -209,6 +209,28 @@ def test_a_hand_edited_run_json_seed_is_refused(folder, seed):
         _resume(folder, seed=seed)
 
 
+@pytest.mark.parametrize(
+    ("edit", "kwargs", "problem"),
+    [
+        (("quick", None, False), {"quick": False}, "has params '{\"max_iter\": 20}', the job's is"),
+        (
+            ("protocol", "max_train", 100),
+            {"max_train": 100},
+            "has n_train '266', the job's is '100'",
+        ),
+    ],
+)
+def test_another_hand_edited_run_json_setting_is_refused_by_the_rows(folder, edit, kwargs, problem):
+    settings = json.loads((folder / "run.json").read_text())
+    section, key, value = edit
+    if key is None:
+        settings[section] = value
+    else:
+        settings[section][key] = value
+    (folder / "run.json").write_text(json.dumps(settings))
+    _refused(folder, rf"results\.csv line 2: the row of job .* {problem}", **kwargs)
+
+
 def test_the_cli_refuses_a_bad_row_with_exit_2_and_names_the_flag(folder, capsys):
     _edit_cell(folder, 4, "test_r2", "oops")
     argv = ["bench", "--datasets", "sklearn:diabetes", "--models", "hgb", "--budget", "2",
@@ -266,7 +288,8 @@ def _other_texts(value: str) -> st.SearchStrategy:
 
 #: The kinds of damage, cell edits more often.
 KINDS = (["identity"] * 4 + ["score"] * 3 + ["copy_cell"] * 2 + ["timing", "drop_cell",
-         "extra_cell", "duplicate", "delete_row", "swap_rows", "blank_line", "header"])  # fmt: skip
+         "extra_cell", "duplicate", "delete_row", "swap_rows", "blank_line", "header",
+         "stray_quote"])  # fmt: skip
 
 
 @st.composite
@@ -315,6 +338,12 @@ def _apply(path: Path, kind: str, args: tuple, draw) -> None:
     elif kind == "header":
         header[args[1]] = header[args[1]].upper()
     _write_rows(path, [header, *data])
+    if kind == "stray_quote":  # a quote opened in a cell and never closed: CSV swallows lines
+        lines = path.read_text().splitlines(keepends=True)
+        cells = lines[row + 1].split(",")
+        cells[args[1]] = '"' + cells[args[1]].lstrip('"')
+        lines[row + 1] = ",".join(cells)
+        path.write_text("".join(lines))
 
 
 DAMAGE = settings(

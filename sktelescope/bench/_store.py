@@ -491,9 +491,8 @@ class ResultStore:
         their jobs run again; the CSV is rewritten without them. Returns the ``.refused`` path.
         """
         lines = set(lines)
-        text = self._complete_lines()
+        header = self._complete_lines()[0]  # the column names: always one line
         rows = self.stored_rows()
-        header = "".join(text[: rows[0].line - 1]) if rows else ""
         aside = self.csv_path.with_name(self.csv_path.name + ".refused")
         moved = "".join(row.raw for row in rows if row.line in lines)
         kept = "".join(row.raw for row in rows if row.line not in lines)
