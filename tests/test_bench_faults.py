@@ -137,8 +137,8 @@ def test_a_bench_run_with_a_worker_killed_mid_run_completes_with_a_summary(backe
     find = _busy_ray_workers if backend == "ray" else _busy_dask_workers
     with Killer(find, times=1) as killer:
         res = run_benchmark(["sklearn:diabetes"], ["hgb", "telescoping_mlp"], budget=1,
-                            n_splits=2, quick=True, progress=False, lens=False, out=tmp_path,
-                            backend=backend, n_jobs=2)  # fmt: skip
+                            n_splits=2, quick=True, max_train=100, progress=False, lens=False,
+                            out=tmp_path, backend=backend, n_jobs=2)  # fmt: skip
     assert len(killer.killed) == 1
     assert res.n_run == res.n_jobs_total == 4
     lines = (tmp_path / "results.csv").read_text().splitlines()
