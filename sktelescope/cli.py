@@ -9,8 +9,10 @@ Examples
     sktelescope bench --list --data-dir ../shared/data/tabular
 
 Exit status: 0 when every fit succeeded, 1 when some failed (they are listed, and in
-``summary.md``), 2 for a usage, data or results-folder problem (one line on stderr), 130 when
-interrupted (Ctrl-C; the rows written so far are kept and a rerun resumes).
+``summary.md``; a job whose worker died on every try is such a failure), 2 for a usage, data,
+results-folder problem (a bad row of ``results.csv`` included: ``--refit-bad-rows`` refits it) or
+a cluster that does not start (one line on stderr), 130 when interrupted (Ctrl-C; the rows
+written so far are kept and a rerun resumes).
 
 This module imports nothing heavy: ``--help`` and ``--version`` load neither torch, the
 estimators nor the benchmark; ``bench`` imports them when it runs.
@@ -83,7 +85,8 @@ def _bench_parser(sub) -> argparse.ArgumentParser:
         help="cross-validated tabular benchmark: networks versus boosted trees",
         description="Random search for every model on every dataset and split; results stream "
         "to OUT/results.csv (a rerun resumes), then OUT/summary.md and PNG plots. Exit status: "
-        "0 all fits succeeded, 1 some failed, 2 usage or data error, 130 interrupted.",
+        "0 all fits succeeded, 1 some failed, 2 usage, data, results-folder or cluster error, "
+        "130 interrupted.",
     )
     _data_options(p.add_argument_group("data"))
     _protocol_options(p.add_argument_group("protocol"))
@@ -167,6 +170,14 @@ def _protocol_options(run) -> None:
         "--retry-errors",
         action="store_true",
         help="refit the jobs whose rows are errors (the new row replaces the old one)",
+    )
+    run.add_argument(
+        "--refit-bad-rows",
+        action="store_true",
+        help="refit the jobs of bad rows instead of stopping: a row of OUT/results.csv or "
+        "OUT/lens.csv that is not its job's (another run's seed or params, a damaged score, a "
+        "key re-typed as 0.0) moves to OUT/results.csv.refused (OUT/lens.csv.refused) and its "
+        "job runs again (default: stop with exit status 2, naming the row)",
     )
 
 
@@ -260,6 +271,7 @@ def _bench(args) -> int:
         lens=not args.no_lens,
         lens_trees=args.lens_trees,
         retry_errors=args.retry_errors,
+        refit_bad_rows=args.refit_bad_rows,
     )
     print(
         f"\n{_plural(result.n_run, 'fit')} run, {result.n_skipped} already in {result.csv_path} "

@@ -268,6 +268,33 @@ def test_retry_errors_refits_error_rows_and_the_new_row_replaces_the_old(tmp_pat
     assert len(pd.read_csv(tmp_path / "best.csv")) == 1
 
 
+def test_a_job_lost_with_its_worker_is_a_counted_failure_and_the_run_goes_on(
+    tmp_path, monkeypatch, capsys, one_openmp_thread
+):
+    """How the run records what the backend reports lost (the real Ray and Dask clusters
+    losing a worker are in test_bench_faults.py): one failed row, the others written, the
+    summary's failures, exit 1; --retry-errors refits it."""
+    import contextlib
+
+    import sktelescope.bench._run as run_module
+
+    @contextlib.contextmanager
+    def losing_the_first(func, todo, backend, n_jobs, address=None, on_lost=None):
+        yield iter([on_lost(todo[0], RuntimeError("worker died")), *map(func, todo[1:])])
+
+    monkeypatch.setattr(run_module, "parallel_results", losing_the_first)
+    argv = ["bench", "--datasets", "sklearn:diabetes", "--models", "hgb", "--quick", "--budget",
+            "1", "--splits", "2", "--no-lens", "--no-progress", "--out", str(tmp_path)]  # fmt: skip
+    assert main(argv) == 1
+    out, err = capsys.readouterr()
+    assert "2 fits run, 0 already" in out and "1 failed." in out
+    assert "hgb on sklearn:diabetes: 1 failed; WorkerLost: the worker process running" in err
+    assert "| fit | hgb | sklearn:diabetes | 1 |" in (tmp_path / "summary.md").read_text()
+    assert [r["status"] for r in _data_lines(tmp_path)] == ["error", "ok"]
+    monkeypatch.undo()
+    assert main([*argv, "--retry-errors"]) == 0
+
+
 # --------------------------------------------------------------------------- safe outputs
 
 

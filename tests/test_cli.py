@@ -59,6 +59,14 @@ def test_help_and_version_do_not_import_the_benchmark(argv):
     assert done.stdout.strip().splitlines()[-1] == "[]"
 
 
+def test_bench_help_shows_the_flags_that_refit(capsys):
+    with pytest.raises(SystemExit):
+        main(["bench", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--refit-bad-rows refit the jobs of bad rows instead of stopping" in text
+    assert "--retry-errors refit the jobs whose rows are errors" in text
+
+
 def test_importing_the_cli_imports_no_torch_and_no_estimator():
     done = run_python(
         "-c",

@@ -26,6 +26,7 @@ __all__ = [
     "Job",
     "SplitData",
     "execute_job",
+    "fit_seed",
     "make_jobs",
     "make_lens_jobs",
     "run_job",
@@ -122,6 +123,18 @@ def run_job(job: Job) -> dict:
     return row
 
 
+def fit_seed(base_seed: int, dataset: str, split: int, config: int) -> int:
+    """The seed of the fit jobs ``(dataset, split, *, config)`` of a run with ``base_seed``
+    (every model's configuration ``config`` gets the same).
+
+    Examples
+    --------
+    >>> fit_seed(0, "sklearn:diabetes", 0, 0)
+    45530766
+    """
+    return derive_seed(base_seed, dataset, split, config)
+
+
 def make_jobs(
     datasets: Sequence[Dataset],
     models: Sequence[str],
@@ -154,7 +167,7 @@ def make_jobs(
             m,
             c,
             configs[m, c],
-            derive_seed(protocol.seed, ds.name, s, c),
+            fit_seed(protocol.seed, ds.name, s, c),
             splits[ds.name, s],
             n_threads,
         )

@@ -26,6 +26,7 @@ from sktelescope.bench._lock import ResultsLock
 from sktelescope.bench._models import default_models, get_model
 from sktelescope.bench._protocol import Protocol
 from sktelescope.bench._report import best_configs, failure_counts, write_report
+from sktelescope.bench._resume import check_settings_file, finished_keys, lost_job_result
 from sktelescope.bench._store import LENS_CSV_NAME, ResultStore
 from sktelescope.datasets import DatasetRef, resolve_datasets
 
@@ -190,10 +191,9 @@ def resolve_lens_trees(lens: bool, models: Sequence[str], lens_trees: str | None
     return chosen
 
 
-def _todo(store: ResultStore, jobs: Sequence, retry_errors: bool) -> list:
-    """The jobs not finished in ``store`` (repaired first)."""
-    store.repair()
-    finished = store.finished_keys(retry_errors)
+def _todo(store: ResultStore, jobs: Sequence, retry_errors: bool, refit_bad_rows: bool) -> list:
+    """The jobs not finished in ``store``: every row checked against its job first."""
+    finished = finished_keys(store, jobs, retry_errors, refit_bad_rows)
     return [job for job in jobs if job.key not in finished]
 
 
@@ -217,7 +217,7 @@ def _stream(
             for store in stores.values():
                 stack.enter_context(store)
             rows = stack.enter_context(
-                parallel_results(execute_job, todo, backend, n_jobs, address)
+                parallel_results(execute_job, todo, backend, n_jobs, address, lost_job_result)
             )
             kind = "lens" if isinstance(todo[0], LensJob) else "fit"
             bar = tqdm(rows, total=len(todo), desc=f"sktelescope bench ({kind})", unit="job",
@@ -252,6 +252,7 @@ def run_benchmark(
     lens: bool = True,
     lens_trees: str | None = None,
     retry_errors: bool = False,
+    refit_bad_rows: bool = False,
 ) -> BenchResult:
     """Run the tabular benchmark: every model, ``budget`` configurations, every split.
 
@@ -290,6 +291,12 @@ def run_benchmark(
         paper's, when it is run, else the first trees model of ``models``.
     retry_errors : bool, default=False
         Refit the jobs whose row is an error; the new row replaces the old one.
+    refit_bad_rows : bool, default=False
+        Every row of ``results.csv`` and ``lens.csv`` is compared with the job it claims to be
+        (:mod:`sktelescope.bench._resume`); a bad row (another run's, a damaged score, a
+        re-typed key) stops the run with a :class:`ValueError` that names it. With
+        ``refit_bad_rows`` the bad rows move to ``results.csv.refused`` (``lens.csv.refused``)
+        instead and their jobs run again.
 
     Returns
     -------
@@ -299,6 +306,9 @@ def run_benchmark(
     ------
     BenchmarkInterrupted
         On Ctrl-C (a :class:`KeyboardInterrupt`): the rows written so far are kept.
+    ValueError
+        For bad arguments, a results folder of other settings, or a bad row (see
+        ``refit_bad_rows``).
 
     Examples
     --------
@@ -319,8 +329,9 @@ def run_benchmark(
     store = ResultStore(out)
     run = ([r.name for r in refs], models, budget, n_splits)
     with ResultsLock(store.out):
+        check_settings_file(store)
         store.check_settings(_settings(protocol, quick, refs))
-        todo = _todo(store, jobs, retry_errors)
+        todo = _todo(store, jobs, retry_errors, refit_bad_rows)
         ran = _stream(todo, {"fit": store}, backend, n_jobs, address, progress)
         result = BenchResult(store.out, store.csv_path, len(jobs), ran["fit"],
                              len(jobs) - len(todo))  # fmt: skip
@@ -329,7 +340,7 @@ def run_benchmark(
             best = best_configs(store, *run)
             lens_jobs = make_lens_jobs(jobs, best, trees_model, protocol.seed, quick)
             lens_store = ResultStore(out, LENS_CSV_NAME, LENS_COLUMNS, LENS_KEY)
-            lens_todo = _todo(lens_store, lens_jobs, retry_errors)
+            lens_todo = _todo(lens_store, lens_jobs, retry_errors, refit_bad_rows)
             lens_ran = _stream(lens_todo, {"lens": lens_store}, backend, n_jobs, address,
                                progress, ran["fit"])  # fmt: skip
             lens_keys = {job.key for job in lens_jobs}
