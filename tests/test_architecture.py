@@ -13,6 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "sktelescope"
 #: What each layer may import from the package (besides itself). Order = layers, bottom up.
 ALLOWED = {
     "_version": set(),
+    "_cores": set(),
     "exceptions": set(),
     "_staged": set(),
     "_core": set(),
@@ -20,8 +21,8 @@ ALLOWED = {
     "lens": {"_core", "_mlp", "_staged"},
     "trees": {"_staged"},
     "datasets": set(),
-    "bench": {"_core", "_mlp", "_staged", "lens", "trees", "datasets", "exceptions"},
-    "cli": {"__init__", "_version", "bench", "datasets", "exceptions"},
+    "bench": {"_core", "_cores", "_mlp", "_staged", "lens", "trees", "datasets", "exceptions"},
+    "cli": {"__init__", "_cores", "_version", "bench", "datasets", "exceptions"},
     "__init__": {"_version", "_mlp", "bench", "datasets", "exceptions", "lens", "trees"},
     "__main__": {"cli"},
 }
