@@ -8,6 +8,14 @@ run ends. Prints both wall times, the load average around each run and the ratio
 ``loaded / idle``; the target is at most 2x. On a machine that others share, "idle" means
 without this script's busy processes: the load averages printed say what else was running.
 
+What to expect: on an idle 2-core machine the fits (one job per core, one thread each) get
+half the CPU beside two spinning processes, 2x, and the phases where one process runs alone
+(the last lens jobs, the report) 2/3 of a core, 1.5x. When other processes already saturate
+the machine and this script runs under ``nice`` (as a shared machine asks), the job and the
+busy processes share one fixed slice of the CPU: a phase with k of the job's processes
+running then slows by ``(k + busy) / k``, 3x for a phase of one process, and the ratio ends
+above 2x although no thread waits on another.
+
 Before issue 20 a job alone got the libraries' unlimited thread defaults, and an OpenMP
 booster with one thread per core beside two busy processes waited on its slowest thread at
 every barrier: the main job took about 36 minutes instead of 4 on 2 cores. Now every job gets
