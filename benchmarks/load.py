@@ -13,7 +13,7 @@ half the CPU beside two spinning processes, 2x, and the phases where one process
 (the last lens jobs, the report) 2/3 of a core, 1.5x. When other processes already saturate
 the machine and this script runs under ``nice`` (as a shared machine asks), the job and the
 busy processes share one fixed slice of the CPU: a phase with k of the job's processes
-running then slows by ``(k + busy) / k``, 3x for a phase of one process, and the ratio ends
+running then slows by about ``(k + busy) / k``, 3x for a phase of one process, and the ratio ends
 above 2x although no thread waits on another.
 
 Before issue 20 a job alone got the libraries' unlimited thread defaults, and an OpenMP
