@@ -26,6 +26,7 @@ import warnings
 from collections.abc import Sequence
 
 from sktelescope import __version__
+from sktelescope._cores import available_cores
 
 __all__ = ["build_parser", "main"]
 
@@ -36,10 +37,27 @@ _OUTPUTS = (".csv", ".md", ".png")
 
 
 class _OneLineParser(argparse.ArgumentParser):
-    """An argument parser whose errors are one line (no usage block), exit status 2."""
+    """An argument parser whose errors are one line (no usage block), exit status 2.
+
+    An option no parser knows is reported by the command's own parser, so that the message
+    points at that command's help (``sktelescope bench --help``), where its options are.
+    """
 
     def error(self, message: str):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+    def parse_args(self, args=None, namespace=None):
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            self._command_parser(parsed).error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed
+
+    def _command_parser(self, parsed) -> argparse.ArgumentParser:
+        """The subcommand's parser that ``parsed`` went through, else this one."""
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                return action.choices.get(getattr(parsed, action.dest, None), self)
+        return self
 
 
 def _csv_list(text: str) -> list[str]:
@@ -99,14 +117,15 @@ def _data_options(data) -> None:
     data.add_argument(
         "--data-dir",
         metavar="DIR",
-        help="folder of gzip CSVs with a MANIFEST.json (e.g. ../shared/data/tabular)",
+        help="folder of gzip CSVs with a MANIFEST.json, e.g. ../shared/data/tabular (default: "
+        "none: scikit-learn's bundled datasets)",
     )
     data.add_argument(
         "--datasets",
         type=_csv_list,
         metavar="NAMES",
         help="comma-separated: folder names (cpu_act, clf_num/electricity), "
-        "core|extra|all, openml:ID, suite:grinsztajn, sklearn:NAME "
+        "core|extra|all, openml:ID, suite:grinsztajn, sklearn:NAME (or a bare NAME: diabetes) "
         "(default: the folder's core set, else the embedded sklearn sets)",
     )
     data.add_argument(
@@ -140,7 +159,11 @@ def _protocol_options(run) -> None:
         metavar="N",
         help="repeated random splits, or K with --kfold (default: 3)",
     )
-    run.add_argument("--kfold", action="store_true", help="use K-fold test sets, K = --splits")
+    run.add_argument(
+        "--kfold",
+        action="store_true",
+        help="use K-fold test sets, K = --splits (default: repeated random splits)",
+    )
     run.add_argument(
         "--max-train",
         type=_count(1),
@@ -188,12 +211,15 @@ def _output_options(scale) -> None:
         metavar="DIR",
         help="results folder (default: ./sktelescope-results)",
     )
+    cores = available_cores()
     scale.add_argument(
         "--n-jobs",
         type=_n_jobs,
-        default=1,
+        default=cores,
         metavar="N",
-        help="parallel fits (joblib n_jobs; -1: all cores)",
+        help="jobs at once (joblib n_jobs; -1: all cores); each gets cores // N threads for "
+        f"every library, at least 1 (default: {cores}, the cores this process may use: its CPU "
+        "affinity, capped by a cgroup quota)",
     )
     scale.add_argument(
         "--backend",

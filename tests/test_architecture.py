@@ -16,6 +16,7 @@ PACKAGE = ROOT / "sktelescope"
 #: What each layer may import from the package (besides itself). Order = layers, bottom up.
 ALLOWED = {
     "_version": set(),
+    "_cores": set(),
     "exceptions": set(),
     "_checks": set(),
     "_staged": set(),
@@ -25,8 +26,9 @@ ALLOWED = {
     "lens": {"_checks", "_core", "_mlp", "_staged", "_wrapped"},
     "trees": {"_checks", "_staged", "_wrapped"},
     "datasets": {"_checks"},
-    "bench": {"_checks", "_core", "_mlp", "_staged", "lens", "trees", "datasets", "exceptions"},
-    "cli": {"__init__", "_version", "bench", "datasets", "exceptions"},
+    "bench": {"_checks", "_core", "_cores", "_mlp", "_staged", "lens", "trees", "datasets",
+              "exceptions"},
+    "cli": {"__init__", "_cores", "_version", "bench", "datasets", "exceptions"},
     "__init__": {"_version", "_mlp", "bench", "datasets", "exceptions", "lens", "trees"},
     "__main__": {"cli"},
 }

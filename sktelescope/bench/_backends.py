@@ -9,9 +9,17 @@ benchmark: a failed row), and the other jobs go on. A cluster that does not star
 :class:`ClusterError`. joblib's ``dask`` or ``ray`` backend is still active inside the run, for
 joblib code that the jobs call.
 
-Thread policy: a job runs with its libraries' own thread count only when it is the only job
-running on this machine (``loky`` with ``n_jobs=1``); whenever several jobs run at once, each
-gets one thread, so the jobs never oversubscribe the cores.
+Thread budget: every job gets its share of the cores this process may use
+(:func:`~sktelescope._cores.available_cores`: the affinity mask, capped by a cgroup quota),
+``cores // jobs at once`` and at least 1, for every library at once: torch
+(``torch.set_num_threads``), the OpenMP and BLAS pools (``threadpoolctl``, which is how
+HistGradientBoosting is limited) and the boosters' own thread parameter (``n_jobs``). One job
+alone gets every core, never the libraries' unlimited defaults, and two jobs at once on two
+cores get one thread each: an OpenMP booster that starts one thread per core beside other
+busy processes waits on its slowest thread at every barrier (HistGradientBoosting on 266
+rows of a 2-core machine that other jobs were using: 2.8 s with ``OMP_NUM_THREADS=1``, 72 s
+without; issue 20). Jobs on a remote Dask or Ray cluster get one thread each (Ray schedules
+them one CPU each; a Dask worker runs one job per worker thread).
 
 This module knows nothing about what a job is: it runs a function over a list of inputs.
 """
@@ -19,11 +27,13 @@ This module knows nothing about what a job is: it runs a function over a list of
 from __future__ import annotations
 
 import contextlib
-import os
+import importlib
+import numbers
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from sktelescope._cores import available_cores
 from sktelescope.exceptions import FitInterruptedWarning
 
 __all__ = [
@@ -32,6 +42,7 @@ __all__ = [
     "ClusterError",
     "backend_context",
     "job_environment",
+    "parallel_jobs",
     "parallel_results",
     "thread_limit",
     "threads_per_job",
@@ -51,41 +62,74 @@ class ClusterError(OSError):
     True
     """
 
+#: Modules whose thread pools (scipy's OpenBLAS, scikit-learn's OpenMP runtime) are loaded
+#: before the limits are set: threadpoolctl limits only the pools already loaded, and a fresh
+#: worker may load them only when the job imports its estimator.
+_POOL_MODULES = ("scipy.linalg", "sklearn.utils._openmp_helpers")
 
-def threads_per_job(backend: str, n_jobs: int) -> int | None:
-    """Threads each job may use: ``None`` (the libraries' default) for one local job at a time,
-    else 1.
+
+def parallel_jobs(n_jobs: int, cores: int | None = None) -> int:
+    """How many jobs run at once on this machine for joblib's ``n_jobs``: ``n_jobs`` itself
+    when positive, ``cores + 1 + n_jobs`` when negative (-1: every core), at least 1.
 
     Examples
     --------
-    >>> threads_per_job("loky", 1), threads_per_job("loky", 2), threads_per_job("dask", 1)
-    (None, 1, 1)
+    >>> parallel_jobs(3, cores=8), parallel_jobs(-1, cores=8), parallel_jobs(-2, cores=8)
+    (3, 8, 7)
     """
-    return None if (backend == "loky" and n_jobs == 1) else 1
+    cores = available_cores() if cores is None else cores
+    return max(n_jobs if n_jobs > 0 else cores + 1 + n_jobs, 1)
+
+
+def threads_per_job(
+    backend: str, n_jobs: int, address: str | None = None, cores: int | None = None
+) -> int:
+    """Threads each job may use: its share of this machine's ``cores`` (default: the cores
+    this process may use), ``cores // jobs at once`` and at least 1; one on a remote cluster
+    (``address`` given to ``dask`` or ``ray``), where each job is scheduled one CPU.
+
+    Examples
+    --------
+    >>> threads_per_job("loky", 1, cores=8), threads_per_job("loky", 3, cores=8)
+    (8, 2)
+    >>> threads_per_job("dask", -1, cores=8), threads_per_job("ray", 1, "ray://head:10001")
+    (1, 1)
+    """
+    if address and backend != "loky":
+        return 1
+    cores = available_cores() if cores is None else cores
+    return max(cores // parallel_jobs(n_jobs, cores), 1)
 
 
 @contextlib.contextmanager
-def thread_limit(n_threads: int | None) -> Iterator[None]:
-    """Limit torch's and the BLAS/OpenMP pools' threads to ``n_threads`` (``None``: no limit).
+def thread_limit(n_threads: int) -> Iterator[None]:
+    """Limit torch's threads and every BLAS/OpenMP pool to ``n_threads`` (at least 1).
+
+    scipy's and scikit-learn's pools are loaded first, so that an estimator imported inside
+    the block (HistGradientBoosting reads OpenMP's thread count) is limited too.
 
     Examples
     --------
+    >>> from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
     >>> with thread_limit(1):
-    ...     pass
+    ...     _openmp_effective_n_threads()
+    1
     """
-    if n_threads is None:
-        yield
-        return
+    if isinstance(n_threads, bool) or not isinstance(n_threads, numbers.Integral) or n_threads < 1:
+        raise ValueError(f"n_threads must be an integer of at least 1; got {n_threads!r}.")
     from threadpoolctl import threadpool_limits
 
+    for module in _POOL_MODULES:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(module)
     torch_threads = None
     with contextlib.suppress(ImportError):
         import torch
 
         torch_threads = torch.get_num_threads()
-        torch.set_num_threads(n_threads)
+        torch.set_num_threads(int(n_threads))
     try:
-        with threadpool_limits(limits=n_threads):
+        with threadpool_limits(limits=int(n_threads)):
             yield
     finally:
         if torch_threads is not None:
@@ -97,7 +141,7 @@ SKLEARN_INTERRUPTED = "Training interrupted by user"
 
 
 @contextlib.contextmanager
-def job_environment(n_threads: int | None) -> Iterator[None]:
+def job_environment(n_threads: int) -> Iterator[None]:
     """Where one fit runs: ``n_threads`` threads, library warnings silenced, and a fit that was
     interrupted (Ctrl-C) raised as :class:`KeyboardInterrupt` instead of returning half trained.
 
@@ -147,6 +191,7 @@ def backend_context(backend: str, n_jobs: int, address: str | None = None) -> It
     from joblib import parallel_config
 
     if backend == "loky":
+        n_jobs = parallel_jobs(n_jobs)  # the cores this process may use, as threads_per_job
         with parallel_config("loky", n_jobs=n_jobs):
             yield n_jobs
     elif backend == "dask":
@@ -219,7 +264,7 @@ def _dask_client(n_jobs: int, address: str | None):
             if address:
                 client = stack.enter_context(Client(address))
             else:
-                n_workers = n_jobs if n_jobs > 0 else os.cpu_count()
+                n_workers = parallel_jobs(n_jobs)
                 with dask.config.set({"distributed.scheduler.allowed-failures": WORKER_RETRIES}):
                     cluster = stack.enter_context(
                         LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True)
@@ -251,7 +296,7 @@ def _ray_session(address: str | None, n_jobs: int = -1):
     register_ray()  # joblib code inside jobs may use parallel_config("ray") too
     started = not ray.is_initialized()
     if started:
-        local = {} if address else {"num_cpus": n_jobs if n_jobs > 0 else os.cpu_count()}
+        local = {} if address else {"num_cpus": parallel_jobs(n_jobs)}
         try:
             ray.init(address=address, include_dashboard=False, log_to_driver=False,
                      configure_logging=False, **local)  # fmt: skip

@@ -10,7 +10,6 @@ so every backend gives the same rows (apart from the timing columns).
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -52,7 +51,7 @@ class Job:
     params: dict
     seed: int
     data: SplitData
-    n_threads: int | None = 1
+    n_threads: int = 1
 
     @property
     def key(self) -> tuple:
@@ -104,9 +103,8 @@ def run_job(job: Job) -> dict:
     row = _row_start(job)
     try:
         with job_environment(job.n_threads):
-            threads = job.n_threads or os.cpu_count() or 1
             est = build_model(
-                job.model, d.task, job.params, d.categorical_columns, job.seed, threads
+                job.model, d.task, job.params, d.categorical_columns, job.seed, job.n_threads
             )
             start = time.perf_counter()
             est.fit(d.X_train, d.y_train)
@@ -141,7 +139,7 @@ def make_jobs(
     budget: int,
     protocol: Protocol,
     quick: bool = False,
-    n_threads: int | None = 1,
+    n_threads: int = 1,
 ) -> list[Job]:
     """All jobs, configuration-major: every model's default runs before any tuned one.
 

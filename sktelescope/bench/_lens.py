@@ -38,7 +38,6 @@ the best configuration, the old row no longer answers the question, and the job 
 from __future__ import annotations
 
 import math
-import os
 import time
 from dataclasses import dataclass, field
 
@@ -143,7 +142,7 @@ class LensJob:
     trees_config: int
     table_scores: dict = field(default_factory=dict)
     quick: bool = False
-    n_threads: int | None = 1
+    n_threads: int = 1
     max_train: int = LENS_MAX_TRAIN
     max_test: int = LENS_MAX_TEST
 
@@ -225,8 +224,7 @@ def _refit(model: str, config: int, job: LensJob):
     d = job.data
     params = get_config(model, config, job.base_seed, job.quick)
     seed = derive_seed(job.base_seed, job.dataset, job.split, config)
-    threads = job.n_threads or os.cpu_count() or 1
-    est = build_model(model, d.task, params, d.categorical_columns, seed, threads)
+    est = build_model(model, d.task, params, d.categorical_columns, seed, job.n_threads)
     return est.fit(d.X_train, d.y_train)
 
 

@@ -205,8 +205,12 @@ def _stream(
     address: str | None,
     progress: bool,
     written_before: int = 0,
+    done_before: int = 0,
 ) -> dict[str, int]:
-    """Run ``todo`` on the backend, writing each row to its kind's store as it arrives."""
+    """Run ``todo`` on the backend, writing each row to its kind's store as it arrives.
+
+    The progress bar counts from ``done_before``, the jobs of this kind already in the store
+    (a resumed run starts at ``142/364``, not ``0/222``)."""
     from tqdm.auto import tqdm
 
     done = dict.fromkeys(stores, 0)
@@ -220,8 +224,9 @@ def _stream(
                 parallel_results(execute_job, todo, backend, n_jobs, address, lost_job_result)
             )
             kind = "lens" if isinstance(todo[0], LensJob) else "fit"
-            bar = tqdm(rows, total=len(todo), desc=f"sktelescope bench ({kind})", unit="job",
-                       disable=not progress, smoothing=0.1)  # fmt: skip
+            bar = tqdm(rows, total=done_before + len(todo), initial=done_before, unit="job",
+                       desc=f"sktelescope bench ({kind})", disable=not progress,
+                       smoothing=0.1)  # fmt: skip
             for kind, row in bar:
                 stores[kind].write(row)
                 done[kind] += 1
@@ -275,8 +280,10 @@ def run_benchmark(
     out : path-like
         Results folder.
     n_jobs, backend, address
-        Parallelism: joblib ``n_jobs``; ``"loky"``, ``"dask"`` (scheduler ``address``) or
-        ``"ray"`` (cluster ``address``). Several jobs at once run one thread each.
+        Parallelism: joblib ``n_jobs`` (-1: every core this process may use; the command
+        line's default); ``"loky"``, ``"dask"`` (scheduler ``address``) or ``"ray"`` (cluster
+        ``address``). Each job gets its share of the cores, ``cores // n_jobs`` threads for
+        every library (:func:`~sktelescope.bench._backends.threads_per_job`).
     quick : bool, default=False
         Cap epochs and trees (smoke tests); recorded in the run settings.
     lens : bool, default=True
@@ -320,19 +327,22 @@ def run_benchmark(
     (1, 0)
     """
     _check_arguments(budget, n_splits, kfold, max_train, n_jobs, backend)
-    models = resolve_models(models)
-    trees_model = resolve_lens_trees(lens, models, lens_trees)
-    refs = resolve_datasets(datasets, data_dir=data_dir, tier=tier)
+    with _notes_after_checks():
+        models = resolve_models(models)
+        refs = resolve_datasets(datasets, data_dir=data_dir, tier=tier)
+        trees_model = resolve_lens_trees(lens, models, lens_trees)
     loaded = [ref.load() for ref in refs]
     protocol = Protocol(n_splits=n_splits, kfold=kfold, max_train=max_train, seed=seed)
-    jobs = make_jobs(loaded, models, budget, protocol, quick, threads_per_job(backend, n_jobs))
+    threads = threads_per_job(backend, n_jobs, address)
+    jobs = make_jobs(loaded, models, budget, protocol, quick, threads)
     store = ResultStore(out)
     run = ([r.name for r in refs], models, budget, n_splits)
     with ResultsLock(store.out):
         check_settings_file(store)
         store.check_settings(_settings(protocol, quick, refs))
         todo = _todo(store, jobs, retry_errors, refit_bad_rows)
-        ran = _stream(todo, {"fit": store}, backend, n_jobs, address, progress)
+        ran = _stream(todo, {"fit": store}, backend, n_jobs, address, progress,
+                      done_before=len(jobs) - len(todo))  # fmt: skip
         result = BenchResult(store.out, store.csv_path, len(jobs), ran["fit"],
                              len(jobs) - len(todo))  # fmt: skip
         lens_store, lens_keys = None, None
@@ -342,7 +352,7 @@ def run_benchmark(
             lens_store = ResultStore(out, LENS_CSV_NAME, LENS_COLUMNS, LENS_KEY)
             lens_todo = _todo(lens_store, lens_jobs, retry_errors, refit_bad_rows)
             lens_ran = _stream(lens_todo, {"lens": lens_store}, backend, n_jobs, address,
-                               progress, ran["fit"])  # fmt: skip
+                               progress, ran["fit"], len(lens_jobs) - len(lens_todo))  # fmt: skip
             lens_keys = {job.key for job in lens_jobs}
             result.lens_path = lens_store.csv_path
             result.n_lens_total, result.n_lens_run = len(lens_jobs), lens_ran["lens"]
@@ -350,6 +360,18 @@ def run_benchmark(
         if report:
             result.summary = write_report(store, *run, lens_store, lens_keys)
     return result
+
+
+@contextlib.contextmanager
+def _notes_after_checks():
+    """Hold back the warnings (notes) of the block until it has finished without an error,
+    so that a note such as "lens step skipped" never comes before an error that stops the
+    run ("Unknown dataset"); an error drops them."""
+    with warnings.catch_warnings(record=True) as notes:
+        warnings.simplefilter("always")
+        yield
+    for note in notes:
+        warnings.warn_explicit(note.message, note.category, note.filename, note.lineno)
 
 
 def _count_failures(result: BenchResult, failures: pd.DataFrame) -> None:

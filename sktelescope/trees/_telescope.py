@@ -281,7 +281,7 @@ class TreeTelescope:
             X, leaves = self._validated(X, "X")
         parts = self._parts(X, leaves)
         staged = np.cumsum(parts, axis=1)
-        library = [self._spec.staged_raw_predict(X, k) for k in range(1, self.n_stages_ + 1)]
+        library = list(self._spec.staged_raw_predict(X))
         weights = [
             np.max(np.abs(s.weights_of_leaves(leaves[:, k]) @ s.pseudo_residuals - parts[:, k + 1]))
             for k, s in enumerate(self.stages_)
