@@ -62,6 +62,7 @@ class ClusterError(OSError):
     True
     """
 
+
 #: Modules whose thread pools (scipy's OpenBLAS, scikit-learn's OpenMP runtime) are loaded
 #: before the limits are set: threadpoolctl limits only the pools already loaded, and a fresh
 #: worker may load them only when the job imports its estimator.
