@@ -33,6 +33,11 @@ from sktelescope._core.checkpoints import CheckpointStore
 from sktelescope._core.network import build_mlp, count_mlp_parameters
 from sktelescope._core.observers import EarlyStopping, StageRecorder
 from sktelescope._core.training import DivergenceError, TrainConfig, Trainer, TrainResult
+from sktelescope._mlp._network_options import (
+    NETWORK_OPTION_CONSTRAINTS,
+    embedding_inputs,
+    network_architecture,
+)
 from sktelescope._mlp._run import Scaling, TrainingRun
 from sktelescope._mlp._stages import Stage
 from sktelescope._mlp._threads import resolve_threads, torch_threads
@@ -75,6 +80,7 @@ class BaseTelescopingMLP(BaseEstimator):
         "random_state": ["random_state"],
         "device": [str],
         "verbose": ["verbose"],
+        **NETWORK_OPTION_CONSTRAINTS,
     }
 
     #: Training rows from which ``early_stopping="auto"`` holds out a validation split.
@@ -115,6 +121,15 @@ class BaseTelescopingMLP(BaseEstimator):
         random_state=None,
         device="cpu",
         verbose=0,
+        numerical_embedding=None,
+        embedding_dim=None,
+        embedding_frequencies=16,
+        embedding_sigma=0.1,
+        embedding_bins=48,
+        embedding_lr_factor=0.1,
+        feature_scaling=False,
+        feature_scaling_lr_factor=6.0,
+        dropout=0.0,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -142,6 +157,15 @@ class BaseTelescopingMLP(BaseEstimator):
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
+        self.numerical_embedding = numerical_embedding
+        self.embedding_dim = embedding_dim
+        self.embedding_frequencies = embedding_frequencies
+        self.embedding_sigma = embedding_sigma
+        self.embedding_bins = embedding_bins
+        self.embedding_lr_factor = embedding_lr_factor
+        self.feature_scaling = feature_scaling
+        self.feature_scaling_lr_factor = feature_scaling_lr_factor
+        self.dropout = dropout
 
     # ---------------------------------------------------------------- subclass hooks
     def _validate_y_kwargs(self) -> dict:
@@ -272,12 +296,15 @@ class BaseTelescopingMLP(BaseEstimator):
         x_mean, x_scale = checks.standardisation(X, "X")
         t_mean, t_scale = self._target_scaling(targets)
         sizes = checks.check_hidden_layer_sizes(self.hidden_layer_sizes)
-        n_params = count_mlp_parameters(X.shape[1], sizes, loss.n_outputs)
+        architecture = network_architecture(self)
+        n_params = count_mlp_parameters(X.shape[1], sizes, loss.n_outputs, architecture)
         checks.check_network_memory(n_params, 2 * self.max_stages + 2, self.optimizer != "sgd")
         device = checks.resolve_device(self.device)
         generator = torch.Generator().manual_seed(int(rng.randint(np.iinfo(np.int32).max)))
-        module = build_mlp(X.shape[1], sizes, loss.n_outputs, self.activation,
-                           self.init_scale, generator).to(device)  # fmt: skip
+        module = build_mlp(X.shape[1], sizes, loss.n_outputs, self.activation, self.init_scale,
+                           generator, architecture=architecture,
+                           inputs=embedding_inputs(architecture, X, x_mean, x_scale),
+                           ).to(device)  # fmt: skip
         scaling = Scaling(x_mean, x_scale, t_mean, t_scale)
         run = TrainingRun(self, module, CheckpointStore(), loss, self._train_config(),
                           scaling, row_fingerprints(X_all))  # fmt: skip
@@ -295,6 +322,7 @@ class BaseTelescopingMLP(BaseEstimator):
         self._train(run, train, val, generator, optimizer_state, monitors)
 
     def _train(self, run, train, val, generator, optimizer_state, monitors) -> None:
+        run.module.train()  # a fitted network is left in eval mode; dropout must act again
         to_tensors = _TensorMaker(run)
         train_tensors = to_tensors(*train)
         val_tensors = None if val is None else to_tensors(*val)
