@@ -36,9 +36,12 @@ from sktelescope.lens import (
     SmootherMonitor,
     TelescopingMonitor,
     gradient_change,
+    kernel_extremity_ratio,
+    spawn_children,
     tangent_kernel,
     telescoping_trace,
 )
+from sktelescope.lens._connectivity import _replay_to, _train_child
 from sktelescope.lens._replay import replay_fit
 
 OPTIONS = {
@@ -317,3 +320,26 @@ def test_option_parameters_are_validated():
         TelescopingMLPRegressor(dropout=1.0).fit(X, y)
     with pytest.raises(ValueError, match="embedding_dim=1 is too small for the 'pbld'"):
         TelescopingMLPRegressor(numerical_embedding="pbld", embedding_dim=1).fit(X, y)
+
+
+@pytest.mark.parametrize("name", ["dropout", "pbld"])
+def test_a_child_with_the_parents_data_order_retraces_the_parent(name):
+    """Spawned children copy the parent's state at the spawn step, dropout generators
+    included: with the parent's batch order a child is the parent, bit for bit."""
+    X, y = smooth_regression(64)
+    est = _regressor(name, max_iter=3).fit(X, y)
+    point = _replay_to(est, X, y, 4)  # an epoch boundary (4 batches of 16)
+    generator = torch.Generator()
+    generator.set_state(point.generator.get_state())
+    assert torch.equal(_train_child(point, est.n_steps_, generator), est.run_.final_parameters)
+    res = spawn_children(est, X, y, spawn_step=4, n_children=2, seeds=[1, 2])
+    assert not torch.equal(res.children[0], res.children[1])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_kernel_extremity_ratio_by_stage_and_by_step(name):
+    X, y = smooth_regression(48)
+    est = _regressor(name).fit(X, y)
+    for method in ("stage", "step"):
+        res = kernel_extremity_ratio(est, X, 3 * X[:8], method=method, y_train=y)
+        assert np.isfinite(res.ratio) and res.ratio > 0

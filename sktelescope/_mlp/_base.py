@@ -322,7 +322,6 @@ class BaseTelescopingMLP(BaseEstimator):
         self._train(run, train, val, generator, optimizer_state, monitors)
 
     def _train(self, run, train, val, generator, optimizer_state, monitors) -> None:
-        run.module.train()  # a fitted network is left in eval mode; dropout must act again
         to_tensors = _TensorMaker(run)
         train_tensors = to_tensors(*train)
         val_tensors = None if val is None else to_tensors(*val)
