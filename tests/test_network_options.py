@@ -42,7 +42,8 @@ from sktelescope.lens import (
     telescoping_trace,
 )
 from sktelescope.lens._connectivity import _replay_to, _train_child
-from sktelescope.lens._replay import replay_fit
+from sktelescope.lens._replay import replay
+from sktelescope.lens._subject import resolve
 
 OPTIONS = {
     "plr": dict(numerical_embedding="plr", embedding_frequencies=4, embedding_dim=3),
@@ -194,7 +195,7 @@ def test_replay_is_bit_exact(name):
     est = _regressor(name).fit(X, y)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a replay that differs warns
-        twin = replay_fit(est, X, y, [])
+        twin = replay(resolve(est), X, y, [])
         trace = telescoping_trace(est, X, y, X[:7])
     assert torch.equal(twin.run_.final_parameters, est.run_.final_parameters)
     np.testing.assert_array_equal(twin.predict(X), est.predict(X))
@@ -304,7 +305,7 @@ def test_kernel_extremity_monitor_takes_each_steps_kernel(name):
 def test_gradient_change_names_every_block(name):
     X, y = smooth_regression(40)
     est = _regressor(name).fit(X, y)
-    res = gradient_change(est, X[:16])
+    res = gradient_change(est, X, y, X[:16])
     extra = sum(len(m.factor_names()) for m in est.module_ if isinstance(m, TangentLayer))
     assert len(res.layers) == 2 + extra and res.values.shape == (est.n_stages_, len(res.layers))
     fan_in = next(m for m in est.module_ if isinstance(m, torch.nn.Linear)).in_features
@@ -328,7 +329,7 @@ def test_a_child_with_the_parents_data_order_retraces_the_parent(name):
     included: with the parent's batch order a child is the parent, bit for bit."""
     X, y = smooth_regression(64)
     est = _regressor(name, max_iter=3).fit(X, y)
-    point = _replay_to(est, X, y, 4)  # an epoch boundary (4 batches of 16)
+    point = _replay_to(resolve(est), X, y, 4, None, None)  # an epoch boundary (4 x 16 rows)
     generator = torch.Generator()
     generator.set_state(point.generator.get_state())
     assert torch.equal(_train_child(point, est.n_steps_, generator), est.run_.final_parameters)
@@ -341,5 +342,19 @@ def test_kernel_extremity_ratio_by_stage_and_by_step(name):
     X, y = smooth_regression(48)
     est = _regressor(name).fit(X, y)
     for method in ("stage", "step"):
-        res = kernel_extremity_ratio(est, X, 3 * X[:8], method=method, y_train=y)
+        res = kernel_extremity_ratio(est, X, y, 3 * X[:8], method=method)
         assert np.isfinite(res.ratio) and res.ratio > 0
+
+
+def test_early_stopping_keeps_the_dropout_streams_of_its_best_epoch():
+    """A continuation goes on from the best epoch (parameters, optimizer, batch order): its
+    dropout masks too, so that the replay of both fits is the fitted run."""
+    X, y = smooth_regression(120)
+    est = _regressor("dropout", early_stopping=True, n_iter_no_change=2, max_iter=60,
+                     learning_rate=0.05, max_stages=20).fit(X, y)  # fmt: skip
+    assert est.best_step_ < est.n_steps_  # it ran past its best epoch
+    est.set_params(warm_start=True, max_iter=2).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        twin = replay(resolve(est), X, y, [])  # refuses a replay that is not the run
+    assert torch.equal(twin.run_.final_parameters, est.run_.final_parameters)

@@ -11,6 +11,12 @@ which costs ``O(N M Σ_l (out_l + in_l))`` instead of the ``O(N M p)`` of a Jaco
 product. A diagonal preconditioner (Adam's ``1/(sqrt(v̂)+ε)``) breaks that factorisation;
 then the per-layer per-example gradients are formed from the same outer products, in
 chunks, and multiplied.
+
+The other layers of :mod:`sktelescope._core.layers` (embeddings, a feature scale) enter
+the same sums through their gradient factors (:mod:`sktelescope._core.factors`): a
+per-feature linear layer is one outer product per feature, frequencies and scales have
+element-wise gradients. Dropout is the identity (the evaluation network) unless a step's
+masks are given for the batch side of a kernel.
 """
 
 from __future__ import annotations

@@ -40,7 +40,9 @@ __all__ = [
     "SeededDropout",
     "TangentLayer",
     "dropout_masks",
+    "layer_generator_states",
     "layer_parameters",
+    "set_layer_generator_states",
     "lr_scale",
 ]
 
@@ -281,3 +283,28 @@ def dropout_masks(
         if isinstance(layer, SeededDropout) and layer.last_mask is not None
     }
     return masks or None
+
+
+def layer_generator_states(module: nn.Module) -> dict[str, torch.Tensor]:
+    """The states of the generators ``module``'s layers draw from (its dropout masks), by
+    child name; empty without dropout.
+
+    Examples
+    --------
+    >>> net = nn.Sequential(nn.Linear(2, 3), SeededDropout(0.5, seed=0))
+    >>> list(layer_generator_states(net))
+    ['1']
+    """
+    return {
+        name: layer.generator.get_state()
+        for name, layer in module.named_children()
+        if isinstance(layer, SeededDropout)
+    }
+
+
+def set_layer_generator_states(module: nn.Module, states: dict[str, torch.Tensor]) -> None:
+    """Put back states from :func:`layer_generator_states` (a run continued from an earlier
+    point draws the masks it would have drawn from there)."""
+    children = dict(module.named_children())
+    for name, state in states.items():
+        children[name].generator.set_state(state)

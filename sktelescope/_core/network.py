@@ -6,7 +6,8 @@ checkpoint (``flatten_parameters``) so that a training run can be stored as a
 
 Evaluation never writes to a module: ``forward_flat`` and ``forward_stacked`` read the
 layer structure of ``module`` and apply ``torch.nn.functional.linear`` (or a batched
-``baddbmm`` for a stack of checkpoints) to the given parameters. Several threads can
+``baddbmm`` for a stack of checkpoints) to the given parameters, and each other layer's
+own functional ``evaluate`` (:mod:`sktelescope._core.layers`). Several threads can
 therefore evaluate one fitted network at once; ``torch.func.functional_call``, which
 swaps a module's parameters for the duration of the call, cannot.
 """

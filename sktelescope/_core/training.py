@@ -182,6 +182,18 @@ class Trainer:
         self._stop_reason: str | None = None
         self._before: torch.Tensor | None = None
 
+    def resume_optimizer(self, state: dict) -> None:
+        """Continue from an earlier optimizer's ``state_dict`` (moments, step counts) with this
+        trainer's own settings: every hyperparameter of ``config`` (learning rate, momentum,
+        betas, weight decay) applies, not the ones the state was saved with."""
+        own = self.optimizer.state_dict()["param_groups"]
+        groups = [
+            {**saved, **{k: v for k, v in mine.items() if k != "params"}}
+            for saved, mine in zip(state["param_groups"], own, strict=True)
+        ]
+        self.optimizer.load_state_dict({"state": copy.deepcopy(state["state"]),
+                                        "param_groups": groups})  # fmt: skip
+
     def request_stop(self, reason: str = "requested") -> None:
         """End the run after the current optimizer step (observers call this)."""
         self._stop_reason = reason

@@ -17,7 +17,7 @@ from sklearn.decomposition import PCA
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array
 
-from sktelescope._mlp._validation import check_features, standardisation
+from sktelescope._checks import check_features, standardisation
 
 __all__ = ["IrregularTestSet", "irregular_test_sets", "irregularity_score"]
 
