@@ -23,7 +23,7 @@ from torch import nn
 from sktelescope._core.embeddings import PeriodicEmbedding, PiecewiseLinearEmbedding, quantile_edges
 from sktelescope._core.layers import FeatureScale, SeededDropout, TangentLayer
 
-__all__ = ["EMBEDDINGS", "Architecture"]
+__all__ = ["EMBEDDINGS", "Architecture", "initialise_extra_layers"]
 
 #: Numerical embeddings and their default outputs per feature.
 EMBEDDINGS = {"plr": 16, "pbld": 4, "ple": 16}
@@ -141,7 +141,15 @@ class Architecture:
 @torch.no_grad()
 def initialise_extra_layers(module: nn.Module, generator: torch.Generator | None) -> None:
     """Draw the parameters of the non-linear layers and the dropout seeds, after the linear
-    layers' (so a network with a feature scale starts as the plain one)."""
+    layers' (so a network with a feature scale starts as the plain one).
+
+    Examples
+    --------
+    >>> net = nn.Sequential(*Architecture(embedding="pbld").front_layers(2, None))
+    >>> initialise_extra_layers(net, torch.Generator().manual_seed(0))
+    >>> bool(net[0].frequencies.abs().max() > 0)
+    True
+    """
     for layer in module.children():
         if isinstance(layer, TangentLayer):
             layer.reset_parameters(generator)

@@ -36,7 +36,13 @@ __all__ = ["PeriodicEmbedding", "PiecewiseLinearEmbedding", "quantile_edges"]
 def per_feature_linear(u: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None):
     """``u_j W_jᵀ + b_j`` for every feature ``j``: ``u`` is ``(..., N, G, in)``, ``weight``
     ``(G, out, in)`` (or ``(K, G, out, in)`` with ``u`` ``(K, N, G, in)``); one batched
-    matrix product over the features (and checkpoints)."""
+    matrix product over the features (and checkpoints).
+
+    Examples
+    --------
+    >>> per_feature_linear(torch.ones(5, 3, 4), torch.ones(3, 2, 4), torch.zeros(3, 2)).shape
+    torch.Size([5, 3, 2])
+    """
     out = (u.transpose(-2, -3) @ weight.transpose(-1, -2)).transpose(-2, -3)
     if bias is not None:
         out = out + (bias.unsqueeze(1) if weight.dim() == 4 else bias)

@@ -66,18 +66,37 @@ def lr_scale(factor: float, adaptive: bool) -> float:
 
 def batched_parameter(p: torch.Tensor, h: torch.Tensor, n_dims: int) -> torch.Tensor:
     """``p`` ready to broadcast against ``h``: for a stack of checkpoints (``p`` has one more
-    dimension than its ``n_dims``), a row axis is inserted after the checkpoint axis."""
+    dimension than its ``n_dims``), a row axis is inserted after the checkpoint axis.
+
+    Examples
+    --------
+    >>> batched_parameter(torch.ones(5, 3), torch.ones(5, 7, 3), 1).shape  # 5 checkpoints
+    torch.Size([5, 1, 3])
+    """
     return p.unsqueeze(1) if p.dim() > n_dims and h.dim() > 2 else p
 
 
 def layer_parameters(params: dict[str, torch.Tensor], name: str, layer: TangentLayer) -> dict:
-    """The entries of ``params`` (the network's full names) of child ``name``, by local name."""
+    """The entries of ``params`` (the network's full names) of child ``name``, by local name.
+
+    Examples
+    --------
+    >>> layer = FeatureScale(2)
+    >>> list(layer_parameters({"0.scale": torch.ones(2), "1.weight": None}, "0", layer))
+    ['scale']
+    """
     return {p: params[f"{name}.{p}"] for p in layer.parameter_names}
 
 
 def tap(t: torch.Tensor) -> torch.Tensor:
     """``t`` as a point whose gradient autograd can return (a leaf if nothing before it
-    needed a gradient)."""
+    needed a gradient).
+
+    Examples
+    --------
+    >>> tap(torch.ones(2)).requires_grad
+    True
+    """
     return t if t.requires_grad else t.detach().requires_grad_(True)
 
 
@@ -85,8 +104,16 @@ class TangentLayer(nn.Module):
     """Base class of the network's parametric layers other than ``nn.Linear``.
 
     Subclasses set ``in_features``, ``out_features`` and ``lr_scale`` and implement
-    ``evaluate``, ``primal``, ``tangent``, ``traced``, ``factor_sizes``, ``floats`` and
-    ``reset_parameters``; ``forward`` is ``evaluate`` at the layer's own parameters.
+    ``evaluate``, ``primal``, ``tangent``, ``traced``, ``factor_sizes``, ``factor_names``,
+    ``floats`` and ``reset_parameters``; ``forward`` is ``evaluate`` at the layer's own
+    parameters.
+
+    Examples
+    --------
+    >>> layer = FeatureScale(3)  # the smallest tangent layer
+    >>> out, taps, to_factors = layer.traced(dict(layer.named_parameters()), torch.ones(2, 3))
+    >>> [f.n_params for f in to_factors([torch.ones(2, 3)])] == layer.factor_sizes()
+    True
     """
 
     in_features: int
@@ -304,7 +331,17 @@ def layer_generator_states(module: nn.Module) -> dict[str, torch.Tensor]:
 
 def set_layer_generator_states(module: nn.Module, states: dict[str, torch.Tensor]) -> None:
     """Put back states from :func:`layer_generator_states` (a run continued from an earlier
-    point draws the masks it would have drawn from there)."""
+    point draws the masks it would have drawn from there).
+
+    Examples
+    --------
+    >>> net = nn.Sequential(nn.Linear(2, 3), SeededDropout(0.5, seed=0))
+    >>> states = layer_generator_states(net)
+    >>> first = net(torch.ones(4, 2)).detach()
+    >>> set_layer_generator_states(net, states)
+    >>> bool(torch.equal(net(torch.ones(4, 2)).detach(), first))
+    True
+    """
     children = dict(module.named_children())
     for name, state in states.items():
         children[name].generator.set_state(state)

@@ -61,7 +61,15 @@ def network_architecture(est) -> Architecture:
 
 def embedding_inputs(architecture: Architecture, X, x_mean, x_scale) -> torch.Tensor | None:
     """The training inputs as the network sees them (standardised, float32), when the
-    embedding needs them ("ple" fits its bins on them); else ``None``."""
+    embedding needs them ("ple" fits its bins on them); else ``None``.
+
+    Examples
+    --------
+    >>> X = np.array([[1.0], [3.0]])
+    >>> embedding_inputs(Architecture(embedding="ple"), X, np.array([2.0]), np.array([1.0]))
+    tensor([[-1.],
+            [ 1.]])
+    """
     if architecture.embedding != "ple":
         return None
     return torch.as_tensor(np.asarray((X - x_mean) / x_scale), dtype=torch.float32)
