@@ -106,12 +106,12 @@ CASES = {
             return lens.tangent_kernel_nbytes(est.module_, n_x, n_z, False, 512)
     """,
     "tangent_kernel_nbytes (embeddings)": """
-        X = rng.normal(size=(3000, 20))
+        X = rng.normal(size=(6000, 20))
         est = TelescopingMLPRegressor((256, 256), numerical_embedding="ple", max_iter=1,
                                       max_stages=2, random_state=0)
-        stage = est.fit(X, X[:, 0]).stages_[0]
+        stage = est.fit(X[:3000], X[:3000, 0]).stages_[0]
         def call(small):
-            n = 20 if small else 3000
+            n = 20 if small else 6000
             stage.kernel_row_norms(X[:n], X[:n], chunk_size=512, max_memory_bytes=2**40)
             return lens.tangent_kernel_nbytes(est.module_, n, n, False, 512)
     """,
