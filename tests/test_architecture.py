@@ -16,16 +16,19 @@ PACKAGE = ROOT / "sktelescope"
 #: What each layer may import from the package (besides itself). Order = layers, bottom up.
 ALLOWED = {
     "_version": set(),
+    "_cores": set(),
     "exceptions": set(),
     "_checks": set(),
     "_staged": set(),
+    "_wrapped": set(),
     "_core": set(),
     "_mlp": {"_checks", "_core", "_staged", "_version", "exceptions"},
-    "lens": {"_checks", "_core", "_mlp", "_staged"},
-    "trees": {"_checks", "_staged"},
+    "lens": {"_checks", "_core", "_mlp", "_staged", "_wrapped"},
+    "trees": {"_checks", "_staged", "_wrapped"},
     "datasets": {"_checks"},
-    "bench": {"_checks", "_core", "_mlp", "_staged", "lens", "trees", "datasets", "exceptions"},
-    "cli": {"__init__", "_version", "bench", "datasets", "exceptions"},
+    "bench": {"_checks", "_core", "_cores", "_mlp", "_staged", "lens", "trees", "datasets",
+              "exceptions"},
+    "cli": {"__init__", "_cores", "_version", "bench", "datasets", "exceptions"},
     "__init__": {"_version", "_mlp", "bench", "datasets", "exceptions", "lens", "trees"},
     "__main__": {"cli"},
 }

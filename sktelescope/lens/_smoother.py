@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from sktelescope._checks import checked_sample_weight, format_bytes, positive_int
+from sktelescope._checks import checked_sample_weight, format_bytes, n_rows, positive_int
 from sktelescope._core.autodiff import TangentEngine, cache_floats
 from sktelescope._core.kernels import per_example_gradients, tangent_kernel, tangent_kernel_nbytes
 from sktelescope._core.layers import dropout_masks
@@ -54,6 +54,7 @@ from sktelescope._core.observers import Observer
 from sktelescope._staged import EffectiveParameters
 from sktelescope.lens._calls import data_call
 from sktelescope.lens._channels import ChannelOptimizer
+from sktelescope.lens._progress import Progress
 from sktelescope.lens._replay import as_network_inputs, replay
 from sktelescope.lens._subject import resolve
 
@@ -75,7 +76,7 @@ class SmootherMonitor(Observer):
         only with ``X_train`` (by default the run's own weights are used).
     every : int, default=1
         Record effective parameters every ``every`` steps (``S`` is updated every step).
-    max_bytes : int, default=2**30
+    max_bytes : int, default=2**31
         Refuse in ``on_train_begin`` when the float64 state would need more.
     chunk_size : int, default=256
         Inputs per block of per-example gradients (``chunk_size·p·8`` bytes).
@@ -116,7 +117,7 @@ class SmootherMonitor(Observer):
 
     def __init__(
         self, X_train=None, X_eval=None, *, sample_weight=None, every: int = 1,
-        max_bytes: int = 2**30, chunk_size: int = 256, method: str = "auto",
+        max_bytes: int = 2**31, chunk_size: int = 256, method: str = "auto",
     ) -> None:  # fmt: skip
         if method not in ("auto", "channels"):
             raise ValueError(f"method must be 'auto' or 'channels', got {method!r}.")
@@ -372,15 +373,19 @@ class SmootherTrace(EffectiveParameters):
         return (self.s_eval @ self.y_network + c) * self.t_scale + self.t_mean
 
 
-def _replay_smoother(subject, X, y, X_eval, sample_weight, fit_params, every, max_bytes):
+def _replay_smoother(what, subject, X, y, X_eval, sample_weight, fit_params, every, max_bytes,
+                     progress):  # fmt: skip
     monitor = SmootherMonitor(X_eval=subject.transform(X_eval), every=every, max_bytes=max_bytes)
-    twin = replay(subject, X, y, [monitor], sample_weight=sample_weight, fit_params=fit_params)
+    rows = n_rows(X) + (0 if X_eval is None else n_rows(X_eval))
+    bar = Progress(what, rows, progress)
+    twin = replay(subject, X, y, [monitor, bar], sample_weight=sample_weight,
+                  fit_params=fit_params)  # fmt: skip
     return monitor, twin
 
 
 def effective_parameters(
     est, X=None, y=None, X_eval=None, *, sample_weight=None, fit_params=None, every: int = 1,
-    max_bytes: int = 2**30, **legacy,
+    max_bytes: int = 2**31, progress: bool | None = None, **legacy,
 ) -> EffectiveParameters:  # fmt: skip
     """Replay the fit of ``est`` and return ``p^train`` and ``p^test`` over its steps.
 
@@ -403,9 +408,12 @@ def effective_parameters(
         ``X_val``, ``y_val`` if they were given to ``fit``.
     every : int, default=1
         Record every ``every``-th step.
-    max_bytes : int, default=2**30
+    max_bytes : int, default=2**31
         Refuse runs whose float64 smoother state would need more (about
         ``8·p·n·(3 or 4)`` bytes for ``p`` parameters and ``n`` training points).
+    progress : bool or None, default=None
+        A progress bar over the replay's steps, with its work (steps x rows x parameters)
+        and an ETA; ``None`` shows it when the output is a terminal.
 
     Returns
     -------
@@ -430,15 +438,16 @@ def effective_parameters(
     if not subject.is_network:  # a TreeTelescope: the ensemble is its own record
         return subject.model.effective_parameters(subject.transform(X_eval))
     monitor, twin = _replay_smoother(
-        subject, X, y, X_eval, sample_weight, fit_params, every, max_bytes
-    )
+        "effective_parameters", subject, X, y, X_eval, sample_weight, fit_params, every,
+        max_bytes, progress,
+    )  # fmt: skip
     rows = twin.run_.fits[-1].train_rows
     return EffectiveParameters(monitor.steps_, monitor.p_train_, monitor.p_test_, rows)
 
 
 def smoother_trace(
     est, X=None, y=None, X_eval=None, *, sample_weight=None, fit_params=None, every: int = 1,
-    max_bytes: int = 2**30, **legacy,
+    max_bytes: int = 2**31, progress: bool | None = None, **legacy,
 ) -> SmootherTrace:  # fmt: skip
     """Replay the fit of ``est`` and return its final smoother ``S``, ``s(x)``, ``c``.
 
@@ -465,8 +474,9 @@ def smoother_trace(
     X, y = data_call("smoother_trace", X, y, legacy)
     subject = resolve(est, "smoother_trace", trees=False)
     monitor, twin = _replay_smoother(
-        subject, X, y, X_eval, sample_weight, fit_params, every, max_bytes
-    )
+        "smoother_trace", subject, X, y, X_eval, sample_weight, fit_params, every, max_bytes,
+        progress,
+    )  # fmt: skip
     run, n = twin.run_, len(monitor.S_)
     rows = run.fits[-1].train_rows
     t_mean = float(np.asarray(run.scaling.t_mean).reshape(-1)[0])
