@@ -9,7 +9,9 @@ median fit seconds of each contender over ``--repeats`` runs and the ratios the 
 - skorch / TelescopingMLP (target >= 2)
 - stage-recording overhead: TelescopingMLP with 50 stages vs one stage (target < 10%)
 
-A plain hand-written PyTorch loop is timed too, as the floor.
+A plain hand-written PyTorch loop is timed too, as the floor. The network options (numerical
+embeddings, the feature scale, dropout) are timed in the same rounds, each as the fit-time
+ratio against the plain network (``--no-options`` leaves them out).
 
 Run: ``python benchmarks/speed.py [--n-samples 10000] [--epochs 10] [--repeats 3]``
 """
@@ -39,16 +41,45 @@ def make_data(n_samples: int, n_features: int, seed: int = 0):
     return X, y.astype(np.float32)
 
 
-def fit_telescoping(X, y, epochs, stages, n_jobs=-1):
+def fit_telescoping(X, y, epochs, stages, n_jobs=-1, **options):
     """Ours; ``n_jobs=-1`` uses every torch thread, like the peers (the default policy,
     ``n_jobs=None``, gives a network this size one thread: ``benchmarks/threads.py``)."""
     extra = {"max_stages": stages} if stages > 1 else {"stage_every": 10**9}
     extra["n_jobs"] = n_jobs
     est = TelescopingMLPRegressor(
         hidden_layer_sizes=(WIDTH, WIDTH), learning_rate=LR, batch_size=BATCH, max_iter=epochs,
-        early_stopping=False, n_iter_no_change=None, random_state=0, **extra,
+        early_stopping=False, n_iter_no_change=None, random_state=0, **extra, **options,
     )  # fmt: skip
     return est.fit(X, y)
+
+
+#: Network options timed against the plain network (their defaults otherwise).
+OPTIONS = {
+    "pbld embedding": dict(numerical_embedding="pbld"),
+    "plr embedding": dict(numerical_embedding="plr"),
+    "ple embedding": dict(numerical_embedding="ple"),
+    "feature scaling": dict(feature_scaling=True),
+    "dropout 0.15": dict(dropout=0.15),
+    "pbld + scaling + dropout": dict(
+        numerical_embedding="pbld", feature_scaling=True, dropout=0.15
+    ),
+}
+
+
+def option_contenders(X, y, epochs) -> dict:
+    """One fit per network option, with 50 stages like the plain contender."""
+    return {
+        f"option: {name}": (lambda o=options: fit_telescoping(X, y, epochs, 50, **o))
+        for name, options in OPTIONS.items()
+    }
+
+
+def print_option_costs(seconds: dict, plain: float) -> None:
+    """Each option's fit time over the plain network's, from the same rounds."""
+    for name in OPTIONS:
+        if f"option: {name}" in seconds:
+            ratio = seconds[f"option: {name}"] / plain
+            print(f"{name + ' / plain:':29s}{ratio:5.2f}x")
 
 
 def fit_sklearn(X, y, epochs):
@@ -113,6 +144,7 @@ def main(argv=None):
     parser.add_argument("--n-features", type=int, default=20)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--no-options", action="store_true", help="skip the network options")
     args = parser.parse_args(argv)
     X, y = make_data(args.n_samples, args.n_features)
     contenders = {
@@ -128,6 +160,8 @@ def main(argv=None):
         contenders["skorch NeuralNetRegressor"] = lambda: fit_skorch(X, y, args.epochs)
     except ImportError:
         print("skorch not installed: skipped")
+    if not args.no_options:
+        contenders.update(option_contenders(X, y, args.epochs))
     print(f"data {args.n_samples}x{args.n_features}, 2x{WIDTH} ReLU, Adam, batch {BATCH}, "
           f"{args.epochs} epochs, torch threads {torch.get_num_threads()}")  # fmt: skip
     seconds = median_seconds(contenders, args.repeats)
@@ -142,6 +176,7 @@ def main(argv=None):
     overhead = ours / seconds["sktelescope (1 stage)"] - 1
     print(f"stage recording overhead:    {100 * overhead:5.1f}%  (target < 10%)")
     print(f"plain torch / sktelescope:   {seconds['plain torch loop'] / ours:5.2f}x")
+    print_option_costs(seconds, ours)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
 from sktelescope._checks import format_bytes, n_rows, positive_int
-from sktelescope._core.network import flatten_parameters, forward_stacked, linear_layers
+from sktelescope._core.network import flatten_parameters, forward_stacked, widest_layer
 from sktelescope._core.observers import Observer
 from sktelescope._core.training import Trainer
 from sktelescope.lens._calls import legacy_call
@@ -205,7 +205,7 @@ def _check_grid_memory(subject, n_points: int, n_rows: int, max_bytes: int) -> N
     """Refuse an interpolation grid whose float64 parameters and outputs exceed ``max_bytes``."""
     run = subject.model.run_
     n_params = run.final_parameters.numel()
-    widest = max(m.out_features for m in linear_layers(run.module))
+    widest = widest_layer(run.module)
     need = 8 * n_points * (n_params + 2 * n_rows * widest)
     if need > max_bytes:
         raise ValueError(

@@ -40,6 +40,7 @@ from sklearn.utils import check_random_state
 
 from sktelescope._checks import n_rows
 from sktelescope._core.kernels import tangent_kernel
+from sktelescope._core.layers import dropout_masks
 from sktelescope._core.observers import Observer
 from sktelescope._core.optim import applied_preconditioner
 from sktelescope._staged import StageLike
@@ -392,8 +393,10 @@ class KernelExtremityMonitor(Observer):
         pre = applied_preconditioner(step.optimizer) if self.preconditioned else None
         if self.preconditioned and pre is None:
             raise ValueError("preconditioned=True needs an Adam or AdamW run.")
+        masks = dropout_masks(step.module, like=step.params_before)  # the step's network
         with torch.no_grad():
-            K = tangent_kernel(self._module, step.params_before, self._X, X_batch, None, pre)
+            K = tangent_kernel(self._module, step.params_before, self._X, X_batch, None, pre,
+                               dropout_masks=masks)  # fmt: skip
         K = K.reshape(-1, len(self._X), len(idx))  # (n_outputs, n_rows, batch)
         scale = self._weights[idx] / len(idx) * step.optimizer.param_groups[0]["lr"]
         norms = (K * scale).pow(2).sum(dim=(0, 2)).sqrt()

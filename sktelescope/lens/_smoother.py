@@ -40,12 +40,15 @@ import torch
 from sktelescope._checks import checked_sample_weight, format_bytes, n_rows, positive_int
 from sktelescope._core.autodiff import TangentEngine, cache_floats
 from sktelescope._core.kernels import per_example_gradients, tangent_kernel, tangent_kernel_nbytes
+from sktelescope._core.layers import dropout_masks
 from sktelescope._core.network import (
     flatten_parameters,
-    linear_layers,
+    forward_flat,
+    n_inputs,
     n_outputs,
     n_parameters,
     unflatten_parameters,
+    widest_layer,
 )
 from sktelescope._core.observers import Observer
 from sktelescope._staged import EffectiveParameters
@@ -145,8 +148,7 @@ class SmootherMonitor(Observer):
         """
         n_all, n_params = n + n_eval, n_parameters(module)
         held, building = cache_floats(module)
-        widest = max(m.out_features for m in linear_layers(module))
-        first = linear_layers(module)[0].in_features
+        widest, first = widest_layer(module), n_inputs(module)
         floats = n_all * n + n_all * (first + 2 * held + building + 2 * widest + 6)
         if self.uses_kernel(optimizer):
             kernel = tangent_kernel_nbytes(module, n_all, batch_size, False, n_all, 8) // 8
@@ -195,10 +197,12 @@ class SmootherMonitor(Observer):
         theta_prev = step.params_before.double()
         theta_new = flatten_parameters(step.module).double()
         # s is updated in place (no second (n + n_eval) x n array): nothing below reads it.
+        masks = dropout_masks(step.module, like=theta_prev)
+        lr = step.optimizer.param_groups[0]["lr"]
         if self._kernel:
-            dc = self._kernel_step(theta_prev, step.batch, step.optimizer.param_groups[0]["lr"])
+            dc = self._kernel_step(theta_prev, step.batch, lr, masks)
         else:
-            gradients = self._channel_gradients(theta_prev, step.batch)
+            gradients = self._channel_gradients(theta_prev, step.batch, masks)
             d_S, d_C = self.channels_.step(step.optimizer, *gradients)
             del gradients  # the step's gradient is not needed while propagating
             dc = self._propagate(theta_prev, d_S, d_C)
@@ -237,14 +241,26 @@ class SmootherMonitor(Observer):
         return Xtr, _normalised_weights(self.sample_weight, len(Xtr), Xtr)
 
     # ------------------------------------------------------------------ steps
-    def _channel_gradients(self, theta: torch.Tensor, batch: torch.Tensor):
-        """y- and constant channel of the batch gradient ``Σ_i (w_i/b)(f_i − y_i)∇f_i``."""
+    def _channel_gradients(self, theta: torch.Tensor, batch: torch.Tensor, masks=None):
+        """y- and constant channel of the batch gradient ``Σ_i (w_i/b)(f_i − y_i)∇f_i``
+        (with dropout, of the network the step trained: see :meth:`_batch_constant`)."""
         idx = batch.to(self._s.device)
-        jac = per_example_gradients(self._module, theta, self._Z[idx])
+        jac = per_example_gradients(self._module, theta, self._Z[idx], masks=masks)
         jac *= (self._weights[idx] / len(idx))[:, None]
         grad_S = jac.T @ self._s[idx]
         grad_S[:, idx] -= jac.T
-        return grad_S, jac.T @ self._c[idx]
+        return grad_S, jac.T @ self._batch_constant(theta, idx, masks)
+
+    def _batch_constant(self, theta: torch.Tensor, idx: torch.Tensor, masks) -> torch.Tensor:
+        """``c`` on the batch rows, plus, under dropout, the step's network's departure from
+        the evaluation network there (``f_mask − f``): the residual the step's gradient saw
+        is ``s·y + c + (f_mask − f)``, and the departure is kept in the constant channel,
+        as the second-order remainder is, so that the channels stay the parameters."""
+        constant = self._c[idx]
+        if masks is not None:
+            f_mask = forward_flat(self._module, theta, self._Z[idx], masks)[:, 0]
+            constant = constant + (f_mask - self._f[idx])
+        return constant
 
     def _propagate(self, theta: torch.Tensor, d_S: torch.Tensor, d_C: torch.Tensor):
         """Add ``∇f(Z)ᵀ ΔD^S`` to ``s`` in chunks of Z; return ``∇f(Z)ᵀ ΔD^C`` (N,)."""
@@ -256,16 +272,18 @@ class SmootherMonitor(Observer):
             dc[rows] = jac @ d_C
         return dc
 
-    def _kernel_step(self, theta: torch.Tensor, batch: torch.Tensor, lr: float):
+    def _kernel_step(self, theta: torch.Tensor, batch: torch.Tensor, lr: float, masks=None):
         """Plain SGD: add ``Δs(Z) = −γ K(Z, B) diag(w/b) (S[B] − E_B)`` to ``s`` (no p×n
-        state); return the constant part's change (N,)."""
+        state); return the constant part's change (N,). Under dropout ``K(Z, B)`` is the
+        step's kernel (the batch side through the step's masks)."""
         idx = batch.to(self._s.device)
-        kernel = tangent_kernel(self._module, theta, self._Z, self._Z[idx], output=0)
+        kernel = tangent_kernel(self._module, theta, self._Z, self._Z[idx], output=0,
+                                dropout_masks=masks)  # fmt: skip
         kernel *= (-lr * self._weights[idx] / len(idx))[None, :]
         residual = self._s[idx]  # a copy (advanced indexing), taken before s changes
         residual[torch.arange(len(idx)), idx] -= 1.0
         self._s.addmm_(kernel, residual)
-        return kernel @ self._c[idx]
+        return kernel @ self._batch_constant(theta, idx, masks)
 
     def _record(self, step: int) -> None:
         n, s = self._n, self._s

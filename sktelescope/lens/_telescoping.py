@@ -24,7 +24,7 @@ import torch
 from sktelescope._checks import format_bytes, n_rows, positive_int
 from sktelescope._core.autodiff import TangentEngine, cache_floats
 from sktelescope._core.losses import Loss
-from sktelescope._core.network import linear_layers, n_outputs
+from sktelescope._core.network import n_inputs, n_outputs, n_parameters, widest_layer
 from sktelescope._core.observers import Observer
 from sktelescope.lens._progress import Progress
 from sktelescope.lens._replay import as_network_inputs, replay
@@ -112,19 +112,15 @@ class TelescopingMonitor(Observer):
         buffers; and up to five parameter-sized vectors (snapshot, cached points,
         differences).
         """
-        layers = linear_layers(module)
-        n_out, n_params = (
-            n_outputs(module),
-            sum(m.out_features * (m.in_features + 1) for m in layers),
-        )
+        n_out, n_params = n_outputs(module), n_parameters(module)
         held, building = cache_floats(module)
-        widest = max(m.out_features for m in layers)
+        widest = widest_layer(module)
         stepping = self.linear or self.trapezoid
         points = (2 if stepping else 1) + int(self.lazy and stepping)
         vectors = 1 + 2 * int(stepping) + 2 * int(self.lazy)
         per_input = (
             (n_steps // self.every + 2) * n_out * (1 + len(self.models))  # records
-            + layers[0].in_features  # the inputs
+            + n_inputs(module)  # the inputs
             + points * held
             + building
             + 2 * widest  # caches, one being built, tangents
