@@ -30,7 +30,13 @@ from sktelescope.bench._models import (
     network_preprocessor,
 )
 from sktelescope.bench._protocol import Protocol, make_split, score_model
-from sktelescope.bench._report import budget_curves, select_best, summary_table, write_report
+from sktelescope.bench._report import (
+    budget_curves,
+    load_verdict,
+    select_best,
+    summary_table,
+    write_report,
+)
 from sktelescope.bench._run import BenchmarkInterrupted, BenchResult, run_benchmark
 from sktelescope.bench._scope import (
     PAPER_CLOSEST,
@@ -66,6 +72,7 @@ __all__ = [
     "derive_seed",
     "get_config",
     "get_model",
+    "load_verdict",
     "make_split",
     "network_preprocessor",
     "run_benchmark",

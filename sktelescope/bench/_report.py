@@ -13,13 +13,15 @@ for spreadsheets in the CSVs written here.
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from sktelescope.bench._lens import LENS_COLUMNS, NETWORK
+from sktelescope.bench._lens import LENS_COLUMNS, LENS_KEY, NETWORK
 from sktelescope.bench._markdown import markdown_cell, markdown_table
 from sktelescope.bench._plots import (
     plot_budget,
@@ -29,7 +31,7 @@ from sktelescope.bench._plots import (
 )
 from sktelescope.bench._protocol import PRIMARY
 from sktelescope.bench._scope import RunScope
-from sktelescope.bench._store import ResultsFolderError, ResultStore, escape_cell
+from sktelescope.bench._store import LENS_CSV_NAME, ResultsFolderError, ResultStore, escape_cell
 from sktelescope.bench._tuning import tuning_markdown
 from sktelescope.bench._verdict import SuiteVerdict, decide
 from sktelescope.bench._verdict_report import verdict_markdown
@@ -43,6 +45,7 @@ __all__ = [
     "lens_extras",
     "lens_rows",
     "load_results",
+    "load_verdict",
     "select_best",
     "summary_table",
     "write_report",
@@ -332,6 +335,47 @@ def lens_extras(rows: pd.DataFrame) -> pd.DataFrame:
         }
     )
     return extra.reset_index()
+
+
+def load_verdict(
+    out: str | os.PathLike, lens_settings: str | None = None
+) -> tuple[pd.DataFrame, SuiteVerdict]:
+    """The lens rows of a finished results folder and their verdict.
+
+    The rows kept are those of the best-validation configurations that ``best.csv`` names
+    (rows of configurations that were best at a smaller budget are left out), of one lens
+    setting (``lens_settings``: needed when the folder holds several).
+
+    Returns
+    -------
+    rows : DataFrame
+        The lens rows (:data:`~sktelescope.bench._lens.LENS_COLUMNS`).
+    verdict : SuiteVerdict
+
+    Examples
+    --------
+    >>> rows, verdict = load_verdict("benchmarks/output/paper")  # doctest: +SKIP
+    >>> verdict.outcome  # doctest: +SKIP
+    'inconclusive'
+    """
+    rows = lens_rows(ResultStore(out, LENS_CSV_NAME, LENS_COLUMNS, LENS_KEY))
+    best_path = Path(out) / "best.csv"
+    if rows.empty or not best_path.exists():
+        raise ValueError(f"{str(out)!r} holds no finished lens step (lens.csv and best.csv); "
+                         "run the benchmark with its lens step first.")  # fmt: skip
+    settings = sorted(set(rows["lens_settings"]))
+    if lens_settings is None and len(settings) > 1:
+        raise ValueError(f"{str(out)!r} holds lens rows of several settings {settings}; pass "
+                         "lens_settings= to choose one.")  # fmt: skip
+    rows = rows[rows["lens_settings"] == (lens_settings or settings[0])]
+    best = pd.read_csv(best_path)
+    chosen = {(d, int(s), m): int(c) for d, s, m, c in
+              best[["dataset", "split", "model", "config"]].itertuples(index=False)}  # fmt: skip
+    keep = [chosen.get((r.dataset, r.split, r.network)) == r.net_config
+            and chosen.get((r.dataset, r.split, r.trees_model)) == r.trees_config
+            for r in rows.itertuples()]  # fmt: skip
+    rows = rows[np.asarray(keep, dtype=bool)]
+    return rows, decide(rows)
 
 
 def dataset_table(gaps: pd.DataFrame, verdict: pd.DataFrame) -> pd.DataFrame:

@@ -135,48 +135,9 @@ def _across_lines(verdict: SuiteVerdict) -> list[str]:
         markdown_table(_pooled_table(verdict)) if k else "",
         f"\n{rate}\n",
         *[f"- {markdown_cell(r)}" for r in verdict.reasons],
-        f"\n**Verdict ({verdict.outcome}).** {markdown_cell(_sentence(verdict))}\n",
+        f"\n**Verdict ({verdict.outcome}).** {markdown_cell(verdict.sentence)}\n",
         f"{TREES_IDENTITY}\n",
     ]
-
-
-def _untested_counts(table: pd.DataFrame) -> str:
-    """``"2 have sets below the run's size, 1 has one split"`` for the untested datasets."""
-    kinds = {"below the run's": "have mixed test sets below the run's size",
-             "one split": "have a single split", "network wins": "are won by the network at "
-             "p = 0", "same source": "repeat a source"}  # fmt: skip
-    reasons = table.loc[~table["tested"], "reason"]
-    counts = {text: int(reasons.str.contains(key, regex=False).sum()) for key, text in
-              kinds.items()}  # fmt: skip
-    return ", ".join(f"{n} {text}" for text, n in counts.items() if n)
-
-
-def _sentence(verdict: SuiteVerdict) -> str:
-    k, n = verdict.n_tested, len(verdict.table)
-    if k < 2:
-        why = _untested_counts(verdict.table)
-        return (
-            f"The suite is too small for a suite-level conclusion: {k} of its {n} datasets "
-            f"can be tested{f' ({why})' if why else ''}, and the across-dataset test needs at "
-            "least 2 (with 3 datasets the one-sided Wilcoxon test cannot go below p = 0.125, "
-            "and the meta-analysis has little power below 5). The effect sizes above "
-            "describe these data; they test nothing."
-        )
-    if verdict.outcome == "supports":
-        return (
-            f"On these {k} datasets the gap, the R contrast and the R-gap correlation "
-            "are all significantly positive: the data support the paper's explanation."
-        )
-    if verdict.outcome == "contradicts":
-        return (
-            f"On these {k} datasets at least one effect the paper's explanation needs is "
-            "significantly negative: the data contradict it."
-        )
-    return (
-        f"On these {k} datasets not every effect the paper's explanation needs is "
-        "significantly positive, and none is significantly negative: the data neither support "
-        "nor contradict it (see the power above before reading this as absence)."
-    )
 
 
 def _differences(scope: RunScope) -> list[str]:
