@@ -1,5 +1,5 @@
 """Does the kernel-extremity ratio explain why the network loses to boosted trees? (Fig 5/14)
-=========================================================================================
+==========================================================================================
 
 The paper's Case 2 protocol, through the benchmark (``sktelescope bench --protocol paper``):
 regression with MSE on the paper's datasets available offline (``reg_num/houses``, which is
