@@ -13,6 +13,7 @@ from sktelescope.bench import (
     Protocol,
     ResultStore,
     get_config,
+    load_verdict,
     make_split,
     run_benchmark,
 )
@@ -108,7 +109,10 @@ def _check_lens(out: Path, res, n_datasets: int) -> None:
     assert set(LENS_FINITE) | {"network_minus_trees", "outcome"} <= set(table.columns)
     assert len(table) == n_datasets and np.isfinite(table[list(LENS_FINITE)].to_numpy()).all()
     summary = (out / "summary.md").read_text()
-    assert "## Verdict" in summary and "**Verdict (inconclusive).** The run is too small" in summary
+    assert "## Verdict" in summary
+    assert "**Verdict (inconclusive).** The suite is too small" in summary
+    rows, verdict = load_verdict(out)
+    assert len(rows) == n_datasets and verdict.sentence in summary
 
 
 def test_killed_run_resumes_without_refitting(tmp_path):
