@@ -93,6 +93,9 @@ def plot_lens_effects(verdict):
             ax.errorbar([p["estimate"]], [0.0], xerr=[[p["estimate"] - p["low"]],
                         [p["high"] - p["estimate"]]], fmt="D", color="C3", capsize=3)  # fmt: skip
         ax.axvline(0.0, color="grey", lw=0.8)
+        ends = np.abs(np.concatenate([est, low, high]))
+        if np.nanmax(ends, initial=0.0) > 20:  # a near-zero trees loss: keep the rest readable
+            ax.set_xscale("symlog", linthresh=1.0)
         ax.set_xlabel(label, fontsize=8)
         ax.grid(axis="x", alpha=0.3)
     names = [d + (" †" if f < 2 else "") for d, f in zip(table["dataset"], table["gap_n_folds"])]
@@ -100,7 +103,7 @@ def plot_lens_effects(verdict):
                        fontsize=8)  # fmt: skip
     fig.suptitle(f"The lens's effects, 95% intervals (verdict: {verdict.outcome}). Hollow: not "
                  "in the test; †: one split, no interval", fontsize=9)  # fmt: skip
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.5 / fig.get_figheight()))
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / fig.get_figheight()))
     return fig
 
 
@@ -124,6 +127,9 @@ def plot_lens_verdict(table: pd.DataFrame, rows: pd.DataFrame):
                   (bottom, "gap", "scale-free gap"))  # fmt: skip
         for ax, measure, label in series:
             values = split_rows[[f"{measure}_{p_tag(p)}" for p in PROPORTIONS]].to_numpy(float)
+            values = values[np.isfinite(values).all(axis=1)]  # trees R: not on every split
+            if not len(values):
+                continue
             std = values.std(axis=0, ddof=1) if len(values) > 1 else None
             ax.errorbar(PROPORTIONS, values.mean(axis=0), yerr=std, marker="o", ms=3,
                         capsize=2, label=label)  # fmt: skip
@@ -133,7 +139,7 @@ def plot_lens_verdict(table: pd.DataFrame, rows: pd.DataFrame):
         bottom.axhline(0.0, color="grey", lw=0.8, ls="--")
         bottom.set_xlabel("share p of irregular test inputs")
         if col == 0:
-            top.set_ylabel("kernel-extremity ratio R(p)")
+            top.set_ylabel("kernel-extremity ratio R(p)", fontsize=8)
             bottom.set_ylabel("(L_NN(p) - L_GBT(p)) / L_GBT(0)", fontsize=8)
         top.legend(fontsize=7)
     for j in range(n, blocks * cols):

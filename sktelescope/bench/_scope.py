@@ -178,7 +178,8 @@ class RunScope:
         text = (
             f"Protocol **{self.name}**: {len(self.datasets)} datasets, models "
             f"{', '.join(self.models)}, {self.budget} configurations per model and split "
-            f"(the default and {self.budget - 1} random draws seeded by dataset and split); "
+            f"(the default and {self.budget - 1} random draw{'' if self.budget == 2 else 's'} "
+            "seeded by dataset and split); "
             f"{split}."
         )
         if self.lens is not None:

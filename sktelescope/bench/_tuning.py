@@ -57,6 +57,10 @@ def default_everywhere(best: pd.DataFrame) -> list[str]:
     return sorted(won.index[won])
 
 
+def _draws(n: int) -> str:
+    return f"{n} configuration{'' if n == 1 else 's'}"
+
+
 def tuning_markdown(best: pd.DataFrame, scope: RunScope) -> str:
     """The summary's tuning section (empty without results).
 
@@ -74,8 +78,8 @@ def tuning_markdown(best: pd.DataFrame, scope: RunScope) -> str:
     models = [m for m in scope.models if m in wide.columns]
     lines = [
         "\n## Tuning: the winning configuration of each split\n",
-        f"Each split's random search draws its own {scope.budget - 1} configurations (seeded "
-        "by dataset and split; configuration 0 is the default); the configuration with the "
+        f"Each split's random search draws its own {_draws(scope.budget - 1)} (seeded by "
+        "dataset and split; configuration 0 is the default); the configuration with the "
         "best validation score wins, and its test score is the table's. Per model: the "
         "winning configuration of each split, in split order, and on how many splits the "
         "default won (the parameters are in best.csv).\n",
@@ -86,7 +90,7 @@ def tuning_markdown(best: pd.DataFrame, scope: RunScope) -> str:
         lines.append(
             f"\n**The default won on every split of every dataset for: "
             f"{', '.join(markdown_cell(m) for m in stuck)}.** Their search found nothing "
-            f"better in {scope.budget - 1} draws per split; the spaces' draws are sane models "
+            f"better in {_draws(scope.budget - 1)} per split; the spaces' draws are sane models "
             "(tests/test_search_spaces.py fits them), so on these data the default is hard to "
             "beat at this budget, and the table compares that model untuned.\n"
         )
