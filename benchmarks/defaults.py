@@ -49,7 +49,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import QuantileTransformer, StandardScaler
 
 from sktelescope import TelescopingMLPClassifier, TelescopingMLPRegressor
-from sktelescope.bench._models import _network_preprocessor
+from sktelescope.bench import network_preprocessor
 from sktelescope.datasets import load_folder_dataset, load_manifest, load_sklearn_dataset
 
 OUTPUT = Path(__file__).resolve().parent / "output"
@@ -378,7 +378,7 @@ def core_model(task: str, overrides: dict | None, cats: list, seed: int, n_train
         est = sklearn_mlp(task, seed)
     else:
         est = network(task, overrides, seed, n_train)
-    return Pipeline([("prep", _network_preprocessor(cats)), ("model", est)])
+    return Pipeline([("prep", network_preprocessor(cats)), ("model", est)])
 
 
 def core_key(overrides: dict | None, task: str, n_train: int) -> str:

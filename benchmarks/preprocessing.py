@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from sktelescope.bench._models import NETWORK_SCALERS, build_model, derive_seed
+from sktelescope.bench import NETWORK_SCALERS, build_model, derive_seed
 from sktelescope.bench._protocol import PRIMARY, Protocol, score_model, split_data
 from sktelescope.datasets import resolve_datasets
 

@@ -146,18 +146,29 @@ def _protocol_options(run) -> None:
         "which is slow: name it to include it)",
     )
     run.add_argument(
+        "--protocol",
+        choices=("suite", "paper"),
+        default="suite",
+        help="suite: the models, budget and splits given here; paper: the paper's Case 2 "
+        "setup (its regression datasets in --data-dir, paper_mlp vs sklearn_gbt, 25 "
+        "configurations, 5 disjoint test folds, 2 network seeds, per-step kernel) "
+        "(default: suite)",
+    )
+    run.add_argument(
         "--budget",
         type=_count(1),
-        default=5,
+        default=None,
         metavar="N",
-        help="random-search configurations per model; the first is the default (default: 5)",
+        help="random-search configurations per model; the first is the default "
+        "(default: 5; 25 with --protocol paper)",
     )
     run.add_argument(
         "--splits",
         type=_count(1),
-        default=3,
+        default=None,
         metavar="N",
-        help="repeated random splits, or K with --kfold (default: 3)",
+        help="repeated random splits, or K with --kfold (default: 3; 5 folds with "
+        "--protocol paper)",
     )
     run.add_argument(
         "--kfold",
@@ -185,6 +196,14 @@ def _protocol_options(run) -> None:
         metavar="NAME",
         help="the trees model the lens compares the network with; must be among --models "
         "(default: sklearn_gbt, the paper's, when run; else the first trees model of --models)",
+    )
+    run.add_argument(
+        "--lens-kernel",
+        choices=("step", "stage"),
+        default=None,
+        help="the lens's network kernel: step, the paper's per-step kernel (batch mask, step "
+        "size, the optimizer's preconditioner); stage, the plain kernel at each recorded "
+        "stage, cheaper (default: step)",
     )
     run.add_argument(
         "--quick", action="store_true", help="cap epochs and trees: a smoke test, not a benchmark"
@@ -257,7 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _list(args) -> None:
-    from sktelescope.bench._models import MODELS
+    from sktelescope.bench import MODELS
     from sktelescope.datasets import SKLEARN_DATASETS, resolve_datasets
 
     print("Models (name, family, installed):")
@@ -298,6 +317,8 @@ def _bench(args) -> int:
         lens_trees=args.lens_trees,
         retry_errors=args.retry_errors,
         refit_bad_rows=args.refit_bad_rows,
+        protocol=args.protocol,
+        lens_kernel=args.lens_kernel,
     )
     print(
         f"\n{_plural(result.n_run, 'fit')} run, {result.n_skipped} already in {result.csv_path} "

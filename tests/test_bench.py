@@ -14,6 +14,7 @@ from sktelescope.bench import (
     Protocol,
     ResultStore,
     get_config,
+    load_verdict,
     make_split,
     run_benchmark,
 )
@@ -23,8 +24,8 @@ from sktelescope.bench._models import available_models
 TIMING = {"fit_seconds", "predict_seconds", "lens_seconds"}
 HAS_LENS = "telescoping_mlp" in available_models()
 #: Per-dataset lens columns that must be finite for regression and binary datasets.
-LENS_FINITE = ("net_ratio_slope_mean", "trees_ratio_slope_mean", "loss_diff_slope_mean",
-               "net_ratio_p100", "trees_ratio_p100", "irregularity_mean")  # fmt: skip
+LENS_FINITE = ("net_ratio_slope", "trees_ratio_slope", "gap_estimate", "contrast_estimate",
+               "gap_p000", "irregularity_mean")  # fmt: skip
 # Fast models: both families (sklearn_gbt: the lens's trees); the project's network when it is
 # importable.
 MODELS = [m for m in ("telescoping_mlp", "sklearn_gbt", "xgboost") if m in available_models()]
@@ -43,10 +44,15 @@ def _rows(out, name: str = "results.csv") -> dict:
 
 
 def test_config_zero_is_default_and_draws_are_deterministic():
+    from sktelescope.bench import get_model
+
     for model in available_models():
-        assert get_config(model, 0) == {}
+        assert get_config(model, 0) == get_model(model).fixed  # {} but for paper_mlp
         assert get_config(model, 3, seed=1) == get_config(model, 3, seed=1)
         assert get_config(model, 1) != get_config(model, 2)
+        here = dict(dataset="d", split=0)
+        assert get_config(model, 1, **here) != get_config(model, 1, dataset="e", split=0)
+        assert get_config(model, 1, **here) != get_config(model, 1, dataset="d", split=1)
     assert get_config("hgb", 1, quick=True)["max_iter"] <= 20
 
 
@@ -80,7 +86,7 @@ def test_run_writes_csv_summary_and_plots(tmp_path):
     assert (tmp_path / "score_vs_budget.png").stat().st_size > 0
     if HAS_LENS:
         assert (tmp_path / "lens_verdict.png").stat().st_size > 0
-        assert (tmp_path / "lens_scatter.png").stat().st_size > 0
+        assert (tmp_path / "lens_effects.png").stat().st_size > 0
 
 
 def _check_lens(out: Path, res, n_datasets: int) -> None:
@@ -96,15 +102,18 @@ def _check_lens(out: Path, res, n_datasets: int) -> None:
     assert all(float(r["net_refit_diff"]) == float(r["trees_refit_diff"]) == 0.0
                for r in lens.values())  # fmt: skip
     best = pd.read_csv(out / "best.csv")
-    for dataset, split, trees, net_config, trees_config in lens:
+    for dataset, split, trees, net_config, trees_config, _ in lens:
         chosen = best[(best["dataset"] == dataset) & (best["split"] == int(split))]
         configs = dict(zip(chosen["model"], chosen["config"]))
         assert (configs["telescoping_mlp"], configs[trees]) == (int(net_config), int(trees_config))
     table = pd.read_csv(out / "datasets.csv")
-    assert set(LENS_FINITE) | {"network_minus_trees", "explanation_holds"} <= set(table.columns)
+    assert set(LENS_FINITE) | {"network_minus_trees", "outcome"} <= set(table.columns)
     assert len(table) == n_datasets and np.isfinite(table[list(LENS_FINITE)].to_numpy()).all()
     summary = (out / "summary.md").read_text()
-    assert "## Verdict" in summary and "**Verdict:** The paper's explanation" in summary
+    assert "## Verdict" in summary
+    assert "**Verdict (inconclusive).** The suite is too small" in summary
+    rows, verdict = load_verdict(out)
+    assert len(rows) == n_datasets and verdict.sentence in summary
 
 
 def test_killed_run_resumes_without_refitting(tmp_path):
@@ -173,11 +182,12 @@ def test_ray_local_gives_the_same_rows_as_loky(tmp_path):
 def test_lens_on_multiclass_records_why_trees_are_skipped():
     from sktelescope.bench._lens import LensJob, run_lens_job
     from sktelescope.bench._protocol import split_data as _split_data
+    from sktelescope.bench._scope import LensSettings
     from sktelescope.datasets import load_sklearn_dataset
 
     ds = load_sklearn_dataset("iris")
     data = _split_data(ds, 0, Protocol(n_splits=1))
-    job = LensJob(ds.name, 0, 0, data, "sklearn_gbt", 0, 0, quick=True, max_train=50)
+    job = LensJob(ds.name, 0, 0, data, LensSettings(max_train=50), 0, 0, quick=True)
     row = run_lens_job(job)
     assert row["status"] == "ok", row.get("error")
     assert set(row) <= set(LENS_COLUMNS) and row["loss"] == "log_loss"

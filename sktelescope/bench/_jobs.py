@@ -15,9 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sktelescope.bench._backends import job_environment
-from sktelescope.bench._lens import NETWORK, LensJob, run_lens_job
+from sktelescope.bench._lens import LensJob, run_lens_job
 from sktelescope.bench._models import build_model, derive_seed, get_config, get_model
 from sktelescope.bench._protocol import ALL_METRICS, Protocol, SplitData, score_model, split_data
+from sktelescope.bench._scope import LensSettings
 from sktelescope.bench._store import error_text
 from sktelescope.datasets import Dataset
 
@@ -156,7 +157,11 @@ def make_jobs(
         for s in range(protocol.n_splits)
     }
     configs = {
-        (m, c): get_config(m, c, protocol.seed, quick) for m in models for c in range(budget)
+        (ds.name, s, m, c): get_config(m, c, protocol.seed, quick, dataset=ds.name, split=s)
+        for ds in datasets
+        for s in range(protocol.n_splits)
+        for m in models
+        for c in range(budget)
     }
     return [
         Job(
@@ -164,7 +169,7 @@ def make_jobs(
             s,
             m,
             c,
-            configs[m, c],
+            configs[ds.name, s, m, c],
             fit_seed(protocol.seed, ds.name, s, c),
             splits[ds.name, s],
             n_threads,
@@ -179,12 +184,12 @@ def make_jobs(
 def make_lens_jobs(
     jobs: Sequence[Job],
     best: dict,
-    trees_model: str,
+    settings: LensSettings,
     seed: int,
     quick: bool = False,
 ) -> list[LensJob]:
     """One lens job per ``(dataset, split)`` of ``jobs``: the best-validation configurations
-    of the network and of ``trees_model`` on that split, sharing the fit jobs' data.
+    of the lens's network and trees on that split, sharing the fit jobs' data.
 
     Parameters
     ----------
@@ -194,35 +199,39 @@ def make_lens_jobs(
         ``(dataset, split, model) -> (config, test_score)`` of the best-validation fits
         (:func:`sktelescope.bench._report.best_configs`); a missing entry (no successful fit)
         gives configuration ``-1``, and the lens job an error row that says so.
-    trees_model : str
+    settings : LensSettings
+        The lens's models and how it measures them.
     seed : int
         The protocol's base seed (the fit jobs' seeds derive from it).
     quick : bool, default=False
 
     Examples
     --------
+    >>> from sktelescope.bench._scope import LensSettings
     >>> from sktelescope.datasets import load_sklearn_dataset
     >>> jobs = make_jobs([load_sklearn_dataset("diabetes")], ["hgb"], 2, Protocol(n_splits=2))
     >>> best = {("sklearn:diabetes", 0, "telescoping_mlp"): (1, 0.4),
     ...         ("sklearn:diabetes", 0, "hgb"): (0, 0.5)}
-    >>> [lens.key for lens in make_lens_jobs(jobs, best, "hgb", seed=0)]
-    [('sklearn:diabetes', 0, 'hgb', 1, 0), ('sklearn:diabetes', 1, 'hgb', -1, -1)]
+    >>> [lens.key[:2] + lens.key[3:5]
+    ...  for lens in make_lens_jobs(jobs, best, LensSettings(trees="hgb"), seed=0)]
+    [('sklearn:diabetes', 0, 1, 0), ('sklearn:diabetes', 1, -1, -1)]
     """
     first = {}
     for job in jobs:
         first.setdefault((job.dataset, job.split), job)
     lens_jobs = []
     for (ds, s), job in first.items():
-        chosen = {m: best.get((ds, s, m), (-1, float("nan"))) for m in (NETWORK, trees_model)}
+        models = (settings.network, settings.trees)
+        chosen = {m: best.get((ds, s, m), (-1, float("nan"))) for m in models}
         lens_jobs.append(
             LensJob(
                 ds,
                 s,
                 seed,
                 job.data,
-                trees_model,
-                int(chosen[NETWORK][0]),
-                int(chosen[trees_model][0]),
+                settings,
+                int(chosen[settings.network][0]),
+                int(chosen[settings.trees][0]),
                 {m: c[1] for m, c in chosen.items()},
                 quick,
                 job.n_threads,

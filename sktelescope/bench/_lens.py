@@ -1,83 +1,97 @@
 """The lens step of the benchmark: why the network loses to the trees, dataset by dataset.
 
 One lens job per dataset x split looks at the very models the score table compares: the
-best-validation configuration of the project's network (``telescoping_mlp``: the lens needs
-its stages) and of the run's lens trees model (``sklearn_gbt`` by default, as in the paper).
-It refits both with the fit jobs' seeds (``derive_seed(seed, dataset, split, config)``) and
-thread count, checks that the refit reproduces the test score in ``results.csv``
-(``*_refit_diff``), and runs the paper's Case 2 protocol (:ref:`math-extremity`,
-:ref:`math-relative-gap`, :ref:`math-irregularity`):
+best-validation configuration of the lens's network (a TelescopingMLP model: ``paper_mlp``
+under the paper protocol, else ``telescoping_mlp``) and of its trees model (``sklearn_gbt``
+by default, as in the paper), chosen by validation score. It refits both with the fit jobs'
+seeds and thread count, checks that the refit reproduces the test score in ``results.csv``
+(``*_refit_diff``), refits the network with further seeds
+(:attr:`~sktelescope.bench._scope.LensSettings.network_seeds`), and runs the paper's Case 2
+protocol (:ref:`math-extremity`, :ref:`math-irregularity`):
 
 1. irregularity of each test input relative to the training inputs
    (:func:`~sktelescope.lens.irregularity_score`: distance to the training centroid in the
    2-component PCA space of the standardised features the trees see);
-2. the 10% most irregular test inputs form the irregular pool; for each proportion ``p`` in
-   :data:`PROPORTIONS` a test set of one size mixes ``p * size`` of them with regular ones
-   (:func:`~sktelescope.lens.irregular_test_sets`: nested sets, ``size`` = the pool's size,
-   at most ``lens_max_test``);
-3. per ``p``: the kernel-extremity ratio ``R(p)`` of the network and of the trees (per-stage
-   kernels against a random subset of ``lens_max_train`` training rows, as
-   :func:`~sktelescope.lens.kernel_extremity_ratio` computes it), the network's and the trees'
-   loss on that set (``loss``: MSE for regression, log-loss for classification), their
-   difference ``loss_diff = net_loss - trees_loss`` and the paper's relative gap (§2e)
-   ``gap(p) = loss_diff(p) / loss_diff(0)`` (1 at ``p = 0``).
+2. mixed test sets of one size ``S`` on every dataset (``set_size``, 500 by default): the
+   irregular pool is the 10% most irregular test inputs, or the ``S`` most irregular where
+   10% of the split is fewer (a 4,000-point fold: 12.5%); for each proportion ``p`` in
+   :data:`PROPORTIONS` a set mixes ``p * S`` of them with regular ones
+   (:func:`~sktelescope.lens.irregular_test_sets`: nested sets). A split too small to hold
+   ``S`` regular and ``S`` irregular points gets sets of its 10% pool instead, and says so
+   (``set_size`` below ``set_size_target``): the verdict describes it but does not test it;
+3. per ``p``: the kernel-extremity ratio ``R(p)`` of the network and of the trees, the
+   network's loss (mean over seeds) and the trees' loss on that set (``loss``: MSE for
+   regression, log-loss for classification), and the scale-free gap
+   ``gap(p) = (L_NN(p) - L_GBT(p)) / L_GBT(0)``; its least-squares slope over ``p``
+   (``gap_slope``) and :data:`BOOTSTRAP_REPLICATES` Poisson-bootstrap replicates of that
+   slope over the split's test points (``gap_slope_boot``).
 
-When the denominator ``loss_diff(0)`` is not clearly positive (the network is as good as the
-trees on regular inputs, or within :data:`GAP_TINY` of the trees' loss), the ratio means
-nothing: ``gap_*`` is NaN and ``gap_flag`` says why; ``loss_diff_*`` is still there.
+The network's ``R`` (``kernel="step"``, the paper's definition): a
+:class:`~sktelescope.lens.KernelExtremityMonitor` attached to the refit itself (through the
+pipeline's ``model__monitors`` fit parameter) sees every ``step_stride``-th optimizer step of
+the very run whose predictions are scored: the batch-masked kernel rows scaled by the step's
+learning rate and, for Adam/AdamW, the preconditioner the step applied; the denominator's
+maximum runs over a random subset of the rows the network trained on (not its
+early-stopping hold-out); the means over steps stop at the step whose parameters the model
+keeps (``best_step_``). ``kernel="stage"`` is the cheaper plain tangent kernel at each
+recorded stage. The trees' ``R`` uses each tree's leaf co-membership kernel (every tree is a
+full-batch step with one learning rate, which cancels in the ratio).
 
-The same measures of the default configurations (configuration 0 of both) are in the
-``default_*`` columns (copied when the best configurations are the defaults). TreeTelescope
-handles binary classifiers and regressors only: on multiclass data the trees' ratios are NaN
-and ``note`` says why; everything else is measured.
-
-The configurations are part of the row's key (:data:`LENS_KEY`): when a larger budget changes
-the best configuration, the old row no longer answers the question, and the job runs again.
+The configurations and the lens settings are part of the row's key (:data:`LENS_KEY`): when
+a larger budget changes a best configuration, or the settings change, the old row no longer
+answers the question, and the job runs again.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
-from sklearn import metrics
+from sklearn.base import clone
 from sklearn.utils import check_random_state
 
 from sktelescope.bench._backends import job_environment
 from sktelescope.bench._models import build_model, derive_seed, get_config
 from sktelescope.bench._protocol import PRIMARY, SplitData, _full_proba, score_model
+from sktelescope.bench._scope import NETWORK, LensSettings
 from sktelescope.bench._store import error_text
-from sktelescope.lens import irregular_test_sets, irregularity_score, kernel_row_norms
+from sktelescope.lens import (
+    KernelExtremityMonitor,
+    Observer,
+    irregular_test_sets,
+    irregularity_score,
+    kernel_row_norms,
+)
 from sktelescope.trees import TreeTelescope
 
 __all__ = [
+    "BOOTSTRAP_REPLICATES",
     "LENS_COLUMNS",
     "LENS_KEY",
     "MEASURES",
+    "NETWORK",
     "PROPORTIONS",
+    "EveryKthStep",
     "LensJob",
     "extremity_ratios",
     "lens_row_start",
-    "pair_columns",
     "p_tag",
-    "relative_gap",
     "run_lens_job",
+    "slope",
 ]
 
-LENS_KEY = ("dataset", "split", "trees_model", "net_config", "trees_config")
-#: Caps on the rows whose kernels are computed (train: kernel columns and denominator).
-LENS_MAX_TRAIN, LENS_MAX_TEST = 2_000, 1_000
-#: The irregular pool: this share of the test inputs with the highest irregularity.
+LENS_KEY = ("dataset", "split", "trees_model", "net_config", "trees_config", "lens_settings")
+#: The irregular pool: at least this share of the test inputs with the highest irregularity.
 IRREGULAR_FRACTION = 0.1
 #: Shares of irregular points in the mixed test sets.
 PROPORTIONS = (0.0, 0.25, 0.5, 0.75, 1.0)
-#: ``loss_diff(0)`` must exceed this share of the trees' loss at ``p = 0`` for a gap ratio.
-GAP_TINY = 0.01
-NETWORK = "telescoping_mlp"
-#: Measured per proportion, for each pair of models.
-PER_P = ("net_ratio", "trees_ratio", "net_loss", "trees_loss", "loss_diff", "gap")
+#: Poisson-bootstrap replicates of each split's gap slope over its test points.
+BOOTSTRAP_REPLICATES = 200
+#: Measured per proportion.
+PER_P = ("net_ratio", "trees_ratio", "net_loss", "trees_loss", "gap")
 
 
 def p_tag(p: float) -> str:
@@ -91,69 +105,76 @@ def p_tag(p: float) -> str:
     return f"p{int(round(100 * p)):03d}"
 
 
-def pair_columns(prefix: str = "") -> tuple[str, ...]:
-    """The columns of one pair of models: every :data:`PER_P` measure per proportion, then
-    the gap flag.
+def slope(values) -> np.ndarray:
+    """Least-squares slope over :data:`PROPORTIONS` of each row (last axis).
+
+    Parameters
+    ----------
+    values : array-like of shape (..., n_proportions)
+
+    Returns
+    -------
+    slopes : ndarray of shape (...)
+        NaN for a row with a NaN.
 
     Examples
     --------
-    >>> pair_columns("default_")[:2], pair_columns()[-1]
-    (('default_net_ratio_p000', 'default_net_ratio_p025'), 'gap_flag')
+    >>> slope([[0.0, 0.25, 0.5, 0.75, 1.0], [1.0, 1.0, 1.0, 1.0, np.nan]])
+    array([ 1., nan])
     """
-    per_p = tuple(f"{prefix}{m}_{p_tag(p)}" for m in PER_P for p in PROPORTIONS)
-    return per_p + (f"{prefix}gap_flag",)
+    y = np.asarray(values, dtype=np.float64)
+    p = np.asarray(PROPORTIONS) - np.mean(PROPORTIONS)
+    return (y - y.mean(axis=-1, keepdims=True)) @ p / (p @ p)
 
 
-MEASURES = pair_columns()
-DEFAULT_MEASURES = pair_columns("default_")
+MEASURES = tuple(f"{m}_{p_tag(p)}" for m in PER_P for p in PROPORTIONS)
 LENS_COLUMNS = (
     LENS_KEY
-    + ("task", "status", "seed", "network", "loss", "n_train", "n_test")
-    + ("lens_max_train", "lens_max_test", "n_irregular", "set_size")
-    + ("irregularity_mean", "irregular_share")
+    + ("task", "status", "seed", "network", "loss", "kernel", "network_seeds")
+    + ("n_train", "n_test", "set_size", "set_size_target", "irregular_pool")
+    + ("irregularity_mean", "irregular_share", "kernel_steps")
     + ("net_test_score", "trees_test_score", "net_refit_diff", "trees_refit_diff")
     + MEASURES
-    + DEFAULT_MEASURES
+    + ("gap_slope", "gap_slope_boot", "net_ratio_slope_per_seed")
     + ("lens_seconds", "note", "error")
 )
 
 
 @dataclass
 class LensJob:
-    """One lens measurement of ``(dataset, split)``: the split's data, the configurations to
-    refit and the test scores ``results.csv`` holds for them.
+    """One lens measurement of ``(dataset, split)``: the split's data, the lens settings, the
+    configurations to refit and the test scores ``results.csv`` holds for them.
 
     A configuration of ``-1`` means the model has no successful fit on this split: the job
     then gives an error row that says so.
 
     Examples
     --------
-    >>> job = LensJob("d", 0, 0, None, "sklearn_gbt", net_config=3, trees_config=0)
+    >>> job = LensJob("d", 0, 0, None, LensSettings(), net_config=3, trees_config=0)
     >>> job.key
-    ('d', 0, 'sklearn_gbt', 3, 0)
+    ('d', 0, 'sklearn_gbt', 3, 0, 'telescoping_mlp|step|500|1|10|2000')
     """
 
     dataset: str
     split: int
     base_seed: int
     data: SplitData
-    trees_model: str
+    settings: LensSettings
     net_config: int
     trees_config: int
     table_scores: dict = field(default_factory=dict)
     quick: bool = False
     n_threads: int = 1
-    max_train: int = LENS_MAX_TRAIN
-    max_test: int = LENS_MAX_TEST
 
     @property
     def key(self) -> tuple:
         """The resume key (:data:`LENS_KEY`)."""
-        return (self.dataset, self.split, self.trees_model, self.net_config, self.trees_config)
+        s = self.settings
+        return (self.dataset, self.split, s.trees, self.net_config, self.trees_config, s.key)
 
     @property
     def seed(self) -> int:
-        """The seed of the mixed test sets and of the kernels' training subset."""
+        """The seed of the mixed test sets, the kernels' training subset and the bootstrap."""
         return derive_seed(self.base_seed, self.dataset, self.split, "lens")
 
 
@@ -173,10 +194,10 @@ def run_lens_job(job: LensJob) -> dict:
     >>> from sktelescope.bench._protocol import Protocol, split_data
     >>> from sktelescope.datasets import load_sklearn_dataset
     >>> data = split_data(load_sklearn_dataset("diabetes"), 0, Protocol(n_splits=1))
-    >>> row = run_lens_job(LensJob("sklearn:diabetes", 0, 0, data, "sklearn_gbt", 0, 0,
+    >>> row = run_lens_job(LensJob("sklearn:diabetes", 0, 0, data, LensSettings(), 0, 0,
     ...                            quick=True))  # doctest: +SKIP
     >>> row["status"], row["gap_p000"]  # doctest: +SKIP
-    ('ok', 1.0)
+    ('ok', 0.2...)
     """
     row = lens_row_start(job)
     start = time.perf_counter()
@@ -191,27 +212,29 @@ def run_lens_job(job: LensJob) -> dict:
 
 
 def lens_row_start(job: LensJob) -> dict:
-    """The cells of a lens job's row known before it runs (its key, task, seed, sizes).
+    """The cells of a lens job's row known before it runs (its key, task, seed, settings,
+    sizes): what a resumed run checks a row of ``lens.csv`` against.
 
     Examples
     --------
     >>> from sktelescope.bench._protocol import Protocol, split_data
     >>> from sktelescope.datasets import load_sklearn_dataset
     >>> data = split_data(load_sklearn_dataset("diabetes"), 0, Protocol(n_splits=1))
-    >>> lens_row_start(LensJob("sklearn:diabetes", 0, 0, data, "hgb", 1, 0))["n_test"]
+    >>> lens_row_start(LensJob("sklearn:diabetes", 0, 0, data, LensSettings(), 1, 0))["n_test"]
     88
     """
-    d = job.data
+    d, s = job.data, job.settings
     row = dict(zip(LENS_KEY, job.key))
-    row.update(task=d.task, status="ok", seed=job.seed, network=NETWORK,
-               loss="mse" if d.task == "regression" else "log_loss",
-               n_train=len(d.y_train), n_test=len(d.y_test),
-               lens_max_train=job.max_train, lens_max_test=job.max_test)  # fmt: skip
+    row.update(task=d.task, status="ok", seed=job.seed, network=s.network,
+               loss="mse" if d.task == "regression" else "log_loss", kernel=s.kernel,
+               network_seeds=s.network_seeds, n_train=len(d.y_train), n_test=len(d.y_test),
+               set_size_target=s.set_size)  # fmt: skip
     return row
 
 
 def _check_configs(job: LensJob) -> None:
-    for model, config in ((NETWORK, job.net_config), (job.trees_model, job.trees_config)):
+    for model, config in ((job.settings.network, job.net_config),
+                          (job.settings.trees, job.trees_config)):  # fmt: skip
         if config < 0:
             raise ValueError(
                 f"{model} has no successful fit on this split (see results.csv), so there is "
@@ -219,13 +242,16 @@ def _check_configs(job: LensJob) -> None:
             )
 
 
-def _refit(model: str, config: int, job: LensJob):
-    """The pipeline of fit job ``(dataset, split, model, config)``, refitted as it ran."""
+def _pipeline(model: str, config: int, job: LensJob, seed_index: int = 0):
+    """The unfitted pipeline of fit job ``(dataset, split, model, config)``; ``seed_index``
+    > 0 gives the same configuration with another seed."""
     d = job.data
-    params = get_config(model, config, job.base_seed, job.quick)
+    params = get_config(model, config, job.base_seed, job.quick, dataset=job.dataset,
+                        split=job.split)  # fmt: skip
     seed = derive_seed(job.base_seed, job.dataset, job.split, config)
-    est = build_model(model, d.task, params, d.categorical_columns, seed, job.n_threads)
-    return est.fit(d.X_train, d.y_train)
+    if seed_index:
+        seed = derive_seed(seed, "lens-seed", seed_index)
+    return build_model(model, d.task, params, d.categorical_columns, seed, job.n_threads)
 
 
 def _features(pipeline, X) -> np.ndarray:
@@ -234,21 +260,15 @@ def _features(pipeline, X) -> np.ndarray:
 
 
 def _measure(job: LensJob) -> dict:
-    net = _refit(NETWORK, job.net_config, job)
-    trees = _refit(job.trees_model, job.trees_config, job)
-    out, notes = _refit_check(job, net, trees)
+    d, s = job.data, job.settings
+    trees = _pipeline(s.trees, job.trees_config, job).fit(d.X_train, d.y_train)
     sets = _mixed_sets(job, trees)
-    out.update(sets.summary)
-    tuned, note = _pair_measures(job, net, trees, sets)
-    out.update(tuned)
+    nets = [_network_run(job, i, sets) for i in range(s.network_seeds)]
+    out, notes = _refit_check(job, nets[0].pipeline, trees)
+    out.update(sets.summary, kernel_steps=nets[0].kernel_steps)
+    trees_ratio, note = _trees_ratios(job, trees, sets)
     notes.append(note)
-    if job.net_config == job.trees_config == 0:
-        out.update({f"default_{k}": v for k, v in tuned.items()})
-    else:
-        net0 = net if job.net_config == 0 else _refit(NETWORK, 0, job)
-        trees0 = trees if job.trees_config == 0 else _refit(job.trees_model, 0, job)
-        default, _ = _pair_measures(job, net0, trees0, sets)
-        out.update({f"default_{k}": v for k, v in default.items()})
+    out.update(_per_p_measures(job, nets, trees, trees_ratio, sets))
     out["note"] = "; ".join(dict.fromkeys(n for n in notes if n))
     return out
 
@@ -257,7 +277,8 @@ def _refit_check(job: LensJob, net, trees) -> tuple[dict, list[str]]:
     """Test scores of the refits and their differences from ``results.csv``."""
     d, metric = job.data, PRIMARY[job.data.task]
     out, notes = {}, []
-    for prefix, model, est in (("net", NETWORK, net), ("trees", job.trees_model, trees)):
+    models = (("net", job.settings.network, net), ("trees", job.settings.trees, trees))
+    for prefix, model, est in models:
         score = score_model(est, d.X_test, d.y_test, d.task, d.n_classes)[metric]
         diff = score - job.table_scores.get(model, math.nan)
         out[f"{prefix}_test_score"], out[f"{prefix}_refit_diff"] = score, diff
@@ -272,8 +293,26 @@ class _MixedSets:
 
     rows: np.ndarray  # the union of every set's rows, sorted
     groups: list  # per proportion: positions of its rows in ``rows``
-    train_rows: np.ndarray  # the training subset: kernel columns and denominator
+    train_rows: np.ndarray  # the training subset: kernel columns and denominator (stage, trees)
     summary: dict
+
+
+def set_size(n_test: int, target: int) -> tuple[int, int]:
+    """The size of a split's mixed test sets and of its irregular pool.
+
+    ``target`` when the split can hold ``target`` irregular and ``target`` regular points
+    (the pool is then the larger of 10% of the split and ``target``), else the 10% pool.
+
+    Examples
+    --------
+    >>> set_size(4000, 500), set_size(10000, 500), set_size(600, 500)
+    ((500, 500), (500, 1000), (60, 60))
+    """
+    tenth = max(int(round(IRREGULAR_FRACTION * n_test)), 1)
+    pool = max(tenth, target)
+    if n_test - pool >= target:
+        return target, pool
+    return tenth, tenth
 
 
 def _mixed_sets(job: LensJob, trees) -> _MixedSets:
@@ -281,19 +320,18 @@ def _mixed_sets(job: LensJob, trees) -> _MixedSets:
     Xt_train, Xt_test = _features(trees, d.X_train), _features(trees, d.X_test)
     score_train = irregularity_score(Xt_train, Xt_train)
     scores = irregularity_score(Xt_train, Xt_test)
-    n_irregular = max(int(round(IRREGULAR_FRACTION * len(scores))), 1)
-    size = min(n_irregular, job.max_test)
+    size, pool = set_size(len(scores), job.settings.set_size)
     sets = irregular_test_sets(np.arange(len(scores)), d.y_test, scores, PROPORTIONS, size,
-                               job.seed, IRREGULAR_FRACTION)  # fmt: skip
+                               job.seed, pool / len(scores))  # fmt: skip
     rows = np.unique(np.concatenate([s.indices for s in sets]))
     n_train = len(d.y_train)
     train_rows = np.arange(n_train)
-    if n_train > job.max_train:  # as kernel_extremity_ratio(max_train_samples=...) draws it
+    if n_train > job.settings.max_train:
         rng = check_random_state(job.seed)
-        train_rows = np.sort(rng.choice(n_train, job.max_train, replace=False))
+        train_rows = np.sort(rng.choice(n_train, job.settings.max_train, replace=False))
     summary = {
-        "n_irregular": n_irregular,
         "set_size": size,
+        "irregular_pool": pool,
         "irregularity_mean": float(scores.mean()),
         "irregular_share": float(np.mean(scores > np.quantile(score_train, 0.9))),
     }
@@ -301,25 +339,82 @@ def _mixed_sets(job: LensJob, trees) -> _MixedSets:
     return _MixedSets(rows, groups, train_rows, summary)
 
 
-def _pair_measures(job: LensJob, net, trees, sets: _MixedSets) -> tuple[dict, str]:
-    """Every per-proportion measure of one network-trees pair, and a note."""
-    d = job.data
-    X_rows, y_rows = d.X_test.iloc[sets.rows], d.y_test[sets.rows]
-    out = {}
-    Xn_train, Xn_rows = _features(net, d.X_train), _features(net, X_rows)
-    out["net_ratio"] = extremity_ratios(net[-1], Xn_train[sets.train_rows], Xn_rows, sets.groups)
-    out["trees_ratio"], note = _trees_ratios(job, trees, sets, X_rows)
-    out["net_loss"] = _losses(net, X_rows, y_rows, sets.groups, d)
-    out["trees_loss"] = _losses(trees, X_rows, y_rows, sets.groups, d)
-    out["loss_diff"] = out["net_loss"] - out["trees_loss"]
-    out["gap"], flag = relative_gap(out["net_loss"], out["trees_loss"])
-    row = {f"{m}_{p_tag(p)}": float(out[m][i]) for m in PER_P for i, p in enumerate(PROPORTIONS)}
-    row["gap_flag"] = flag
-    return row, note
+class EveryKthStep(Observer):
+    """Forward every ``k``-th optimizer step (the 1st, the ``k+1``-th, ...) to ``monitor``;
+    the other hooks always.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sktelescope import TelescopingMLPRegressor
+    >>> X = np.random.default_rng(0).normal(size=(40, 3))
+    >>> mon = KernelExtremityMonitor(X[:5])
+    >>> _ = TelescopingMLPRegressor((8,), max_iter=3, batch_size=10, random_state=0,
+    ...                             early_stopping=False).fit(X, X[:, 0],
+    ...                                                       monitors=[EveryKthStep(mon, 5)])
+    >>> mon.steps_.tolist()
+    [1, 6, 11]
+    """
+
+    wants_previous_params = True
+
+    def __init__(self, monitor, k: int) -> None:
+        self.monitor, self.k = monitor, int(k)
+
+    def on_train_begin(self, trainer) -> None:
+        self._seen = 0
+        self.monitor.on_train_begin(trainer)
+
+    def on_step(self, step) -> None:
+        if self._seen % self.k == 0:
+            self.monitor.on_step(step)
+        self._seen += 1
+
+    def on_epoch_end(self, epoch) -> None:
+        self.monitor.on_epoch_end(epoch)
+
+    def on_train_end(self, trainer, result) -> None:
+        self.monitor.on_train_end(trainer, result)
+
+
+@dataclass
+class _NetworkRun:
+    pipeline: object
+    ratios: np.ndarray  # R per mixed set
+    kernel_steps: int  # steps (or stages) in R's means
+
+
+def _network_run(job: LensJob, seed_index: int, sets: _MixedSets) -> _NetworkRun:
+    """Refit the best network (seed ``seed_index``) and measure its R on every mixed set."""
+    d, s = job.data, job.settings
+    pipe = _pipeline(s.network, job.net_config, job, seed_index)
+    X_rows = d.X_test.iloc[sets.rows]
+    if s.kernel == "stage":
+        pipe.fit(d.X_train, d.y_train)
+        Xn_train, Xn_rows = _features(pipe, d.X_train), _features(pipe, X_rows)
+        ratios = extremity_ratios(pipe[-1], Xn_train[sets.train_rows], Xn_rows, sets.groups)
+        return _NetworkRun(pipe, ratios, pipe[-1].n_stages_)
+    Xn_rows = np.asarray(clone(pipe[:-1]).fit(d.X_train, d.y_train).transform(X_rows))
+    preconditioned = pipe[-1].get_params()["optimizer"] in ("adam", "adamw")
+    monitor = KernelExtremityMonitor(
+        Xn_rows,
+        sets.groups,
+        max_train_samples=s.max_train,
+        random_state=job.seed,
+        preconditioned=preconditioned,
+    )
+    pipe.fit(d.X_train, d.y_train, model__monitors=[EveryKthStep(monitor, s.step_stride)])
+    if not np.allclose(_features(pipe, X_rows), Xn_rows):
+        raise RuntimeError("The pipeline's preprocessing is not deterministic: the monitor's "
+                           "inputs differ from the fitted pipeline's.")  # fmt: skip
+    keep = monitor.steps_ <= pipe[-1].best_step_
+    keep[0] = True  # the first step, at least
+    ratios = monitor.test_max_[keep].mean(axis=0) / monitor.train_max_[keep].mean()
+    return _NetworkRun(pipe, ratios, int(keep.sum()))
 
 
 def extremity_ratios(model, X_train: np.ndarray, X_rows: np.ndarray, groups) -> np.ndarray:
-    """The kernel-extremity ratio ``R`` of each group of rows of ``X_rows``.
+    """The kernel-extremity ratio ``R`` of each group of rows of ``X_rows``, from stage kernels.
 
     The same number as ``kernel_extremity_ratio(model, X_train, X_test=X_rows[group],
     max_train_samples=None)`` for each group, with every stage's kernel computed once for the
@@ -359,63 +454,88 @@ def extremity_ratios(model, X_train: np.ndarray, X_rows: np.ndarray, groups) -> 
     return test_max.mean(axis=0) / train_max.mean()
 
 
-def _trees_ratios(job: LensJob, trees, sets: _MixedSets, X_rows) -> tuple[np.ndarray, str]:
+def _trees_ratios(job: LensJob, trees, sets: _MixedSets) -> tuple[np.ndarray, str]:
     """The trees' ``R(p)``, or NaN and a note saying why they were not measured."""
     d, nan = job.data, np.full(len(PROPORTIONS), np.nan)
     if d.task == "multiclass":
         return nan, f"trees R not measured: TreeTelescope is binary-only ({d.n_classes} classes)"
     Xt_train = _features(trees, d.X_train)
+    X_rows = _features(trees, d.X_test.iloc[sets.rows])
     try:
         telescope = TreeTelescope(trees[-1], Xt_train, d.y_train)
-        ratios = extremity_ratios(telescope, Xt_train[sets.train_rows],
-                                  _features(trees, X_rows), sets.groups)  # fmt: skip
+        ratios = extremity_ratios(telescope, Xt_train[sets.train_rows], X_rows, sets.groups)
     except (ValueError, TypeError, NotImplementedError) as exc:
         return nan, f"trees R not measured: {type(exc).__name__}: {exc}"[:300]
     return ratios, ""
 
 
-def _losses(est, X_rows, y_rows: np.ndarray, groups, d: SplitData) -> np.ndarray:
-    """MSE (regression) or log-loss (classification) of ``est`` on each group of rows."""
+def _point_losses(est, X_rows, y_rows: np.ndarray, d: SplitData) -> np.ndarray:
+    """Per-row squared error (regression) or log-loss (classification) of ``est``."""
     if d.task == "regression":
         pred = np.asarray(est.predict(X_rows), dtype=np.float64).ravel()
-        return np.array([np.mean((y_rows[g] - pred[g]) ** 2) for g in groups])
+        return (y_rows - pred) ** 2
     proba = np.clip(_full_proba(est, X_rows, d.n_classes), 1e-15, 1.0)
     proba /= proba.sum(axis=1, keepdims=True)
-    labels = list(range(d.n_classes))
-    return np.array([metrics.log_loss(y_rows[g], proba[g], labels=labels) for g in groups])
+    return -np.log(proba[np.arange(len(y_rows)), y_rows.astype(int)])
 
 
-def relative_gap(net_loss, trees_loss, tiny: float = GAP_TINY) -> tuple[np.ndarray, str]:
-    """The paper's relative gap ``(L_NN(p) - L_GBT(p)) / (L_NN(0) - L_GBT(0))`` (§2e), and a
-    flag when its denominator is not clearly positive.
+def _per_p_measures(job, nets, trees, trees_ratio, sets: _MixedSets) -> dict:
+    """Every per-proportion measure, the gap slope and its bootstrap replicates."""
+    d = job.data
+    X_rows, y_rows = d.X_test.iloc[sets.rows], d.y_test[sets.rows]
+    net_points = np.mean([_point_losses(n.pipeline, X_rows, y_rows, d) for n in nets], axis=0)
+    trees_points = _point_losses(trees, X_rows, y_rows, d)
+    out = {
+        "net_ratio": np.mean([n.ratios for n in nets], axis=0),
+        "trees_ratio": trees_ratio,
+        "net_loss": np.array([net_points[g].mean() for g in sets.groups]),
+        "trees_loss": np.array([trees_points[g].mean() for g in sets.groups]),
+    }
+    out["gap"] = (out["net_loss"] - out["trees_loss"]) / out["trees_loss"][0]
+    row = {f"{m}_{p_tag(p)}": float(out[m][i]) for m in PER_P for i, p in enumerate(PROPORTIONS)}
+    boot = bootstrap_gap_slopes(net_points - trees_points, trees_points, sets.groups, job.seed)
+    row["gap_slope"] = float(slope(out["gap"]))
+    row["gap_slope_boot"] = json.dumps([float(f"{b:.5g}") for b in boot])
+    row["net_ratio_slope_per_seed"] = json.dumps(
+        [float(f"{b:.5g}") for b in slope(np.array([n.ratios for n in nets]))]
+    )
+    return row
+
+
+def bootstrap_gap_slopes(
+    diff: np.ndarray, trees: np.ndarray, groups, seed: int, n: int = BOOTSTRAP_REPLICATES
+) -> np.ndarray:
+    """Poisson-bootstrap replicates of a split's gap slope over its test points.
+
+    Each replicate weighs every row by an independent Poisson(1) count and recomputes the
+    weighted mean loss difference of each set, divided by the trees' weighted mean loss on
+    the ``p = 0`` set, and its slope over ``p``.
 
     Parameters
     ----------
-    net_loss, trees_loss : array-like of shape (n_proportions,)
-        Losses per proportion; the first entry is ``p = 0``.
-    tiny : float, default=0.01
-        The denominator must exceed ``tiny * trees_loss[0]``.
+    diff, trees : ndarray of shape (n_rows,)
+        Per-row loss difference (network minus trees) and the trees' loss.
+    groups : list of index arrays
+        The rows of each mixed set, in :data:`PROPORTIONS` order.
+    seed : int
+    n : int
+        Replicates.
 
     Returns
     -------
-    gap : ndarray of shape (n_proportions,)
-        NaN everywhere when flagged.
-    flag : str
-        ``""``; ``"network_not_worse"`` (denominator <= 0: the network is at least as good as
-        the trees on regular inputs); ``"denominator_tiny"`` (the network is worse by less
-        than ``tiny`` of the trees' loss: the ratio would magnify noise).
+    replicates : ndarray of shape (n,)
 
     Examples
     --------
-    >>> relative_gap([2.0, 3.0], [1.0, 1.0])
-    (array([1., 2.]), '')
-    >>> relative_gap([1.0, 3.0], [1.0, 1.0])[1]
-    'network_not_worse'
+    >>> rng = np.random.default_rng(0)
+    >>> groups = [np.arange(i * 20, i * 20 + 100) for i in range(5)]
+    >>> boot = bootstrap_gap_slopes(rng.normal(size=180), np.ones(180), groups, 0)
+    >>> boot.shape, bool(abs(boot.mean()) < 0.2)
+    ((200,), True)
     """
-    diff = np.asarray(net_loss, dtype=np.float64) - np.asarray(trees_loss, dtype=np.float64)
-    denominator = diff[0]
-    if not denominator > 0:
-        return np.full(diff.shape, np.nan), "network_not_worse"
-    if denominator <= tiny * float(trees_loss[0]):
-        return np.full(diff.shape, np.nan), "denominator_tiny"
-    return diff / denominator, ""
+    weights = np.random.default_rng(seed).poisson(1.0, size=(n, len(diff))).astype(np.float64)
+    sums = np.stack([weights[:, g] @ diff[g] for g in groups], axis=1)
+    counts = np.stack([weights[:, g].sum(axis=1) for g in groups], axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        base = (weights[:, groups[0]] @ trees[groups[0]]) / counts[:, 0]
+        return slope(sums / counts / base[:, None])

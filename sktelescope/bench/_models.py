@@ -3,23 +3,32 @@
 Every model is a scikit-learn :class:`~sklearn.pipeline.Pipeline` whose first step does the
 preprocessing its family needs (one-hot categoricals and robust smooth-clip, quantile or
 standard scaling for networks, robust by default; native categoricals for HistGradientBoosting;
-one-hot for the other boosters). Its configuration 0 is the library's default; configurations 1,
-2, ... are random draws from its search space, determined by ``(seed, model, config)`` only, so
-configuration ``k`` is the same on every dataset and split, and on every machine.
+one-hot for the other boosters). Its configuration 0 is the library's default (plus the
+model's ``fixed`` parameters); configurations 1, 2, ... are random draws from its search space,
+seeded by ``(seed, dataset, split, model, config)``: each dataset and split gets its own draws
+(a search that is tuning, not one shared list of configurations), the same on every machine.
+
+Every space draws only sane models: a booster's draw is redrawn while its learning rate times
+its number of trees is below :data:`MIN_SHRINKAGE_SUM` (fewer, smaller steps cannot move the
+predictions far from the mean: an underfit by construction) or its learning rate is above 1;
+the networks' learning rates start at ``1e-4`` (with Adam, ``1e-5`` cannot fit a 1,000-row
+problem in 200 epochs). ``tests/test_search_spaces.py`` fits draws of every space on small data.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.compose import ColumnTransformer, TransformedTargetRegressor
+from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import (
     OneHotEncoder,
@@ -33,13 +42,20 @@ from sktelescope.bench._scalers import RobustSmoothClipScaler
 from sktelescope.bench._skorch import SkorchMLPClassifier, SkorchMLPRegressor
 
 __all__ = [
+    "DEFAULT_NETWORK_SCALING",
+    "MIN_NETWORK_LR",
+    "MIN_SHRINKAGE_SUM",
     "MODELS",
+    "NETWORK_SCALERS",
+    "PAPER_NETWORK",
     "ModelSpec",
     "available_models",
     "build_model",
     "default_models",
+    "derive_seed",
     "get_config",
     "get_model",
+    "network_preprocessor",
 ]
 
 
@@ -56,6 +72,8 @@ class ModelSpec:
         ``build(task, params, categorical_columns, seed, n_threads) -> estimator``.
     sample : callable
         ``sample(rng) -> dict`` draws one configuration of the search space.
+    fixed : dict
+        Parameters of every configuration, the default included (the paper's network).
     quick : dict
         Parameter caps for the ``quick`` profile (tests and smoke runs).
     requires : tuple of str
@@ -79,6 +97,7 @@ class ModelSpec:
     quick: dict = field(default_factory=dict)
     requires: tuple[str, ...] = ()
     in_default: bool = True
+    fixed: dict = field(default_factory=dict)
 
     def is_available(self) -> bool:
         """Whether the modules this model needs can be imported."""
@@ -91,6 +110,15 @@ def _importable(module: str) -> bool:
 
 # --------------------------------------------------------------------------- sampling helpers
 
+#: A booster draw is redrawn while ``learning_rate * n_trees`` is below this: with fewer, smaller
+#: steps the ensemble moves its predictions at most ~``1 - exp(-2)`` of the way from the mean
+#: towards the targets, an underfit by construction whatever the data.
+MIN_SHRINKAGE_SUM = 2.0
+#: Lowest learning rate of the networks' spaces: with Adam, ``1e-5`` for at most 200 epochs
+#: reaches a train R² of 0.27 on a 1,000-row friedman1 problem, ``1e-4`` 0.91.
+MIN_NETWORK_LR = 1e-4
+_MAX_REDRAWS = 1_000
+
 
 def _loguniform(rng: np.random.Generator, low: float, high: float) -> float:
     return float(np.exp(rng.uniform(np.log(low), np.log(high))))
@@ -102,6 +130,21 @@ def _loguniform_int(rng: np.random.Generator, low: float, high: float) -> int:
 
 def _choice(rng: np.random.Generator, options: list, p: list | None = None):
     return options[int(rng.choice(len(options), p=p))]
+
+
+def _sane_booster(sample: Callable, lr: str, trees: str) -> Callable:
+    """``sample`` redrawn until ``lr * trees >= MIN_SHRINKAGE_SUM`` and ``lr <= 1``: the space
+    conditioned on draws that are not an underfit (or a divergence) by construction."""
+
+    def draw(rng: np.random.Generator) -> dict:
+        for _ in range(_MAX_REDRAWS):
+            params = sample(rng)
+            if params[lr] <= 1.0 and params[lr] * params[trees] >= MIN_SHRINKAGE_SUM:
+                return params
+        raise RuntimeError(f"{sample.__name__} drew no sane configuration in {_MAX_REDRAWS}.")
+
+    draw.__name__, draw.__doc__ = sample.__name__, sample.__doc__
+    return draw
 
 
 # --------------------------------------------------------------------------- preprocessing
@@ -129,11 +172,31 @@ def _numeric_scaler(scaling: str):
     raise ValueError(f"scaling must be one of {list(NETWORK_SCALERS)}, got {scaling!r}.")
 
 
-def _network_preprocessor(
-    cats: list[str], scaling: str = DEFAULT_NETWORK_SCALING
+def network_preprocessor(
+    categorical_columns: Sequence[str] = (), scaling: str = DEFAULT_NETWORK_SCALING
 ) -> ColumnTransformer:
-    """One-hot categoricals; standard, quantile-normal or robust smooth-clip scaling of the
-    numeric columns (``scaling``, see :data:`NETWORK_SCALERS`)."""
+    """The networks' preprocessing: one-hot categoricals, scaled numeric columns.
+
+    Parameters
+    ----------
+    categorical_columns : sequence of str, default=()
+        Columns to one-hot encode (unknown categories at predict time become all zeros).
+    scaling : {"robust", "quantile", "standard"}, default="robust"
+        The numeric columns' scaler (:data:`NETWORK_SCALERS`): RealMLP's robust scaling with
+        smooth clipping, a quantile transform to a normal, or standardisation.
+
+    Returns
+    -------
+    sklearn.compose.ColumnTransformer
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> X = pd.DataFrame({"a": [0.0, 1.0, 2.0, 30.0], "c": [0, 1, 0, 1]})
+    >>> network_preprocessor(["c"]).fit_transform(X).shape
+    (4, 3)
+    """
+    cats = list(categorical_columns)
     scaler = _numeric_scaler(scaling)
     onehot = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
     return ColumnTransformer(
@@ -161,57 +224,73 @@ def _is_regression(task: str) -> bool:
     return task == "regression"
 
 
-# --------------------------------------------------------------------------- telescoping MLP
+# --------------------------------------------------------------------------- networks
 
 
-def _build_telescoping(task, params, cats, seed, n_threads):
-    reg, clf = TelescopingMLPRegressor, TelescopingMLPClassifier
-    params = dict(params)
-    scaling = params.pop("scaling", DEFAULT_NETWORK_SCALING)
-    if "hidden_layer_sizes" in params:
-        params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
-    est = (reg if _is_regression(task) else clf)(random_state=seed, **params)
-    return Pipeline([("prep", _network_preprocessor(cats, scaling)), ("model", est)])
+def _network_builder(regressor: type, classifier: type, scale_target: bool) -> Callable:
+    """The build function of a network model: :func:`network_preprocessor` (its ``scaling``
+    parameter) and the estimator, behind a target standardisation when ``scale_target``."""
+
+    def build(task, params, cats, seed, n_threads):
+        params = dict(params)
+        scaling = params.pop("scaling", DEFAULT_NETWORK_SCALING)
+        if "hidden_layer_sizes" in params:
+            params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
+        if _is_regression(task):
+            est = regressor(random_state=seed, **params)
+            if scale_target:
+                est = TransformedTargetRegressor(est, transformer=StandardScaler())
+        else:
+            est = classifier(random_state=seed, **params)
+        return Pipeline([("prep", network_preprocessor(cats, scaling)), ("model", est)])
+
+    return build
+
+
+_WIDTHS = [[64, 64, 64], [128, 128], [256, 256], [512, 512]]
 
 
 def _sample_telescoping(rng):
     decay = _choice(rng, [0.0, None])
     return {
-        "hidden_layer_sizes": _choice(rng, [[64, 64, 64], [128, 128], [256, 256], [512, 512]]),
+        "hidden_layer_sizes": _choice(rng, _WIDTHS),
         "optimizer": _choice(rng, ["adam", "adamw"]),
-        "learning_rate": _loguniform(rng, 1e-5, 1e-2),
+        "learning_rate": _loguniform(rng, MIN_NETWORK_LR, 1e-2),
         "batch_size": _choice(rng, [128, 256, 512]),
         "weight_decay": decay if decay is not None else _loguniform(rng, 1e-6, 1e-2),
         "scaling": _choice(rng, list(NETWORK_SCALERS)),
     }
 
 
-# --------------------------------------------------------------------------- scikit-learn MLP
+#: The paper's Case 2 network (every configuration, the default included): three hidden
+#: layers of 64 ReLU units, batch 128, Adam (the paper does not name its optimizer).
+PAPER_NETWORK = {"hidden_layer_sizes": (64, 64, 64), "activation": "relu", "batch_size": 128,
+                 "optimizer": "adam"}  # fmt: skip
 
 
-def _build_sklearn_mlp(task, params, cats, seed, n_threads):
-    from sklearn.neural_network import MLPClassifier, MLPRegressor
-
-    params = dict(params)
-    scaling = params.pop("scaling", DEFAULT_NETWORK_SCALING)
-    if "hidden_layer_sizes" in params:
-        params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
-    if _is_regression(task):
-        est = TransformedTargetRegressor(
-            MLPRegressor(random_state=seed, **params), transformer=StandardScaler()
-        )
-    else:
-        est = MLPClassifier(random_state=seed, **params)
-    return Pipeline([("prep", _network_preprocessor(cats, scaling)), ("model", est)])
+def _sample_paper_mlp(rng):
+    """The paper's network space, ``lr ~ LogUniform[1e-5, 1e-2]``, from ``1e-4`` on
+    (:data:`MIN_NETWORK_LR`)."""
+    return {"learning_rate": _loguniform(rng, MIN_NETWORK_LR, 1e-2)}
 
 
 def _sample_sklearn_mlp(rng):
     return {
-        "hidden_layer_sizes": _choice(rng, [[64, 64, 64], [128, 128], [256, 256], [512, 512]]),
-        "learning_rate_init": _loguniform(rng, 1e-5, 1e-2),
+        "hidden_layer_sizes": _choice(rng, _WIDTHS),
+        "learning_rate_init": _loguniform(rng, MIN_NETWORK_LR, 1e-2),
         "alpha": _loguniform(rng, 1e-6, 1e-2),
         "batch_size": _choice(rng, [128, 256, 512]),
         "early_stopping": True,
+        "scaling": _choice(rng, list(NETWORK_SCALERS)),
+    }
+
+
+def _sample_skorch(rng):
+    return {
+        "hidden_layer_sizes": _choice(rng, _WIDTHS),
+        "lr": _loguniform(rng, MIN_NETWORK_LR, 1e-2),
+        "batch_size": _choice(rng, [128, 256, 512]),
+        "weight_decay": _loguniform(rng, 1e-6, 1e-2),
         "scaling": _choice(rng, list(NETWORK_SCALERS)),
     }
 
@@ -244,10 +323,10 @@ def _grinsztajn_gbt(rng: np.random.Generator) -> dict:
 
 
 def _sample_hgb(rng):
-    # The Grinsztajn space (learning rate clipped to [1e-4, 1]) plus a leaf-size draw.
-    draw = _grinsztajn_gbt(rng)
+    """The sane Grinsztajn draw of :func:`_sample_sklearn_gbt` plus a leaf-size draw."""
+    draw = _sample_sklearn_gbt(rng)
     return {
-        "learning_rate": float(np.clip(draw["learning_rate"], 1e-4, 1.0)),
+        "learning_rate": draw["learning_rate"],
         "max_iter": draw["n_estimators"],
         "max_depth": draw["max_depth"],
         "min_samples_leaf": _loguniform_int(rng, 2, 100),
@@ -265,16 +344,18 @@ def _build_sklearn_gbt(task, params, cats, seed, n_threads):
     return Pipeline([("prep", _onehot_preprocessor(cats)), ("model", est)])
 
 
+@partial(_sane_booster, lr="learning_rate", trees="n_estimators")
 def _sample_sklearn_gbt(rng):
-    """The paper's trees (scikit-learn GradientBoosting) in the Grinsztajn space, uncapped.
+    """The paper's trees (scikit-learn GradientBoosting) in the Grinsztajn space, conditioned
+    on sane draws (``learning_rate <= 1`` and ``learning_rate * n_estimators >=``
+    :data:`MIN_SHRINKAGE_SUM`): about 60% of the raw space's draws (median learning rate 0.01,
+    median 100 trees) are underfits by construction.
 
     Cost: ``max_depth=None`` grows every tree until its leaves are pure (thousands of leaves
     on 10,000 rows): about 0.2 s per tree on 10,000 rows x 8 features on one core, so the
     largest draws (1,000 trees) take minutes, ten times longer on ~80 features. Such draws
-    are rare (``P(max_depth=None) = 0.1`` and ``P(n_estimators > 500) ~ 0.15``: ~1.5% of
-    configurations), and capping them would change the space the paper cites, so they run.
-    A learning rate above 1 (~2% of draws) is kept too: it is a poor configuration that
-    validation rejects, as in Grinsztajn et al.'s search.
+    are rare (``P(max_depth=None) = 0.1``), and capping them would change the space the paper
+    cites, so they run.
     """
     return _grinsztajn_gbt(rng)
 
@@ -290,8 +371,9 @@ def _build_xgboost(task, params, cats, seed, n_threads):
     return Pipeline([("prep", _onehot_preprocessor(cats)), ("model", est)])
 
 
+@partial(_sane_booster, lr="learning_rate", trees="n_estimators")
 def _sample_xgboost(rng):
-    # Grinsztajn et al. 2022's XGBoost space, with n_estimators capped at 1000.
+    """Grinsztajn et al. 2022's XGBoost space (n_estimators capped at 1000), sane draws."""
     return {
         "max_depth": int(rng.integers(1, 12)),
         "n_estimators": _loguniform_int(rng, 50, 1000),
@@ -317,7 +399,9 @@ def _build_lightgbm(task, params, cats, seed, n_threads):
     return Pipeline([("prep", _onehot_preprocessor(cats)), ("model", est)])
 
 
+@partial(_sane_booster, lr="learning_rate", trees="n_estimators")
 def _sample_lightgbm(rng):
+    """A LightGBM space in the spirit of Grinsztajn et al.'s, sane draws."""
     return {
         "num_leaves": _loguniform_int(rng, 8, 256),
         "learning_rate": _loguniform(rng, 1e-3, 0.5),
@@ -327,31 +411,6 @@ def _sample_lightgbm(rng):
         "colsample_bytree": float(rng.uniform(0.5, 1.0)),
         "min_child_samples": _loguniform_int(rng, 2, 100),
         "reg_lambda": _loguniform(rng, 1e-8, 10.0),
-    }
-
-
-# --------------------------------------------------------------------------- skorch
-
-
-def _build_skorch(task, params, cats, seed, n_threads):
-    params = dict(params)
-    scaling = params.pop("scaling", DEFAULT_NETWORK_SCALING)
-    if _is_regression(task):
-        est = TransformedTargetRegressor(
-            SkorchMLPRegressor(random_state=seed, **params), transformer=StandardScaler()
-        )
-    else:
-        est = SkorchMLPClassifier(random_state=seed, **params)
-    return Pipeline([("prep", _network_preprocessor(cats, scaling)), ("model", est)])
-
-
-def _sample_skorch(rng):
-    return {
-        "hidden_layer_sizes": _choice(rng, [[64, 64, 64], [128, 128], [256, 256], [512, 512]]),
-        "lr": _loguniform(rng, 1e-5, 1e-2),
-        "batch_size": _choice(rng, [128, 256, 512]),
-        "weight_decay": _loguniform(rng, 1e-6, 1e-2),
-        "scaling": _choice(rng, list(NETWORK_SCALERS)),
     }
 
 
@@ -404,6 +463,8 @@ def _sample_realmlp(rng):
 
 # --------------------------------------------------------------------------- registry
 
+_build_telescoping = _network_builder(TelescopingMLPRegressor, TelescopingMLPClassifier, False)
+
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in [
@@ -415,6 +476,18 @@ MODELS: dict[str, ModelSpec] = {
             _sample_telescoping,
             {"max_iter": 5},
             ("torch",),
+        ),
+        ModelSpec(
+            "paper_mlp",
+            "network",
+            "TelescopingMLP as the paper's Case 2 network (3 x 64 ReLU, batch 128, Adam)",
+            _build_telescoping,
+            _sample_paper_mlp,
+            {"max_iter": 5},
+            ("torch",),
+            # The paper protocol's network (--protocol paper), or when named.
+            in_default=False,
+            fixed=PAPER_NETWORK,
         ),
         ModelSpec(
             "xgboost",
@@ -445,7 +518,7 @@ MODELS: dict[str, ModelSpec] = {
             "sklearn_mlp",
             "network",
             "scikit-learn MLP",
-            _build_sklearn_mlp,
+            _network_builder(MLPRegressor, MLPClassifier, True),
             _sample_sklearn_mlp,
             {"max_iter": 5},
         ),
@@ -474,7 +547,7 @@ MODELS: dict[str, ModelSpec] = {
             "skorch_mlp",
             "network",
             "skorch MLP (optional)",
-            _build_skorch,
+            _network_builder(SkorchMLPRegressor, SkorchMLPClassifier, True),
             _sample_skorch,
             {"max_epochs": 3},
             ("skorch", "torch"),
@@ -533,24 +606,37 @@ def derive_seed(*parts: object) -> int:
     return zlib.crc32("|".join(map(str, parts)).encode()) & 0x7FFFFFFF
 
 
-def get_config(model: str, config: int, seed: int = 0, quick: bool = False) -> dict:
-    """The parameters of configuration ``config`` of ``model``.
+def get_config(
+    model: str,
+    config: int,
+    seed: int = 0,
+    quick: bool = False,
+    *,
+    dataset: str | None = None,
+    split: int | None = None,
+) -> dict:
+    """The parameters of configuration ``config`` of ``model`` on ``dataset``'s ``split``.
 
-    Configuration 0 is the model's default (an empty dict: the library defaults); configuration
-    ``k > 0`` is a draw from the search space seeded by ``(seed, model, k)``. With ``quick``,
-    the model's quick-profile caps (epochs, trees) are applied.
+    Configuration 0 is the model's default (its ``fixed`` parameters, else an empty dict: the
+    library defaults); configuration ``k > 0`` is a draw from the search space (over the
+    ``fixed`` parameters) seeded by ``(seed, dataset, split, model, k)``: every dataset and
+    split gets its own draws. With ``quick``, the model's quick-profile caps (epochs, trees)
+    are applied.
 
     Examples
     --------
     >>> get_config("hgb", 0)
     {}
-    >>> get_config("hgb", 2) == get_config("hgb", 2)
+    >>> get_config("hgb", 2, dataset="d", split=0) == get_config("hgb", 2, dataset="d", split=0)
     True
+    >>> get_config("hgb", 2, dataset="d", split=0) == get_config("hgb", 2, dataset="e", split=0)
+    False
     """
     spec = get_model(model)
-    params = (
-        {} if config == 0 else spec.sample(np.random.default_rng(derive_seed(seed, model, config)))
-    )
+    params = dict(spec.fixed)
+    if config != 0:
+        rng = np.random.default_rng(derive_seed(seed, dataset, split, model, config))
+        params.update(spec.sample(rng))
     if quick:
         for key, cap in spec.quick.items():
             params[key] = min(params.get(key, cap), cap)

@@ -55,6 +55,9 @@ class Protocol:
         Fractions of the rows given to validation and (repeated splits) test, before the caps.
     seed : int, default=0
         Base seed of every split and every model.
+    name : {"suite", "paper"}, default="suite"
+        The protocol the splits belong to (:mod:`sktelescope.bench._scope`); recorded with
+        the results, so that one folder holds one protocol.
 
     Examples
     --------
@@ -70,6 +73,11 @@ class Protocol:
     val_fraction: float = 0.2
     test_fraction: float = 0.2
     seed: int = 0
+    name: str = "suite"
+
+    def __post_init__(self) -> None:
+        if self.name not in ("suite", "paper"):
+            raise ValueError(f"protocol must be 'suite' or 'paper'; got {self.name!r}.")
 
     def to_dict(self) -> dict:
         """The settings as a JSON-ready dict."""

@@ -13,18 +13,27 @@ for spreadsheets in the CSVs written here.
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from sktelescope.bench._lens import LENS_COLUMNS, NETWORK
+from sktelescope.bench._lens import LENS_COLUMNS, LENS_KEY, NETWORK
 from sktelescope.bench._markdown import markdown_cell, markdown_table
-from sktelescope.bench._plots import plot_budget, plot_lens, plot_lens_verdict, plot_normalised
+from sktelescope.bench._plots import (
+    plot_budget,
+    plot_lens_effects,
+    plot_lens_verdict,
+    plot_normalised,
+)
 from sktelescope.bench._protocol import PRIMARY
-from sktelescope.bench._store import ResultsFolderError, ResultStore, escape_cell
-from sktelescope.bench._verdict import dataset_verdicts, decide
+from sktelescope.bench._scope import RunScope
+from sktelescope.bench._store import LENS_CSV_NAME, ResultsFolderError, ResultStore, escape_cell
+from sktelescope.bench._tuning import tuning_markdown
+from sktelescope.bench._verdict import SuiteVerdict, decide
 from sktelescope.bench._verdict_report import verdict_markdown
 
 __all__ = [
@@ -33,9 +42,10 @@ __all__ = [
     "failure_counts",
     "family_gaps",
     "best_configs",
+    "lens_extras",
     "lens_rows",
-    "lens_table",
     "load_results",
+    "load_verdict",
     "select_best",
     "summary_table",
     "write_report",
@@ -43,16 +53,11 @@ __all__ = [
 
 
 def _run_rows(
-    store: ResultStore | None,
-    datasets: Sequence[str] | None = None,
-    models: Sequence[str] | None = None,
-    budget: int | None = None,
-    n_splits: int | None = None,
-    keys: set | None = None,
+    store: ResultStore | None, scope: RunScope | None = None, keys: set | None = None
 ) -> pd.DataFrame:
     """Every row of the CSV (the last one per key) restricted to a run's datasets, models,
     budget and splits (and store ``keys``); fit rows and lens rows alike (lens rows have no
-    model or config)."""
+    model or config, and are restricted by datasets and splits only)."""
     records = store.read_rows() if store is not None else []
     if keys is not None:
         records = [r for r in records if store.key_of(r) in keys]
@@ -63,29 +68,19 @@ def _run_rows(
     df["split"] = df["split"].astype(int)
     if "config" in df:
         df["config"] = df["config"].astype(int)
-        if models is not None:
-            keep &= df["model"].isin(list(models))
-        if budget is not None:
-            keep &= df["config"] < budget
-    if datasets is not None:
-        keep &= df["dataset"].isin(list(datasets))
-    if n_splits is not None:
-        keep &= df["split"] < n_splits
+        if scope is not None:
+            keep &= df["model"].isin(list(scope.models)) & (df["config"] < scope.budget)
+    if scope is not None:
+        keep &= df["dataset"].isin(list(scope.datasets)) & (df["split"] < scope.n_splits)
     return df[keep].copy()
 
 
-def load_results(
-    store: ResultStore,
-    datasets: Sequence[str] | None = None,
-    models: Sequence[str] | None = None,
-    budget: int | None = None,
-    n_splits: int | None = None,
-) -> pd.DataFrame:
-    """The successful rows of the CSV, restricted to a run's datasets, models, budget, splits.
+def load_results(store: ResultStore, scope: RunScope | None = None) -> pd.DataFrame:
+    """The successful rows of the CSV, restricted to a run's scope (all rows without one).
 
     Adds ``metric``, ``val_score`` and ``test_score`` (the task's primary metric).
     """
-    df = _run_rows(store, datasets, models, budget, n_splits)
+    df = _run_rows(store, scope)
     if df.empty:
         return df
     for col in df.columns:
@@ -104,10 +99,7 @@ FAILURE_COLUMNS = ["job", "model", "dataset", "metric", "failed", "first_error"]
 
 def failure_counts(
     store: ResultStore,
-    datasets: Sequence[str] | None = None,
-    models: Sequence[str] | None = None,
-    budget: int | None = None,
-    n_splits: int | None = None,
+    scope: RunScope | None = None,
     lens_store: ResultStore | None = None,
     lens_keys: set | None = None,
 ) -> pd.DataFrame:
@@ -129,8 +121,8 @@ def failure_counts(
     """
     frames = []
     for job, rows in (
-        ("fit", _run_rows(store, datasets, models, budget, n_splits)),
-        ("lens", _run_rows(lens_store, datasets, None, None, n_splits, lens_keys)),
+        ("fit", _run_rows(store, scope)),
+        ("lens", _run_rows(lens_store, scope, lens_keys)),
     ):
         if rows.empty or not (rows["status"] == "error").any():
             continue
@@ -250,23 +242,25 @@ def _failures_markdown(failures: pd.DataFrame) -> str:
 LENS_NETWORK = NETWORK
 
 
-def family_gaps(best: pd.DataFrame) -> pd.DataFrame:
-    """Per dataset: the network (this project's, else the best one) and the best trees model
-    (by mean test score), and the network-minus-trees score gap (negative: the trees win).
+def family_gaps(best: pd.DataFrame, network: str = LENS_NETWORK) -> pd.DataFrame:
+    """Per dataset: the network (``network``, else the best one) and the best trees model,
+    both chosen by mean validation score, and their network-minus-trees test score gap
+    (negative: the trees win).
 
     This is the gap the paper's lens explains; :func:`dataset_table` joins the lens columns.
     """
     if best.empty or "family" not in best:
         return pd.DataFrame()
     means = best.groupby(["dataset", "family", "model"], as_index=False).agg(
-        metric=("metric", "first"), test_score=("test_score", "mean")
-    )
+        metric=("metric", "first"), val_score=("val_score", "mean"),
+        test_score=("test_score", "mean"),
+    )  # fmt: skip
     rows = []
     for dataset, group in means.groupby("dataset"):
-        top = group.sort_values("test_score").groupby("family").tail(1).set_index("family")
+        top = group.sort_values("val_score").groupby("family").tail(1).set_index("family")
         if not {"network", "trees"} <= set(top.index):
             continue
-        trees, ours = top.loc["trees"], group[group["model"] == LENS_NETWORK]
+        trees, ours = top.loc["trees"], group[group["model"] == network]
         net = ours.iloc[0] if len(ours) else top.loc["network"]
         rows.append(
             {
@@ -282,13 +276,7 @@ def family_gaps(best: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def best_configs(
-    store: ResultStore,
-    datasets: Sequence[str] | None = None,
-    models: Sequence[str] | None = None,
-    budget: int | None = None,
-    n_splits: int | None = None,
-) -> dict:
+def best_configs(store: ResultStore, scope: RunScope | None = None) -> dict:
     """``(dataset, split, model) -> (config, test_score)`` of the best-validation fits: the
     configurations the score table reports, which the lens jobs look at.
 
@@ -298,7 +286,7 @@ def best_configs(
     >>> best_configs(ResultStore(tempfile.mkdtemp()))
     {}
     """
-    best = select_best(load_results(store, datasets, models, budget, n_splits))
+    best = select_best(load_results(store, scope))
     return {
         (r["dataset"], int(r["split"]), r["model"]): (int(r["config"]), float(r["test_score"]))
         for r in best.to_dict("records")
@@ -306,41 +294,40 @@ def best_configs(
 
 
 def lens_rows(
-    lens_store: ResultStore | None,
-    datasets: Sequence[str] | None = None,
-    n_splits: int | None = None,
-    keys: set | None = None,
+    lens_store: ResultStore | None, scope: RunScope | None = None, keys: set | None = None
 ) -> pd.DataFrame:
     """The successful lens rows of a run (``keys``: the run's lens jobs; rows of other keys
     looked at configurations that are no longer the best, and are left out), numbers parsed.
     """
-    rows = _run_rows(lens_store, datasets, None, None, n_splits, keys)
+    rows = _run_rows(lens_store, scope, keys)
     if rows.empty:
         return rows
     rows = rows[rows["status"] == "ok"].copy()
     for col in LENS_COLUMNS:
-        if col not in TEXT_LENS_COLUMNS:
+        if col not in TEXT_LENS_COLUMNS and col in rows:
             rows[col] = pd.to_numeric(rows[col], errors="coerce")
     return rows
 
 
 #: The text columns of lens.csv (the others are numbers).
-TEXT_LENS_COLUMNS = ("dataset", "trees_model", "task", "status", "network", "loss", "note",
-                     "error", "gap_flag", "default_gap_flag")  # fmt: skip
+TEXT_LENS_COLUMNS = ("dataset", "trees_model", "lens_settings", "task", "status", "network",
+                     "loss", "kernel", "gap_slope_boot", "net_ratio_slope_per_seed", "note",
+                     "error")  # fmt: skip
 
 
-def lens_table(rows: pd.DataFrame) -> pd.DataFrame:
-    """Per dataset: the verdict columns (:func:`sktelescope.bench._verdict.dataset_verdicts`),
-    the lens' models and loss, the mean irregularity, the largest refit difference and the
-    notes."""
+def lens_extras(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per dataset: the lens' models, loss and kernel, the mean irregularity, the largest
+    refit difference and the notes (beside :func:`~sktelescope.bench._verdict.decide`'s
+    table)."""
     if rows.empty:
         return pd.DataFrame()
-    table = dataset_verdicts(rows)
     grouped = rows.groupby("dataset", sort=True)
     extra = pd.DataFrame(
         {
+            "lens_network": grouped["network"].first(),
             "lens_trees_model": grouped["trees_model"].first(),
             "lens_loss": grouped["loss"].first(),
+            "lens_kernel": grouped["kernel"].first(),
             "irregularity_mean": grouped["irregularity_mean"].mean(),
             "irregular_share": grouped["irregular_share"].mean(),
             "refit_max_abs_diff": grouped[["net_refit_diff", "trees_refit_diff"]].apply(
@@ -349,23 +336,66 @@ def lens_table(rows: pd.DataFrame) -> pd.DataFrame:
             "lens_note": grouped["note"].agg(lambda s: "; ".join(sorted({n for n in s if n}))),
         }
     )
-    return table.merge(extra.reset_index(), on="dataset")
+    return extra.reset_index()
 
 
-def dataset_table(gaps: pd.DataFrame, lens: pd.DataFrame) -> pd.DataFrame:
-    """The per-dataset table of ``datasets.csv``: the score gap joined with the lens table."""
-    if lens.empty:
+def load_verdict(
+    out: str | os.PathLike, lens_settings: str | None = None
+) -> tuple[pd.DataFrame, SuiteVerdict]:
+    """The lens rows of a finished results folder and their verdict.
+
+    The rows kept are those of the best-validation configurations that ``best.csv`` names
+    (rows of configurations that were best at a smaller budget are left out), of one lens
+    setting (``lens_settings``: needed when the folder holds several).
+
+    Returns
+    -------
+    rows : DataFrame
+        The lens rows (:data:`~sktelescope.bench._lens.LENS_COLUMNS`).
+    verdict : SuiteVerdict
+
+    Examples
+    --------
+    >>> rows, verdict = load_verdict("benchmarks/output/paper")  # doctest: +SKIP
+    >>> verdict.outcome  # doctest: +SKIP
+    'inconclusive'
+    """
+    rows = lens_rows(ResultStore(out, LENS_CSV_NAME, LENS_COLUMNS, LENS_KEY))
+    best_path = Path(out) / "best.csv"
+    if rows.empty or not best_path.exists():
+        raise ValueError(f"{str(out)!r} holds no finished lens step (lens.csv and best.csv); "
+                         "run the benchmark with its lens step first.")  # fmt: skip
+    settings = sorted(set(rows["lens_settings"]))
+    if lens_settings is None and len(settings) > 1:
+        raise ValueError(f"{str(out)!r} holds lens rows of several settings {settings}; pass "
+                         "lens_settings= to choose one.")  # fmt: skip
+    rows = rows[rows["lens_settings"] == (lens_settings or settings[0])]
+    best = pd.read_csv(best_path)
+    chosen = {(d, int(s), m): int(c) for d, s, m, c in
+              best[["dataset", "split", "model", "config"]].itertuples(index=False)}  # fmt: skip
+    keep = [chosen.get((r.dataset, r.split, r.network)) == r.net_config
+            and chosen.get((r.dataset, r.split, r.trees_model)) == r.trees_config
+            for r in rows.itertuples()]  # fmt: skip
+    rows = rows[np.asarray(keep, dtype=bool)]
+    return rows, decide(rows)
+
+
+def dataset_table(gaps: pd.DataFrame, verdict: pd.DataFrame) -> pd.DataFrame:
+    """The per-dataset table of ``datasets.csv``: the score gap joined with the verdict."""
+    if verdict.empty:
         return gaps
     if gaps.empty:
-        return lens
-    return gaps.merge(lens, on="dataset", how="outer")
+        return verdict
+    return gaps.merge(verdict, on="dataset", how="outer")
 
 
 def budget_curves(df: pd.DataFrame) -> pd.DataFrame:
-    """Test score after ``k`` configurations, per dataset x split x model x k.
+    """Validation and test score after ``k`` configurations, per dataset x split x model x k.
 
     After ``k`` configurations the chosen one is the best-validation configuration among
-    configurations ``0..k-1``; its test score is reported.
+    configurations ``0..k-1``: its validation score (``val_score``, which can only rise with
+    ``k``) and its test score (``test_score``, which can fall: a configuration that validates
+    better can test worse) are reported.
     """
     rows = []
     for (dataset, split, model), group in df.groupby(["dataset", "split", "model"]):
@@ -380,62 +410,69 @@ def budget_curves(df: pd.DataFrame) -> pd.DataFrame:
                     "split": split,
                     "model": model,
                     "k": k,
+                    "val_score": best_val,
                     "test_score": best_test,
                 }
             )
     return pd.DataFrame(rows)
 
 
-def _normalise(frame: pd.DataFrame, by: str = "dataset") -> pd.Series:
-    """Min-max normalise ``test_score`` within each dataset (1 = best model, 0 = worst)."""
-    grouped = frame.groupby(by)["test_score"]
+def _normalise(frame: pd.DataFrame, by: str = "dataset", column: str = "test_score"):
+    """Min-max normalise ``column`` within each dataset (1 = best model, 0 = worst)."""
+    grouped = frame.groupby(by)[column]
     low, high = grouped.transform("min"), grouped.transform("max")
     span = (high - low).replace(0, np.nan)
-    return ((frame["test_score"] - low) / span).fillna(1.0)
+    return ((frame[column] - low) / span).fillna(1.0)
 
 
 def write_report(
     store: ResultStore,
-    datasets: Sequence[str],
-    models: Sequence[str],
-    budget: int,
-    n_splits: int,
+    scope: RunScope,
     lens_store: ResultStore | None = None,
     lens_keys: set | None = None,
 ) -> str:
     """Write ``summary.md``, ``best.csv``, ``datasets.csv`` and the PNG plots; return the
-    summary (the score table, then the gaps, the verdict of the lens and the failures).
+    summary (what was run, the score table, the gaps, the tuning, the verdict of the lens and
+    the failures).
 
     ``lens_keys`` are the run's lens jobs (default: every lens row); rows of other keys looked
     at configurations that are no longer the best, and are left out.
 
     Examples
     --------
-    >>> write_report(store, ["sklearn:diabetes"], ["hgb"], 2, 1)  # doctest: +SKIP
+    >>> write_report(store, scope)  # doctest: +SKIP
     """
-    df = load_results(store, datasets, models, budget, n_splits)
+    df = load_results(store, scope)
     best = select_best(df)
-    failures = failure_counts(store, datasets, models, budget, n_splits, lens_store, lens_keys)
-    table = summary_table(best, models, failures)
+    failures = failure_counts(store, scope, lens_store, lens_keys)
+    network = scope.lens.network if scope.lens is not None else LENS_NETWORK
     header = (
-        f"# sktelescope bench summary\n\nTest score of the best-validation configuration "
-        f"({budget} configurations per model, {n_splits} splits): mean ± std over splits; "
-        "best per dataset in bold. Regression: R²; classification: accuracy.\n\n"
+        f"# sktelescope bench summary\n\n{scope.describe()}\n\n"
+        + "".join(f"- {markdown_cell(note)}\n" for note in scope.notes)
+        + "\nTest score of the best-validation configuration: mean ± std over splits; best "
+        "per dataset in bold. Regression: R²; classification: accuracy.\n\n"
     )
-    gaps = family_gaps(best)
+    table = summary_table(best, scope.models, failures)
+    gaps = family_gaps(best, network)
     if not gaps.empty:
         table += (
-            "\nNetwork (telescoping_mlp when run) minus best trees, test score "
-            "(negative: the trees win):\n\n" + markdown_table(gaps)
+            f"\nNetwork ({network} when run) minus the best trees model (chosen by "
+            "validation score), test score (negative: the trees win):\n\n" + markdown_table(gaps)
         )
-    lens = lens_table(lens_rows(lens_store, datasets, n_splits, lens_keys))
-    if not lens.empty:
-        table += verdict_markdown(lens, decide(lens))
+    table += tuning_markdown(best, scope)
+    rows = lens_rows(lens_store, scope, lens_keys)
+    verdict = decide(rows) if not rows.empty else None
+    if verdict is not None:
+        table += verdict_markdown(verdict, rows, scope, lens_extras(rows))
+    lens = pd.DataFrame()
+    if verdict is not None:
+        lens = verdict.table.merge(lens_extras(rows), on="dataset", how="left")
     per_dataset = dataset_table(gaps, lens)
     table += _failures_markdown(failures)
     try:
         _write_outputs(store, header + table, best, per_dataset)
-        _plots(store, best, budget_curves(df) if not df.empty else df, models, lens)
+        _plots(store, best, budget_curves(df) if not df.empty else df, scope.models, verdict,
+               rows)  # fmt: skip
     except OSError as exc:
         raise ResultsFolderError(
             f"Cannot write the report into {str(store.out)!r} ({exc.strerror or exc}). The "
@@ -460,7 +497,8 @@ def _plots(
     best: pd.DataFrame,
     curves: pd.DataFrame,
     models: Sequence[str],
-    lens: pd.DataFrame,
+    verdict: SuiteVerdict | None,
+    rows: pd.DataFrame,
 ) -> None:
     try:
         import matplotlib
@@ -479,10 +517,10 @@ def _plots(
             ("normalised_scores.png", lambda: plot_normalised(best, models, _normalise)),
             ("score_vs_budget.png", lambda: plot_budget(curves, models, _normalise)),
         ]
-    if not lens.empty:
+    if verdict is not None and not verdict.table.empty:
         figures += [
-            ("lens_verdict.png", lambda: plot_lens_verdict(lens)),
-            ("lens_scatter.png", lambda: plot_lens(lens)),
+            ("lens_verdict.png", lambda: plot_lens_verdict(verdict.table, rows)),
+            ("lens_effects.png", lambda: plot_lens_effects(verdict)),
         ]
     for name, make in figures:
         fig = make()

@@ -21,14 +21,14 @@ import pandas as pd
 
 from sktelescope.bench._backends import BACKENDS, parallel_results, threads_per_job
 from sktelescope.bench._jobs import Job, execute_job, make_jobs, make_lens_jobs
-from sktelescope.bench._lens import LENS_COLUMNS, LENS_KEY, NETWORK, LensJob
+from sktelescope.bench._lens import LENS_COLUMNS, LENS_KEY, LensJob
 from sktelescope.bench._lock import ResultsLock
-from sktelescope.bench._models import default_models, get_model
 from sktelescope.bench._protocol import Protocol
 from sktelescope.bench._report import best_configs, failure_counts, write_report
 from sktelescope.bench._resume import check_settings_file, finished_keys, lost_job_result
+from sktelescope.bench._scope import resolve_lens_trees, resolve_models, resolve_scope
 from sktelescope.bench._store import LENS_CSV_NAME, ResultStore
-from sktelescope.datasets import DatasetRef, resolve_datasets
+from sktelescope.datasets import DatasetRef
 
 __all__ = [
     "BenchResult",
@@ -37,9 +37,6 @@ __all__ = [
     "resolve_models",
     "run_benchmark",
 ]
-
-#: The lens's trees model by default: the paper's (scikit-learn GradientBoosting).
-LENS_TREES = "sklearn_gbt"
 
 
 class BenchmarkInterrupted(KeyboardInterrupt):
@@ -94,31 +91,6 @@ class BenchResult:
     failures: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
-def resolve_models(models: Sequence[str] | None) -> list[str]:
-    """Check model names (default: every installed model but the slow ``realmlp``).
-
-    Examples
-    --------
-    >>> resolve_models(["hgb"])
-    ['hgb']
-    """
-    if models is None:
-        return default_models()
-    if isinstance(models, str) or not models:
-        raise ValueError(
-            f"models must be a non-empty list of model names; got {models!r}. Pass e.g. "
-            "['hgb', 'xgboost'] (--models hgb,xgboost), or None for every installed model."
-        )
-    for name in models:
-        spec = get_model(name)
-        if not spec.is_available():
-            raise ImportError(
-                f"Model {name!r} needs {list(spec.requires)}, which cannot be imported here. "
-                "Install it or leave it out of --models."
-            )
-    return list(dict.fromkeys(models))
-
-
 def _check_count(name: str, option: str, value, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise ValueError(
@@ -146,49 +118,12 @@ def _settings(protocol: Protocol, quick: bool, refs: Sequence[DatasetRef]) -> di
     if not protocol.kfold:
         proto.pop("n_splits")
     return {
-        "format": 2,
+        # 3: configurations drawn per dataset and split, sane search spaces, protocol names
+        "format": 3,
         "protocol": proto,
         "quick": bool(quick),
         "datasets": {r.name: r.source for r in refs},
     }
-
-
-def resolve_lens_trees(lens: bool, models: Sequence[str], lens_trees: str | None) -> str | None:
-    """The trees model the lens looks at, or ``None`` when the lens step is skipped.
-
-    An explicit ``lens_trees`` must be a trees model among ``models``. By default it is
-    ``sklearn_gbt`` (the paper's trees), or the first trees model of ``models`` when that one
-    is not run. The lens looks at the run's own fits, so it needs ``telescoping_mlp`` and a
-    trees model among ``models``: without them it is skipped with a warning.
-
-    Examples
-    --------
-    >>> resolve_lens_trees(True, ["telescoping_mlp", "sklearn_gbt", "hgb"], None)
-    'sklearn_gbt'
-    >>> resolve_lens_trees(True, ["telescoping_mlp", "xgboost"], None)
-    'xgboost'
-    """
-    if lens_trees is not None:
-        if lens_trees not in models or get_model(lens_trees).family != "trees":
-            raise ValueError(
-                f"lens_trees (--lens-trees) must be a trees model among the run's models "
-                f"{list(models)}; got {lens_trees!r}. Add it to --models, or choose one of "
-                f"{[m for m in models if get_model(m).family == 'trees']}."
-            )
-    if not lens:
-        return None
-    trees = [m for m in models if get_model(m).family == "trees"]
-    chosen = lens_trees or (LENS_TREES if LENS_TREES in models else next(iter(trees), None))
-    missing = [m for m, ok in ((NETWORK, NETWORK in models), ("a trees model", chosen)) if not ok]
-    if missing:
-        warnings.warn(
-            f"The lens step looks at the run's fits of {NETWORK} and a trees model, but "
-            f"--models has no {' and no '.join(missing)}: skipped. Add them to --models, or "
-            "pass --no-lens.",
-            stacklevel=3,
-        )
-        return None
-    return chosen
 
 
 def _todo(store: ResultStore, jobs: Sequence, retry_errors: bool, refit_bad_rows: bool) -> list:
@@ -242,8 +177,8 @@ def run_benchmark(
     *,
     data_dir: str | os.PathLike | None = None,
     tier: str = "core",
-    budget: int = 5,
-    n_splits: int = 3,
+    budget: int | None = None,
+    n_splits: int | None = None,
     kfold: bool = False,
     out: str | os.PathLike = "sktelescope-results",
     n_jobs: int = 1,
@@ -258,6 +193,8 @@ def run_benchmark(
     lens_trees: str | None = None,
     retry_errors: bool = False,
     refit_bad_rows: bool = False,
+    protocol: str = "suite",
+    lens_kernel: str | None = None,
 ) -> BenchResult:
     """Run the tabular benchmark: every model, ``budget`` configurations, every split.
 
@@ -273,10 +210,12 @@ def run_benchmark(
     models : list of str, default=None
         Model names (default: every installed model but ``realmlp``, which is slow:
         :func:`~sktelescope.bench._models.default_models`).
-    budget : int, default=5
-        Random-search configurations per model; configuration 0 is the default.
+    budget : int, default=None
+        Random-search configurations per model; configuration 0 is the default (``None``: 5,
+        or 25 under the paper protocol).
     n_splits, kfold, seed, max_train
-        The :class:`~sktelescope.bench._protocol.Protocol`.
+        The :class:`~sktelescope.bench._protocol.Protocol` (``n_splits=None``: 3, or 5
+        disjoint folds under the paper protocol).
     out : path-like
         Results folder.
     n_jobs, backend, address
@@ -304,6 +243,14 @@ def run_benchmark(
         re-typed key) stops the run with a :class:`ValueError` that names it. With
         ``refit_bad_rows`` the bad rows move to ``results.csv.refused`` (``lens.csv.refused``)
         instead and their jobs run again.
+    protocol : {"suite", "paper"}, default="suite"
+        ``"paper"`` runs the paper's Case 2 setup (:mod:`sktelescope.bench._scope`): its
+        datasets present in ``data_dir`` (regression, MSE), ``paper_mlp`` against
+        ``sklearn_gbt``, 25 configurations, 5 disjoint test folds of at most 4,000 points,
+        2 network seeds; every argument left at ``None`` takes the protocol's value.
+    lens_kernel : {"step", "stage"}, default=None
+        How the lens computes R: the paper's per-step kernel (``None``: the default) or the
+        cheaper stage kernel.
 
     Returns
     -------
@@ -326,17 +273,21 @@ def run_benchmark(
     >>> res.n_run, res.n_failed  # doctest: +SKIP
     (1, 0)
     """
-    _check_arguments(budget, n_splits, kfold, max_train, n_jobs, backend)
     with _notes_after_checks():
-        models = resolve_models(models)
-        refs = resolve_datasets(datasets, data_dir=data_dir, tier=tier)
-        trees_model = resolve_lens_trees(lens, models, lens_trees)
+        scope, refs = resolve_scope(
+            protocol, datasets=datasets, models=models, data_dir=data_dir, tier=tier,
+            budget=budget, n_splits=n_splits, kfold=kfold, max_train=max_train, seed=seed,
+            lens=lens, lens_trees=lens_trees, lens_kernel=lens_kernel,
+        )  # fmt: skip
+        _check_arguments(scope.budget, scope.n_splits, scope.protocol.kfold, max_train, n_jobs,
+                         backend)  # fmt: skip
+        for note in scope.notes:
+            warnings.warn(note, stacklevel=2)
     loaded = [ref.load() for ref in refs]
-    protocol = Protocol(n_splits=n_splits, kfold=kfold, max_train=max_train, seed=seed)
-    threads = threads_per_job(backend, n_jobs, address)
-    jobs = make_jobs(loaded, models, budget, protocol, quick, threads)
+    protocol = scope.protocol
+    jobs = make_jobs(loaded, scope.models, scope.budget, protocol, quick,
+                     threads_per_job(backend, n_jobs, address))  # fmt: skip
     store = ResultStore(out)
-    run = ([r.name for r in refs], models, budget, n_splits)
     with ResultsLock(store.out):
         check_settings_file(store)
         store.check_settings(_settings(protocol, quick, refs))
@@ -346,9 +297,9 @@ def run_benchmark(
         result = BenchResult(store.out, store.csv_path, len(jobs), ran["fit"],
                              len(jobs) - len(todo))  # fmt: skip
         lens_store, lens_keys = None, None
-        if trees_model is not None:
-            best = best_configs(store, *run)
-            lens_jobs = make_lens_jobs(jobs, best, trees_model, protocol.seed, quick)
+        if scope.lens is not None:
+            best = best_configs(store, scope)
+            lens_jobs = make_lens_jobs(jobs, best, scope.lens, protocol.seed, quick)
             lens_store = ResultStore(out, LENS_CSV_NAME, LENS_COLUMNS, LENS_KEY)
             lens_todo = _todo(lens_store, lens_jobs, retry_errors, refit_bad_rows)
             lens_ran = _stream(lens_todo, {"lens": lens_store}, backend, n_jobs, address,
@@ -356,9 +307,9 @@ def run_benchmark(
             lens_keys = {job.key for job in lens_jobs}
             result.lens_path = lens_store.csv_path
             result.n_lens_total, result.n_lens_run = len(lens_jobs), lens_ran["lens"]
-        _count_failures(result, failure_counts(store, *run, lens_store, lens_keys))
+        _count_failures(result, failure_counts(store, scope, lens_store, lens_keys))
         if report:
-            result.summary = write_report(store, *run, lens_store, lens_keys)
+            result.summary = write_report(store, scope, lens_store, lens_keys)
     return result
 
 
