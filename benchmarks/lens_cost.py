@@ -88,7 +88,7 @@ def seconds_per_step(
     net = build_mlp(X.shape[1], hidden, 1, generator=gen)
     observers = [] if make_observer is None else [make_observer()]
     cfg = TrainConfig(optimizer=optimizer, learning_rate=1e-3, batch_size=batch,
-                      max_epochs=epochs, n_iter_no_change=None, momentum=momentum)  # fmt: skip
+                      max_iter=epochs, momentum=momentum)  # fmt: skip
     trainer = Trainer(net, SquaredError(), cfg, gen, observers)
     start = CLOCK[0]()
     result = trainer.fit(X, Y, torch.ones(len(X)))

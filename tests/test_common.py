@@ -1,10 +1,21 @@
-"""scikit-learn's estimator checks on both estimators, with small budgets."""
+"""scikit-learn's estimator checks on both estimators, with small budgets, at the defaults
+and with the optimisation options on."""
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sktelescope import TelescopingMLPClassifier, TelescopingMLPRegressor
 
 SMALL = dict(hidden_layer_sizes=(16,), max_iter=30, learning_rate=1e-2, random_state=0)
+
+# Every optimisation option of issue 18 is on in one of the two (defaults are checked too).
+REGRESSOR_OPTIONS = dict(
+    input_scaling="robust", lr_schedule="coslog4", optimizer="adamw", weight_decay=0.05,
+    weight_decay_biases=False, beta_2=0.95,
+)  # fmt: skip
+CLASSIFIER_OPTIONS = dict(
+    input_scaling="quantile", lr_schedule="flat_cosine", label_smoothing=0.1,
+    weight_decay=0.01, weight_decay_biases=False,
+)  # fmt: skip
 
 MINIBATCH_REASON = (
     "mini-batch training visits samples in batches: a zero weight and a removed sample, "
@@ -23,7 +34,12 @@ EXPECTED_FAILED_CHECKS = {
 
 
 @parametrize_with_checks(
-    [TelescopingMLPRegressor(**SMALL), TelescopingMLPClassifier(**SMALL)],
+    [
+        TelescopingMLPRegressor(**SMALL),
+        TelescopingMLPClassifier(**SMALL),
+        TelescopingMLPRegressor(**SMALL, **REGRESSOR_OPTIONS),
+        TelescopingMLPClassifier(**SMALL, **CLASSIFIER_OPTIONS),
+    ],
     expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS.get(type(est).__name__, {}),
 )
 def test_sklearn_compatible_estimator(estimator, check):

@@ -155,7 +155,8 @@ class StageRecorder(Observer):
 
     def on_step(self, step: Step) -> None:
         if self._pending_preconditioner:
-            self.store.set_last_preconditioner(applied_preconditioner(step.optimizer))
+            pre = applied_preconditioner(step.optimizer, step.module.parameters())
+            self.store.set_last_preconditioner(pre)
             self._pending_preconditioner = False
         if step.step % self.every == 0:
             self.store.record(step.step, flatten_parameters(step.module))

@@ -32,8 +32,15 @@ import sktelescope._mlp._validation as checks
 from sktelescope._core.checkpoints import CheckpointStore
 from sktelescope._core.network import build_mlp, count_mlp_parameters
 from sktelescope._core.observers import EarlyStopping, StageRecorder
+from sktelescope._core.optim import (
+    OPTIMIZERS,
+    SCHEDULES,
+    load_optimizer_state,
+    save_optimizer_state,
+)
 from sktelescope._core.training import DivergenceError, TrainConfig, Trainer, TrainResult
 from sktelescope._mlp._run import Scaling, TrainingRun
+from sktelescope._mlp._scaling import INPUT_SCALINGS, fit_input_scaling
 from sktelescope._mlp._stages import Stage
 from sktelescope._mlp._threads import resolve_threads, torch_threads
 from sktelescope._staged import row_fingerprints
@@ -52,14 +59,15 @@ class BaseTelescopingMLP(BaseEstimator):
         "hidden_layer_sizes": ["array-like"],
         "activation": [StrOptions({"relu", "gelu", "tanh", "identity"})],
         "loss": [StrOptions({"auto", "squared_error", "log_loss"})],
-        "optimizer": [StrOptions({"sgd", "adam", "adamw"})],
+        "optimizer": [StrOptions(set(OPTIMIZERS))],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "momentum": [Interval(Real, 0, 1, closed="left")],
         "nesterov": ["boolean"],
         "beta_1": [Interval(Real, 0, 1, closed="left")],
         "beta_2": [Interval(Real, 0, 1, closed="left")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
-        "lr_schedule": [StrOptions({"constant", "linear", "cosine"})],
+        "weight_decay_biases": ["boolean"],
+        "lr_schedule": [StrOptions(set(SCHEDULES))],
         "warmup_steps": [Interval(Integral, 0, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left"), None],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
@@ -68,6 +76,7 @@ class BaseTelescopingMLP(BaseEstimator):
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), None],
         "tol": [Interval(Real, 0, None, closed="left")],
         "init_scale": [Interval(Real, 0, None, closed="neither")],
+        "input_scaling": [StrOptions(set(INPUT_SCALINGS))],
         "max_stages": [Interval(Integral, 1, None, closed="left")],
         "stage_every": [Interval(Integral, 1, None, closed="left"), None],
         "warm_start": ["boolean"],
@@ -99,6 +108,7 @@ class BaseTelescopingMLP(BaseEstimator):
         beta_1=0.9,
         beta_2=0.999,
         weight_decay=0.0,
+        weight_decay_biases=True,
         lr_schedule="constant",
         warmup_steps=0,
         batch_size=256,
@@ -108,6 +118,7 @@ class BaseTelescopingMLP(BaseEstimator):
         n_iter_no_change=20,
         tol=1e-4,
         init_scale=1.0,
+        input_scaling="standard",
         max_stages=50,
         stage_every=None,
         warm_start=False,
@@ -126,6 +137,7 @@ class BaseTelescopingMLP(BaseEstimator):
         self.beta_1 = beta_1
         self.beta_2 = beta_2
         self.weight_decay = weight_decay
+        self.weight_decay_biases = weight_decay_biases
         self.lr_schedule = lr_schedule
         self.warmup_steps = warmup_steps
         self.batch_size = batch_size
@@ -135,6 +147,7 @@ class BaseTelescopingMLP(BaseEstimator):
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
         self.init_scale = init_scale
+        self.input_scaling = input_scaling
         self.max_stages = max_stages
         self.stage_every = stage_every
         self.warm_start = warm_start
@@ -269,16 +282,16 @@ class BaseTelescopingMLP(BaseEstimator):
         X, indices, weights = train
         loss = self._make_loss()
         targets = loss.encode(indices)
-        x_mean, x_scale = checks.standardisation(X, "X")
         t_mean, t_scale = self._target_scaling(targets)
         sizes = checks.check_hidden_layer_sizes(self.hidden_layer_sizes)
         n_params = count_mlp_parameters(X.shape[1], sizes, loss.n_outputs)
-        checks.check_network_memory(n_params, 2 * self.max_stages + 2, self.optimizer != "sgd")
+        adaptive = OPTIMIZERS[self.optimizer].adaptive
+        checks.check_network_memory(n_params, 2 * self.max_stages + 2, adaptive)
         device = checks.resolve_device(self.device)
         generator = torch.Generator().manual_seed(int(rng.randint(np.iinfo(np.int32).max)))
         module = build_mlp(X.shape[1], sizes, loss.n_outputs, self.activation,
                            self.init_scale, generator).to(device)  # fmt: skip
-        scaling = Scaling(x_mean, x_scale, t_mean, t_scale)
+        scaling = Scaling(fit_input_scaling(X, self.input_scaling), t_mean, t_scale)
         run = TrainingRun(self, module, CheckpointStore(), loss, self._train_config(),
                           scaling, row_fingerprints(X_all))  # fmt: skip
         run.early_stopping = val is not None
@@ -307,7 +320,7 @@ class BaseTelescopingMLP(BaseEstimator):
             step=run.checkpoints.steps[-1] if run.checkpoints.steps else 0,
         )  # fmt: skip
         if optimizer_state is not None:
-            trainer.optimizer.load_state_dict(optimizer_state)
+            load_optimizer_state(trainer.optimizer, optimizer_state, run.module.parameters())
         work = run.config.batch(n_train) * run.final_parameters.numel()
         with torch_threads(resolve_threads(self.n_jobs, work)):
             result = self._run_trainer(trainer, train_tensors)
@@ -362,7 +375,9 @@ class BaseTelescopingMLP(BaseEstimator):
         run.final_parameters = run.checkpoints.flats[-1].to(run.device)
         run.n_steps = trainer.step
         run.stage_interval = recorder.every
-        run.optimizer_state = _to_cpu(trainer.optimizer.state_dict())
+        run.optimizer_state = _to_cpu(
+            save_optimizer_state(trainer.optimizer, run.module.parameters())
+        )
         run.generator_state = trainer.generator.get_state()
         self.run_ = run
         self.module_ = run.module
@@ -379,13 +394,7 @@ class BaseTelescopingMLP(BaseEstimator):
             del self.validation_score_
 
     def _train_config(self) -> TrainConfig:
-        return TrainConfig(
-            optimizer=self.optimizer, learning_rate=self.learning_rate, momentum=self.momentum,
-            nesterov=self.nesterov, betas=(self.beta_1, self.beta_2),
-            weight_decay=self.weight_decay, lr_schedule=self.lr_schedule,
-            warmup_steps=self.warmup_steps, batch_size=self.batch_size, max_epochs=self.max_iter,
-            verbose=self.verbose,
-        )  # fmt: skip
+        return TrainConfig.from_params(self.get_params(deep=False))
 
     # ---------------------------------------------------------------- evaluation
     def _raw_output(self, X) -> np.ndarray:
@@ -449,7 +458,7 @@ class _TensorMaker:
         targets = run.scale_targets(run.loss.encode(indices))
         t = torch.as_tensor(targets, dtype=run.loss.target_dtype, device=run.device)
         w = torch.as_tensor(weights / weights.mean(), dtype=torch.float32, device=run.device)
-        scaled = (X - run.scaling.x_mean) / run.scaling.x_scale
+        scaled = run.scaling.inputs.transform(X)
         return torch.as_tensor(scaled, dtype=torch.float32, device=run.device), t, w
 
 

@@ -6,7 +6,7 @@ else reaches into the estimator:
 
 - the network's architecture (``module``) and its parameters at every stage boundary
   (``checkpoints``), with the preconditioners the optimizer applied;
-- the input mapping (``inputs``: validate and standardise raw features, as training did)
+- the input mapping (``inputs``: validate and scale raw features, as training did)
   and the output mapping (``outputs``: network units back to prediction units);
 - the loss object (``loss``: target encoding, the training loss, the inverse link);
 - the training tensors of any data (``training_tensors``) exactly as the fit encodes them;
@@ -30,6 +30,7 @@ from sktelescope._core.checkpoints import CheckpointStore
 from sktelescope._core.losses import Loss
 from sktelescope._core.network import flatten_parameters, forward_flat, forward_stacked
 from sktelescope._core.training import TrainConfig
+from sktelescope._mlp._scaling import InputScaling
 from sktelescope._staged import check_training_rows
 
 __all__ = ["Scaling", "TrainingRun"]
@@ -37,14 +38,14 @@ __all__ = ["Scaling", "TrainingRun"]
 
 @dataclass
 class Scaling:
-    """Standardisation of the inputs and (regression) targets learnt at fit time.
+    """Scaling of the inputs and (regression) targets learnt at fit time.
 
-    Network inputs are ``(X - x_mean) / x_scale``; network targets are
-    ``(encoded_y - t_mean) / t_scale``, so predictions are ``raw * t_scale + t_mean``.
+    Network inputs are ``inputs.transform(X)`` (the estimator's ``input_scaling``, see
+    :mod:`sktelescope._mlp._scaling`); network targets are ``(encoded_y - t_mean) /
+    t_scale``, so predictions are ``raw * t_scale + t_mean``.
     """
 
-    x_mean: np.ndarray
-    x_scale: np.ndarray
+    inputs: InputScaling
     t_mean: np.ndarray | float = 0.0
     t_scale: np.ndarray | float = 1.0
 
@@ -68,7 +69,7 @@ class TrainingRun:
     config : TrainConfig
         The optimisation settings of the run.
     scaling : Scaling
-        Input and target standardisation.
+        Input and target scaling.
     classes : ndarray or None
         The classifier's classes (``None`` for regressors).
     n_steps : int
@@ -122,19 +123,19 @@ class TrainingRun:
         return self._estimator._validate_features(X, name=name)
 
     def inputs(self, X, dtype: torch.dtype = torch.float64, name: str = "X") -> torch.Tensor:
-        """Validate raw features like ``predict`` does and standardise them, as a tensor.
+        """Validate raw features like ``predict`` does and scale them, as a tensor.
 
         Raises ``ValueError`` (naming ``name``) for a wrong feature count, NaN/inf,
-        non-numeric data, or values so far from the training data that standardising
+        non-numeric data, or values so far from the training data that scaling
         them overflows ``dtype``.
         """
         X = self.validate_features(X, name)
         with np.errstate(over="ignore", invalid="ignore"):
-            scaled = torch.as_tensor((X - self.scaling.x_mean) / self.scaling.x_scale, dtype=dtype)
+            scaled = torch.as_tensor(self.scaling.inputs.transform(X), dtype=dtype)
         if not torch.isfinite(scaled).all():
             raise ValueError(
-                f"{name} has values too far from the training data: standardised with the "
-                f"training mean and scale they overflow {str(dtype).replace('torch.', '')} "
+                f"{name} has values too far from the training data: scaled as the training "
+                f"inputs were, they overflow {str(dtype).replace('torch.', '')} "
                 f"(largest input {np.max(np.abs(X)):.3g}). Check their units, or rescale X "
                 "before fitting (e.g. a log transform in a Pipeline)."
             )
