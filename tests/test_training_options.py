@@ -26,10 +26,12 @@ from sktelescope._core.network import flatten_parameters
 from sktelescope._core.optim import (
     OPTIMIZERS,
     SCHEDULES,
+    OptimizerStep,
     applied_preconditioner,
     coordinate_values,
     learning_rate_factor,
     load_optimizer_state,
+    make_optimizer,
     save_optimizer_state,
 )
 from sktelescope._core.training import TrainConfig
@@ -112,7 +114,8 @@ def test_every_option_replays_bit_for_bit_and_pickles(cls, params, n_classes):
     est, X, y = _fit(cls, params, n_classes)
     twin = replay_fit(est, X, y, [])
     assert torch.equal(twin.run_.checkpoints.stacked(), est.run_.checkpoints.stacked())
-    for a, b in zip(twin.run_.checkpoints.preconditioners, est.run_.checkpoints.preconditioners):
+    for k in range(est.n_stages_):
+        a, b = twin.run_.checkpoints.preconditioner(k), est.run_.checkpoints.preconditioner(k)
         assert (a is None and b is None) or torch.equal(a, b)
     again = pickle.loads(pickle.dumps(est))
     np.testing.assert_array_equal(_raw(again, X), _raw(est, X))
@@ -342,3 +345,56 @@ def test_the_tables_are_what_the_estimators_accept():
         TelescopingMLPRegressor(lr_schedule="step").fit(X, y)
     assert math.isclose(learning_rate_factor(50, 100, "coslog4"), _coslog4_reference(0.5))
     assert flatten_parameters(TelescopingMLPRegressor(**BASE).fit(X, y).module_).numel() > 0
+
+
+# ------------------------------------------------------------------ the direct fused step
+def _twin_networks(seed=0):
+    def net():
+        torch.manual_seed(seed)
+        return torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1))
+
+    return net(), net()
+
+
+@pytest.mark.parametrize("name", ["adam", "adamw"])
+def test_direct_fused_step_is_torchs_step_to_the_bit(name):
+    ours_net, torch_net = _twin_networks()
+    config = TrainConfig(optimizer=name, learning_rate=0.01, weight_decay=0.1,
+                         weight_decay_biases=False, beta_2=0.95)  # fmt: skip
+    ours, theirs = make_optimizer(ours_net, config), make_optimizer(torch_net, config)
+    calls = []
+    ours.step = lambda *a, **k: (calls.append(1), type(ours).step(ours, *a, **k))[1]
+    step = OptimizerStep(ours)
+    gen = torch.Generator().manual_seed(0)
+    for t in range(12):
+        x = torch.randn(16, 4, generator=gen)
+        for group_a, group_b in zip(ours.param_groups, theirs.param_groups):
+            group_a["lr"] = group_b["lr"] = 0.01 * (1 + t) / 12 * group_a.get("lr_factor", 1.0)
+        step.zero_grad()
+        ours_net(x).pow(2).mean().backward()
+        step()
+        theirs.zero_grad()
+        torch_net(x).pow(2).mean().backward()
+        theirs.step()
+        assert all(torch.equal(a, b) for a, b in zip(ours_net.parameters(), torch_net.parameters()))
+    assert len(ours.param_groups) == 2 and step.direct
+    assert len(calls) == 1  # only the first step (which creates the state) went through torch
+
+
+def test_direct_step_falls_back_where_it_would_differ():
+    net, _ = _twin_networks()
+    opt = torch.optim.Adam(net.parameters(), fused=True)
+    step = OptimizerStep(opt)
+    net(torch.ones(2, 4)).sum().backward()
+    step()
+    assert step._can_call_directly()
+    net[2].bias.grad = None  # a parameter without gradient: torch skips it, so must we
+    assert not step._can_call_directly()
+    net(torch.ones(2, 4)).sum().backward()
+    handle = opt.register_step_pre_hook(lambda *args: None)
+    assert not step._can_call_directly()
+    handle.remove()
+    opt.load_state_dict(opt.state_dict())  # new state tensors: the direct step follows them
+    assert step._can_call_directly() and step._state[0][1][0] is opt.state[net[0].weight]["exp_avg"]
+    assert not OptimizerStep(torch.optim.Adam(net.parameters(), amsgrad=True, fused=True)).direct
+    assert not OptimizerStep(torch.optim.SGD(net.parameters(), lr=0.1)).direct

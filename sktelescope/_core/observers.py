@@ -17,7 +17,7 @@ import torch
 
 from sktelescope._core.checkpoints import CheckpointStore
 from sktelescope._core.network import flatten_parameters
-from sktelescope._core.optim import applied_preconditioner
+from sktelescope._core.optim import record_preconditioner
 from sktelescope._core.training import DivergenceError, Epoch, Step, TrainResult
 
 __all__ = ["EarlyStopping", "Observer", "StageRecorder"]
@@ -155,11 +155,11 @@ class StageRecorder(Observer):
 
     def on_step(self, step: Step) -> None:
         if self._pending_preconditioner:
-            pre = applied_preconditioner(step.optimizer, step.module.parameters())
+            pre = record_preconditioner(step.optimizer, step.module.parameters())
             self.store.set_last_preconditioner(pre)
             self._pending_preconditioner = False
         if step.step % self.every == 0:
-            self.store.record(step.step, flatten_parameters(step.module))
+            self.store.record(step.step, flatten_parameters(step.module), owned=True)
             self._pending_preconditioner = True
             if self.thinning and self.store.n_stages > self.max_stages:
                 self.store.thin()

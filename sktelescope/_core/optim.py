@@ -21,15 +21,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
+from torch.optim import optimizer as torch_optimizer
 
 __all__ = [
     "OPTIMIZERS",
     "SCHEDULES",
     "OptimizerSpec",
+    "OptimizerStep",
+    "PreconditionerRecord",
     "applied_preconditioner",
     "coordinate_values",
     "is_adaptive",
@@ -251,6 +254,115 @@ def load_optimizer_state(
     )
 
 
+class OptimizerStep:
+    """``optimizer.step()`` and ``zero_grad()``, with the fused Adam/AdamW kernel called
+    directly once every parameter has state.
+
+    torch's ``Adam.step`` wraps one fused kernel in Python (step hooks, profiler records,
+    regrouping the tensors by device) that costs about as much as the kernel itself for a
+    network of a few hundred units (``benchmarks/speed.py --profile``). This calls the same
+    kernels (``torch._foreach_add_`` on the step counts, then ``torch._fused_adam_`` /
+    ``_fused_adamw_``) on the same tensors with each group's current hyperparameters, so
+    the result is bit-identical (``tests/test_training_options.py``). It falls back to
+    ``optimizer.step()`` for the first step (which creates the state), for SGD and
+    non-fused, amsgrad, maximize, capturable or differentiable groups, when a step hook is
+    registered, when a parameter has no gradient, when the state was replaced
+    (``load_state_dict``), and for good if this torch's kernels take other arguments.
+
+    Examples
+    --------
+    >>> p, q = torch.nn.Parameter(torch.ones(3)), torch.nn.Parameter(torch.ones(3))
+    >>> ours, torchs = torch.optim.Adam([p], fused=True), torch.optim.Adam([q], fused=True)
+    >>> step = OptimizerStep(ours)
+    >>> for _ in range(3):
+    ...     step.zero_grad(); (p**3).sum().backward(); step()
+    ...     torchs.zero_grad(); (q**3).sum().backward(); torchs.step()
+    >>> step.direct, torch.equal(p, q)
+    (True, True)
+    """
+
+    def __init__(self, optimizer: torch.optim.Optimizer) -> None:
+        self.optimizer = optimizer
+        self.params = [p for group in optimizer.param_groups for p in group["params"]]
+        self._kernel = _direct_kernel(optimizer)
+        self.direct = self._kernel is not None
+        self._state: list | None = None
+
+    def zero_grad(self) -> None:
+        """``optimizer.zero_grad(set_to_none=True)``."""
+        for p in self.params:
+            p.grad = None
+
+    def __call__(self) -> None:
+        """One optimizer step."""
+        if not (self.direct and self._can_call_directly()):
+            self.optimizer.step()
+            self._state = None
+            return
+        kernel = self._kernel
+        for group, (params, exp_avgs, exp_avg_sqs, steps) in zip(
+            self.optimizer.param_groups, self._state
+        ):
+            torch._foreach_add_(steps, 1)
+            try:
+                kernel(
+                    params, [p.grad for p in params], exp_avgs, exp_avg_sqs, [], steps,
+                    amsgrad=False, lr=group["lr"], beta1=group["betas"][0],
+                    beta2=group["betas"][1], weight_decay=group["weight_decay"],
+                    eps=group["eps"], maximize=False, grad_scale=None, found_inf=None,
+                )  # fmt: skip
+            except TypeError:  # this torch's kernel takes other arguments: use its step
+                torch._foreach_sub_(steps, 1)
+                self.direct = False
+                self.optimizer.step()
+                return
+
+    def _can_call_directly(self) -> bool:
+        state = self.optimizer.state
+        if any(p.grad is None or p not in state for p in self.params) or _step_hooks(
+            self.optimizer
+        ):
+            return False
+        first = state[self.params[0]]["exp_avg"]
+        if self._state is None or self._state[0][1][0] is not first:
+            self._state = [
+                (
+                    list(group["params"]),
+                    [state[p]["exp_avg"] for p in group["params"]],
+                    [state[p]["exp_avg_sq"] for p in group["params"]],
+                    [state[p]["step"] for p in group["params"]],
+                )
+                for group in self.optimizer.param_groups
+            ]
+        return True
+
+
+def _direct_kernel(optimizer: torch.optim.Optimizer):
+    """The fused kernel ``optimizer.step()`` would call, or ``None`` when it is not one
+    kernel with these plain settings."""
+    if not isinstance(optimizer, torch.optim.Adam | torch.optim.AdamW):
+        return None
+    plain = all(
+        g.get("fused") and not (g["amsgrad"] or g["maximize"] or g["capturable"])
+        and not g["differentiable"] and not isinstance(g["lr"], torch.Tensor)
+        for g in optimizer.param_groups
+    )  # fmt: skip
+    if not plain or not hasattr(torch, "_fused_adam_"):
+        return None
+    decoupled = optimizer_spec(optimizer).decoupled_decay
+    if any(g.get("decoupled_weight_decay", decoupled) != decoupled for g in optimizer.param_groups):
+        return None
+    return torch._fused_adamw_ if decoupled else torch._fused_adam_
+
+
+def _step_hooks(optimizer: torch.optim.Optimizer) -> bool:
+    return bool(
+        optimizer._optimizer_step_pre_hooks or optimizer._optimizer_step_post_hooks
+        or torch_optimizer._global_optimizer_pre_hooks
+        or torch_optimizer._global_optimizer_post_hooks
+    )  # fmt: skip
+
+
 # ----------------------------------------------------------------------------- per coordinate
 
 
@@ -305,18 +417,83 @@ def coordinate_values(
     )
 
 
-def _inverse_second_moment(optimizer, pairs) -> torch.Tensor | None:
-    beta2, eps = shared_value(optimizer, "betas")[1], shared_value(optimizer, "eps")
-    parts = []
-    for p, _ in pairs:
-        state = optimizer.state.get(p)
-        if not state:
-            return None
-        v = state["exp_avg_sq"]
-        v_hat = v / (1 - beta2 ** float(state["step"]))
-        inverse = torch.where(v > 0, 1.0 / (v_hat.sqrt() + eps), torch.zeros_like(v))
-        parts.append(inverse.reshape(-1))
-    return torch.cat(parts)
+@dataclass
+class PreconditionerRecord:
+    """What Adam's most recent step leaves to compute its preconditioner from, later.
+
+    A flat copy of the second moment ``v_t``, the step count, β₂, ε and the
+    learning-rate factors: :meth:`value` is :func:`applied_preconditioner` of that step, to
+    the bit. Recording costs one copy of ``v`` (``4 p`` bytes) and defers the arithmetic
+    (a square root and a division per coordinate) to the first time it is read, which most
+    runs never do (the stage recorder takes one at every stage).
+
+    Examples
+    --------
+    >>> p = torch.nn.Parameter(torch.zeros(2))
+    >>> opt = torch.optim.Adam([p], lr=0.1)
+    >>> p.grad = torch.tensor([2.0, 0.0]); opt.step()
+    >>> torch.equal(record_preconditioner(opt).value(), applied_preconditioner(opt))
+    True
+    """
+
+    exp_avg_sq: torch.Tensor
+    step: float
+    beta2: float
+    eps: float
+    factors: float | torch.Tensor = 1.0
+
+    def value(self) -> torch.Tensor:
+        """``factors / (sqrt(v / (1 - β2^step)) + ε)``, 0 where ``v`` is 0."""
+        v = self.exp_avg_sq
+        v_hat = v / (1 - self.beta2**self.step)
+        inverse = torch.where(v > 0, 1.0 / (v_hat.sqrt() + self.eps), torch.zeros_like(v))
+        if isinstance(self.factors, float) and self.factors == 1.0:
+            return inverse
+        return inverse * torch.as_tensor(self.factors).to(inverse)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held (the copy of the second moment)."""
+        return self.exp_avg_sq.numel() * self.exp_avg_sq.element_size()
+
+    def cpu(self) -> PreconditionerRecord:
+        """This record with its tensors on the CPU (itself when they are there)."""
+        if self.exp_avg_sq.device.type == "cpu":
+            return self
+        factors = self.factors
+        if isinstance(factors, torch.Tensor):
+            factors = factors.cpu()
+        return replace(self, exp_avg_sq=self.exp_avg_sq.cpu(), factors=factors)
+
+
+def record_preconditioner(
+    optimizer: torch.optim.Optimizer, parameters: Iterable | None = None,
+    lr_factors: bool = True,
+) -> PreconditionerRecord | torch.Tensor | None:  # fmt: skip
+    """What :func:`applied_preconditioner` returns, without its arithmetic yet.
+
+    For Adam/AdamW a :class:`PreconditionerRecord` (``None`` before the first step); for
+    SGD the per-coordinate learning-rate factors, or ``None`` when they are all 1.
+    Arguments as for :func:`applied_preconditioner`.
+
+    Examples
+    --------
+    >>> record_preconditioner(torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1))
+    """
+    pairs = _flat_groups(optimizer, parameters)
+    factors = coordinate_values(optimizer, "lr_factor", (p for p, _ in pairs))
+    if not lr_factors:
+        factors = 1.0
+    if not is_adaptive(optimizer):
+        return None if isinstance(factors, float) and factors == 1.0 else _as_vector(factors, pairs)
+    states = [optimizer.state.get(p) for p, _ in pairs]
+    if not pairs or not all(states):
+        return None
+    v = torch.cat([state["exp_avg_sq"].reshape(-1) for state in states])  # a copy
+    return PreconditionerRecord(
+        v, float(states[0]["step"]), shared_value(optimizer, "betas")[1],
+        shared_value(optimizer, "eps"), factors,
+    )  # fmt: skip
 
 
 def applied_preconditioner(
@@ -345,16 +522,8 @@ def applied_preconditioner(
     >>> applied_preconditioner(opt)  # 1 / (|g| + eps) after one step; 0 where no gradient
     tensor([0.5000, 0.0000])
     """
-    pairs = _flat_groups(optimizer, parameters)
-    factors = coordinate_values(optimizer, "lr_factor", (p for p, _ in pairs))
-    if not lr_factors:
-        factors = 1.0
-    if not is_adaptive(optimizer):
-        return None if isinstance(factors, float) and factors == 1.0 else _as_vector(factors, pairs)
-    inverse = _inverse_second_moment(optimizer, pairs)
-    if inverse is None or (isinstance(factors, float) and factors == 1.0):
-        return inverse
-    return inverse * _as_vector(factors, pairs).to(inverse)
+    record = record_preconditioner(optimizer, parameters, lr_factors)
+    return record.value() if isinstance(record, PreconditionerRecord) else record
 
 
 def _as_vector(values: float | torch.Tensor, pairs) -> torch.Tensor:

@@ -20,7 +20,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from sktelescope._core.network import flatten_parameters
-from sktelescope._core.optim import learning_rate_factor, make_optimizer
+from sktelescope._core.optim import OptimizerStep, learning_rate_factor, make_optimizer
 
 __all__ = ["DivergenceError", "Epoch", "Step", "TrainConfig", "TrainResult", "Trainer"]
 
@@ -195,6 +195,7 @@ class Trainer:
         self.input_transform = input_transform
         self._snapshot_before = any(o.wants_previous_params for o in self.observers)
         self.optimizer = optimizer or make_optimizer(module, config)
+        self._optimizer_step = OptimizerStep(self.optimizer)
         self.step = int(step)
         self.total_steps = self.step
         self.train_data: tuple[torch.Tensor, ...] | None = None
@@ -278,10 +279,10 @@ class Trainer:
         self.step += 1
         self._set_learning_rate()
         self._before = flatten_parameters(self.module) if self._snapshot_before else None
-        self.optimizer.zero_grad(set_to_none=True)
+        self._optimizer_step.zero_grad()
         loss = self.loss_fn(self.module(xb), yb, wb)
         loss.backward()
-        self.optimizer.step()
+        self._optimizer_step()
         return loss.detach()
 
     def _set_learning_rate(self) -> None:
