@@ -21,6 +21,7 @@ __all__ = [
     "StagedModel",
     "check_training_rows",
     "row_fingerprints",
+    "row_hashes",
 ]
 
 
@@ -100,6 +101,9 @@ class EffectiveParameters:
         ``‖S_t‖_F²`` on the training inputs (dimensionless).
     p_test : ndarray of shape (n_records,)
         ``n/|I| Σ_{x∈I} ‖s_t(x)‖²`` on the evaluation inputs (NaN without them).
+    rows : ndarray of int or None
+        The rows of the training data the smoother's columns are (a network's: the rows it
+        trained on, without an early-stopping hold-out; trees': the rows the booster fitted).
 
     Examples
     --------
@@ -111,9 +115,28 @@ class EffectiveParameters:
     steps: np.ndarray
     p_train: np.ndarray
     p_test: np.ndarray
+    rows: np.ndarray | None = None
 
 
 # --------------------------------------------------------------------------- training rows
+
+
+def row_hashes(values) -> np.ndarray:
+    """One 64-bit hash per row of a 1-D or 2-D array (numbers or labels), in row order.
+
+    ``-0.0`` and ``0.0`` hash alike, so do a float and the same integer value.
+
+    Examples
+    --------
+    >>> h = row_hashes(np.array([[1.0, 2.0], [1.0, 2.0], [3.0, 4.0]]))
+    >>> h.dtype, bool(h[0] == h[1]), bool(h[0] == h[2])
+    (dtype('uint64'), True, False)
+    """
+    values = np.asarray(values)
+    if values.dtype.kind in "biuf":
+        values = np.asarray(values, dtype=np.float64) + 0.0  # -0.0 and 0.0 hash alike
+    frame = pd.DataFrame(values.reshape(len(values), -1))
+    return pd.util.hash_pandas_object(frame, index=False).to_numpy()
 
 
 def row_fingerprints(X: np.ndarray) -> np.ndarray:
@@ -125,8 +148,7 @@ def row_fingerprints(X: np.ndarray) -> np.ndarray:
     >>> fp.dtype, fp.shape
     (dtype('uint64'), (2,))
     """
-    X = np.ascontiguousarray(X, dtype=np.float64) + 0.0  # -0.0 and 0.0 hash alike
-    return np.sort(pd.util.hash_pandas_object(pd.DataFrame(X), index=False).to_numpy())
+    return np.sort(row_hashes(np.ascontiguousarray(X, dtype=np.float64)))
 
 
 def check_training_rows(X: np.ndarray, fingerprints: np.ndarray, name: str) -> None:

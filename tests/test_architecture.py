@@ -1,5 +1,7 @@
-"""The package's layers import downward only, without cycles, and the lens, trees and
-benchmark read a fitted estimator through its public seam, never its private attributes."""
+"""The package's layers import downward only, without cycles; no module imports another
+package's private module; and the lens, trees and benchmark read a fitted estimator through
+its public face, never its private attributes. ``benchmarks/`` scripts are held to the same
+rules as any code outside the package."""
 
 from __future__ import annotations
 
@@ -8,31 +10,41 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[1] / "sktelescope"
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "sktelescope"
 
 #: What each layer may import from the package (besides itself). Order = layers, bottom up.
 ALLOWED = {
     "_version": set(),
     "exceptions": set(),
+    "_checks": set(),
     "_staged": set(),
     "_core": set(),
-    "_mlp": {"_core", "_staged", "_version", "exceptions"},
-    "lens": {"_core", "_mlp", "_staged"},
-    "trees": {"_staged"},
-    "datasets": set(),
-    "bench": {"_core", "_mlp", "_staged", "lens", "trees", "datasets", "exceptions"},
+    "_mlp": {"_checks", "_core", "_staged", "_version", "exceptions"},
+    "lens": {"_checks", "_core", "_mlp", "_staged"},
+    "trees": {"_checks", "_staged"},
+    "datasets": {"_checks"},
+    "bench": {"_checks", "_core", "_mlp", "_staged", "lens", "trees", "datasets", "exceptions"},
     "cli": {"__init__", "_version", "bench", "datasets", "exceptions"},
     "__init__": {"_version", "_mlp", "bench", "datasets", "exceptions", "lens", "trees"},
     "__main__": {"cli"},
 }
 
 
+def _parse(path: Path) -> ast.Module:
+    return ast.parse(path.read_text(), str(path))
+
+
 def _modules() -> dict[str, ast.Module]:
     out = {}
     for path in sorted(PACKAGE.rglob("*.py")):
         name = ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts)
-        out[name.removesuffix(".__init__")] = ast.parse(path.read_text(), str(path))
+        out[name.removesuffix(".__init__")] = _parse(path)
     return out
+
+
+def _scripts() -> dict[str, ast.Module]:
+    return {str(p.relative_to(ROOT)): _parse(p) for p in sorted((ROOT / "benchmarks").glob("*.py"))}
 
 
 def _layer(module: str) -> str:
@@ -55,6 +67,10 @@ def _imports(tree: ast.Module, top_level: bool) -> list[tuple[str, int]]:
     return found
 
 
+def _all_imports(tree: ast.Module) -> list[tuple[str, int]]:
+    return _imports(tree, top_level=True) + _imports(tree, top_level=False)
+
+
 def test_layers_import_downward_only():
     bad = []
     for module, tree in _modules().items():
@@ -64,6 +80,32 @@ def test_layers_import_downward_only():
                 other = target.split(".")[1] if "." in target else "__init__"
                 if other != layer and other not in ALLOWED[layer]:
                     bad.append(f"{module}:{line} imports {target}")
+    assert not bad, "\n".join(bad)
+
+
+def _private_module_of_another_package(importer_layer: str | None, target: str) -> bool:
+    """``sktelescope.A.B...`` names a private module of package ``A`` (some ``B...`` starts
+    with an underscore) and the importer is not inside ``A``. ``A`` itself may be private
+    (``_core``, ``_mlp``): its face is its ``__init__`` and its public modules."""
+    parts = target.split(".")
+    if parts[0] != "sktelescope" or len(parts) < 3 or parts[1] == importer_layer:
+        return False
+    return any(part.startswith("_") for part in parts[2:])
+
+
+def test_no_cross_package_import_of_a_private_module():
+    bad = [
+        f"{module}:{line} imports {target}"
+        for module, tree in _modules().items()
+        for target, line in _all_imports(tree)
+        if _private_module_of_another_package(_layer(module), target)
+    ]
+    bad += [
+        f"{script}:{line} imports {target}"
+        for script, tree in _scripts().items()
+        for target, line in _all_imports(tree)
+        if _private_module_of_another_package(None, target)
+    ]
     assert not bad, "\n".join(bad)
 
 
@@ -100,6 +142,19 @@ def test_no_function_imports_the_package_except_the_lazy_entry_points():
     assert not bad, "\n".join(bad)
 
 
+def _private_names_of_the_estimator_layer() -> set[str]:
+    """Every private method and attribute the classes of ``sktelescope/_mlp`` define."""
+    names = set()
+    for path in (PACKAGE / "_mlp").glob("*.py"):
+        for node in ast.walk(_parse(path)):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                names.add(node.name)
+            elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+                if node.value.id == "self":
+                    names.add(node.attr)
+    return {n for n in names if n.startswith("_") and not n.startswith("__")}
+
+
 def _private_reads(tree: ast.Module) -> list[tuple[str, int]]:
     """``obj._name`` where ``obj`` is not ``self``/``cls`` nor an imported module."""
     imports = [n for n in ast.walk(tree) if isinstance(n, ast.Import | ast.ImportFrom)]
@@ -117,15 +172,20 @@ def _private_reads(tree: ast.Module) -> list[tuple[str, int]]:
     return found
 
 
-@pytest.mark.parametrize("layer", ["lens", "trees", "bench"])
-def test_upper_layers_read_no_private_attribute_of_estimators_or_stages(layer):
-    estimator_private = {"_fit", "_store", "_tensor_maker", "_encode_targets", "_loss_function",
-                         "_labels", "_to_output", "_to_network", "_use_early_stopping",
-                         "_validate_y_kwargs", "_run", "_estimator", "_target_indices",
-                         "_validate_features", "_validate_features_and_targets"}  # fmt: skip
+def test_the_estimator_layer_defines_private_names():
+    """The rule below checks something: the estimator layer has private names to protect."""
+    assert {"_fit", "_split_validation", "_trained_rows"} <= _private_names_of_the_estimator_layer()
+
+
+@pytest.mark.parametrize("layer", ["lens", "trees", "bench", "cli", "benchmarks"])
+def test_upper_layers_read_no_private_attribute_of_estimators_runs_or_stages(layer):
+    private = _private_names_of_the_estimator_layer()
+    trees = _scripts() if layer == "benchmarks" else {
+        m: t for m, t in _modules().items() if _layer(m) == layer
+    }  # fmt: skip
     bad = [
         f"{module}:{line} reads .{attr}"
-        for module, tree in _modules().items() if _layer(module) == layer
-        for attr, line in _private_reads(tree) if attr in estimator_private
+        for module, tree in trees.items()
+        for attr, line in _private_reads(tree) if attr in private
     ]  # fmt: skip
     assert not bad, "\n".join(bad)

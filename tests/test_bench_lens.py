@@ -71,7 +71,7 @@ def test_ratios_are_the_lens_kernel_extremity_ratio():
     rows, groups = X[60:] * 2, [np.arange(5), np.arange(3, 20)]
     ours = extremity_ratios(est, X[:60], rows, groups)
     for ratio, group in zip(ours, groups):
-        expected = kernel_extremity_ratio(est, X[:60], rows[group], max_train_samples=None)
+        expected = kernel_extremity_ratio(est, X[:60], X_test=rows[group], max_train_samples=None)
         assert ratio == pytest.approx(expected.ratio, rel=1e-6)
 
 

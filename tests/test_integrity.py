@@ -118,22 +118,22 @@ def test_replaying_lens_functions_refuse_bad_x_eval_by_name(function, case, sgd,
 
 
 @pytest.mark.parametrize("function", ["effective_parameters", "smoother_trace"])
-def test_smoother_functions_name_x_train_y_train_and_check_weights(function, sgd, data):
+def test_smoother_functions_name_x_y_and_check_weights(function, sgd, data):
     X, y = data
     call = getattr(lens, function)
     nan = X.copy()
     nan[3, 2] = np.nan
-    with pytest.raises(ValueError, match="Input X_train contains NaN"):
+    with pytest.raises(ValueError, match="Input X contains NaN"):
         call(sgd, nan, y, X[:5])
-    with pytest.raises(ValueError, match="X_train has 1 features"):
+    with pytest.raises(ValueError, match="X has 1 features"):
         call(sgd, X[:, :1], y, X[:5, :1])
-    with pytest.raises(ValueError, match="y_train has 10 rows, but X_train has 120"):
+    with pytest.raises(ValueError, match="y has 10 rows, but X has 120"):
         call(sgd, X, y[:10], X[:5])
-    with pytest.raises(ValueError, match="Input y_train contains NaN"):
+    with pytest.raises(ValueError, match="Input y contains NaN"):
         call(sgd, X, np.r_[np.nan, y[1:]], X[:5])
     with pytest.raises(ValueError, match="sample_weight must be non-negative"):
         call(sgd, X, y, X[:5], sample_weight=-np.ones(len(X)))
-    with pytest.raises(ValueError, match="sample_weight has 3 values, but X_train has 120"):
+    with pytest.raises(ValueError, match="sample_weight has 3 values, but X has 120"):
         call(sgd, X, y, X[:5], sample_weight=np.ones(3))
 
 
@@ -154,6 +154,7 @@ def test_monitors_name_their_own_arguments(data):
 
 #: How predict words the same refusals (it names ``X``; the lens names its own argument).
 PREDICT_WORDING = {"empty": "X is empty", "text": "X must be numeric features"}
+EVAL_WORDING = {"empty": "X_eval is empty", "text": "X_eval must be numeric features"}
 
 
 @pytest.mark.parametrize("case", ["one column", "NaN", "inf", "empty", "text"])
@@ -164,12 +165,12 @@ def test_fitted_model_lens_functions_refuse_bad_x_like_predict(case, sgd, data):
     with pytest.raises(ValueError, match=like_predict):
         sgd.predict(X_bad)
     theta = sgd.stages_[-1].end_parameters
+    with pytest.raises(ValueError, match=EVAL_WORDING.get(case, message)):
+        lens.gradient_change(sgd, X, y, X_bad)
     with pytest.raises(ValueError, match=like_predict):
-        lens.gradient_change(sgd, X_bad)
+        lens.interpolate(sgd, X_bad, y[: len(X_bad)], theta, theta)
     with pytest.raises(ValueError, match=like_predict):
-        lens.interpolate(sgd, theta, theta, X_bad, y[: len(X_bad)])
-    with pytest.raises(ValueError, match=like_predict):
-        lens.evaluate_parameters(sgd, theta, X_bad, y[: len(X_bad)])
+        lens.evaluate_parameters(sgd, X_bad, y[: len(X_bad)], theta)
     with pytest.raises(ValueError, match=message):
         lens.irregularity_score(X, X_bad)
 
@@ -298,11 +299,11 @@ def test_inputs_whose_standardisation_overflows_are_refused(data):
 def test_far_away_inputs_are_refused_where_float64_overflows(sgd, data):
     """A row at 1e300 (finite, so predict's checks pass) made every gradient change NaN,
     its irregularity score inf and stage kernels +-inf."""
-    X, _ = data
+    X, y = data
     far = X[:4].copy()
     far[-1, 0] = 1e300
-    with pytest.raises(ValueError, match="gradient change on X overflows float64"):
-        lens.gradient_change(sgd, far)
+    with pytest.raises(ValueError, match="gradient change on X_eval overflows float64"):
+        lens.gradient_change(sgd, X, y, far)
     with pytest.raises(ValueError, match="too far from X_train to score in float64"):
         lens.irregularity_score(X, np.vstack([X[:3], np.full(4, 1e308)]))
     assert np.isfinite(lens.irregularity_score(X, far)).all()  # 1e300 itself still scores

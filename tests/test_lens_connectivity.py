@@ -21,6 +21,7 @@ from sktelescope.lens import (
     weight_average,
 )
 from sktelescope.lens._connectivity import _replay_to, _train_child
+from sktelescope.lens._subject import resolve
 
 
 def _regressor(hidden=(16, 8), n=96, **kw):
@@ -118,13 +119,13 @@ def test_barrier_of_identical_endpoints_is_zero_and_endpoints_are_own_losses():
     est, X, y = _classifier()
     theta_a = est.run_.checkpoints.flats[-1]
     theta_b = est.run_.checkpoints.flats[1]
-    res = interpolate(est, theta_a, theta_a, X, y, n_points=7)
+    res = interpolate(est, X, y, theta_a, theta_a, n_points=7)
     assert res.barrier == 0.0
     np.testing.assert_array_equal(res.losses, res.losses[0])
-    res = interpolate(est, theta_a, theta_b, X, y)
+    res = interpolate(est, X, y, theta_a, theta_b)
     assert res.alphas.shape == res.losses.shape == (30,)
-    loss_a, acc_a = evaluate_parameters(est, theta_a, X, y)
-    loss_b, acc_b = evaluate_parameters(est, theta_b, X, y)
+    loss_a, acc_a = evaluate_parameters(est, X, y, theta_a)
+    loss_b, acc_b = evaluate_parameters(est, X, y, theta_b)
     assert res.losses[-1] == pytest.approx(loss_a, rel=1e-12)  # alpha = 1 is theta_a
     assert res.losses[0] == pytest.approx(loss_b, rel=1e-12)
     assert acc_a == est.score(X, y)  # the final checkpoint is the fitted model
@@ -135,7 +136,7 @@ def test_loss_along_the_line_matches_estimator_loss_for_multiclass_log_loss():
     est, X, y = _classifier()
     proba = est.predict_proba(X)
     log_loss = -np.mean(np.log(proba[np.arange(len(y)), np.searchsorted(est.classes_, y)]))
-    loss, _ = evaluate_parameters(est, est.run_.checkpoints.flats[-1], X, y)
+    loss, _ = evaluate_parameters(est, X, y, est.run_.checkpoints.flats[-1])
     assert loss == pytest.approx(log_loss, rel=1e-6)
 
 
@@ -143,7 +144,7 @@ def test_linear_model_squared_loss_is_convex_along_the_line_closed_form():
     est, X, y = _regressor(hidden=())
     flats = est.run_.checkpoints.flats
     theta_a, theta_b = flats[-1].double(), flats[0].double()
-    res = interpolate(est, theta_a, theta_b, X, y, n_points=11)
+    res = interpolate(est, X, y, theta_a, theta_b, n_points=11)
     Xs = torch.as_tensor((X - X.mean(0)) / X.std(0))
     module = copy.deepcopy(est.run_.module).double()
     fa, fb = forward_flat(module, theta_a, Xs), forward_flat(module, theta_b, Xs)
@@ -165,21 +166,26 @@ def test_weight_average_and_errors():
         weight_average([a, b], [1, -1])
     est, X, y = _regressor()
     with pytest.raises(ValueError, match="parameters"):
-        interpolate(est, a, b, X, y)
+        interpolate(est, X, y, a, b)
 
 
 # ------------------------------------------------------------------- spawning
+def _point(est, X, y, step):
+    """The parent's trainer replayed up to ``step``."""
+    return _replay_to(resolve(est), X, y, step, None, None)
+
+
 def test_replay_is_bit_identical_to_the_parent_run():
     est, X, y = _regressor()
     k = 2  # a stage boundary: the parent stored its parameters there
-    point = _replay_to(est, X, y, est.run_.checkpoints.steps[k])
+    point = _point(est, X, y, est.run_.checkpoints.steps[k])
     assert torch.equal(flatten_parameters(point.module), est.run_.checkpoints.flats[k])
 
 
 def test_child_with_parents_batch_order_retraces_the_parent():
     est, X, y = _regressor(optimizer="adam", lr_schedule="cosine", warmup_steps=3)
     steps_per_epoch = 6  # 96 samples, batches of 16
-    point = _replay_to(est, X, y, 2 * steps_per_epoch)  # an epoch boundary
+    point = _point(est, X, y, 2 * steps_per_epoch)  # an epoch boundary
     gen = torch.Generator()
     gen.set_state(point.generator.get_state())  # the parent's own data order from here on
     final = _train_child(point, est.n_steps_, gen)
@@ -192,28 +198,38 @@ def test_spawned_children_differ_only_by_data_order():
     assert res.spawn_step == 7 and res.n_steps == est.n_steps_ == 24
     assert res.children.shape == (3, res.spawn_parameters.numel())
     assert torch.equal(res.children[0], res.children[2])  # same seed, same child
-    assert torch.equal(res.spawn_parameters, flatten_parameters(_replay_to(est, X, y, 7).module))
+    assert torch.equal(res.spawn_parameters, flatten_parameters(_point(est, X, y, 7).module))
     assert not torch.equal(res.children[0], res.children[1])
     avg = weight_average(res.children[:2])
-    line = interpolate(est, res.children[0], res.children[1], X, y)
-    mid = evaluate_parameters(est, avg, X, y)[0]
+    line = interpolate(est, X, y, res.children[0], res.children[1])
+    mid = evaluate_parameters(est, X, y, avg)[0]
     assert line.losses.min() <= mid <= line.losses.max()
 
 
-def test_spawn_warns_when_the_replay_is_not_the_parents_run():
-    est, X, y = _regressor()
-    with pytest.warns(UserWarning, match="differs from the parent"):
-        step = est.run_.checkpoints.steps[1]
-        spawn_children(est, X, y[::-1].copy(), spawn_step=step, n_children=1)
+@pytest.mark.parametrize("step", [1, 8])  # not a checkpoint, and one
+def test_spawn_refuses_other_data_at_any_spawn_step(step):
+    est, X, y = _regressor(max_stages=3)
+    assert (step in est.run_.checkpoints.steps) == (step == 8)
+    for bad_X, bad_y in [(X + 1e-3, y), (X, y[::-1].copy())]:
+        with pytest.raises(ValueError, match="fitted on other data"):
+            spawn_children(est, bad_X, bad_y, spawn_step=step, n_children=1)
+
+
+def test_spawn_from_a_default_fit_with_early_stopping():
+    est, X, y = _regressor(random_state=None, early_stopping=True, n_iter_no_change=2)
+    res = spawn_children(est, X, y, spawn_step=1)
+    assert res.n_steps == est.best_step_ < est.n_steps_ or res.n_steps == est.n_steps_
+    k = 1
+    point = _point(est, X, y, est.run_.checkpoints.steps[k])
+    assert torch.equal(flatten_parameters(point.module), est.run_.checkpoints.flats[k])
 
 
 def test_spawn_refuses_what_it_cannot_replay():
-    est, X, y = _regressor(random_state=None)
-    with pytest.raises(ValueError, match="integer random_state"):
-        spawn_children(est, X, y, spawn_step=1)
-    est, X, y = _regressor(early_stopping=True)
-    with pytest.raises(ValueError, match="early_stopping=False"):
-        spawn_children(est, X, y, spawn_step=1)
     est, X, y = _regressor()
     with pytest.raises(ValueError, match="spawn_step"):
-        spawn_children(est, X, y, spawn_step=est.n_steps_)
+        spawn_children(est, X, y, spawn_step=est.best_step_)
+    with pytest.raises(ValueError, match="max_bytes"):
+        spawn_children(est, X, y, spawn_step=1, n_children=10**9)
+    est.set_params(warm_start=True, max_iter=1).fit(X, y)
+    with pytest.raises(ValueError, match="one fit"):
+        spawn_children(est, X, y, spawn_step=1)

@@ -104,7 +104,7 @@ def test_linear_network_ratio_matches_closed_form():
     train_norms = np.linalg.norm(T @ T.T + 1.0, axis=1)
     np.testing.assert_allclose(kernel_row_norms(est.stages_[2], X_test, X_train), test_norms,
                                rtol=1e-5)  # fmt: skip
-    res = kernel_extremity_ratio(est, X_train, X_test)
+    res = kernel_extremity_ratio(est, X_train, y, X_test)
     assert res.test_max.shape == res.train_max.shape == (est.n_stages_,)
     np.testing.assert_allclose(res.ratio, test_norms.max() / train_norms.max(), rtol=1e-5)
 
@@ -158,7 +158,7 @@ def test_tree_like_stages_are_delegated_and_averaged_over_stages():
     model = SimpleNamespace(stages_=[_fake_stage(0, 1), _fake_stage(1, 2)])
     X_train = np.array([[1.0, 2.0], [-3.0, 0.5]])
     X_test = np.array([[6.0, 1.0], [0.0, -4.0]])
-    res = kernel_extremity_ratio(model, X_train, X_test)
+    res = kernel_extremity_ratio(model, X_train, X_test=X_test)
     np.testing.assert_array_equal(res.test_max, [6.0, 16.0])
     np.testing.assert_array_equal(res.train_max, [3.0, 4.0])
     assert res.ratio == pytest.approx((6.0 + 16.0) / (3.0 + 4.0))
@@ -173,21 +173,22 @@ def test_tree_telescope_row_norms_equal_norms_of_its_kernel_rows():
     for stage in tel.stages_:
         rows = stage.kernel(X_test, X)
         np.testing.assert_allclose(kernel_row_norms(stage, X_test), np.linalg.norm(rows, axis=1))
-    res = kernel_extremity_ratio(tel, X, X_test)
+    res = kernel_extremity_ratio(tel, X, y, X_test)
     assert np.all(res.test_max <= 1.0) and np.all(res.train_max >= 1 / np.sqrt(len(X)))
 
 
 def test_subsampled_training_set_and_errors():
     X_train = gaussian_inputs()
     est = _linear_model(X_train, X_train[:, 0])
-    full = max_row_norms(est, X_train[:5], X_train)
-    sub = kernel_extremity_ratio(est, X_train, X_train[:5], max_train_samples=30, random_state=0)
+    full = max_row_norms(est, X_train, X_train[:, 0], X_train[:5])
+    sub = kernel_extremity_ratio(est, X_train, X_test=X_train[:5], max_train_samples=30,
+                                 random_state=0)  # fmt: skip
     assert sub.train_max.shape == full.shape
     assert np.all(sub.test_max < full)  # fewer kernel columns, smaller rows
     with pytest.raises(NotFittedError):
-        kernel_extremity_ratio(TelescopingMLPRegressor(), X_train, X_train)
+        kernel_extremity_ratio(TelescopingMLPRegressor(), X_train, X_test=X_train)
     with pytest.raises(TypeError, match="stages_"):
-        kernel_extremity_ratio(object(), X_train, X_train)
+        kernel_extremity_ratio(object(), X_train, X_test=X_train)
 
 
 def _full_batch_run(X, y, schedule):
@@ -202,8 +203,8 @@ def test_per_step_ratio_equals_per_stage_ratio_for_one_step_full_batch_stages():
     X, y = make_regression(n_samples=80, n_features=3, noise=5.0, random_state=1)
     X_train, y_train, X_test = X[:60], y[:60], X[60:] * 2.0
     est = _full_batch_run(X_train, y_train, "constant")
-    stage = kernel_extremity_ratio(est, X_train, X_test)
-    step = kernel_extremity_ratio(est, X_train, X_test, method="step", y_train=y_train)
+    stage = kernel_extremity_ratio(est, X_train, y_train, X_test)
+    step = kernel_extremity_ratio(est, X_train, y_train, X_test, method="step")
     assert step.method == "step" and len(step.test_max) == est.n_steps_ == est.n_stages_
     assert step.ratio == pytest.approx(stage.ratio, rel=1e-5)
 
@@ -212,8 +213,8 @@ def test_per_step_ratio_weights_each_step_by_its_learning_rate():
     X, y = make_regression(n_samples=80, n_features=3, noise=5.0, random_state=1)
     X_train, y_train, X_test = X[:60], y[:60], X[60:] * 2.0
     est = _full_batch_run(X_train, y_train, "linear")
-    stage = kernel_extremity_ratio(est, X_train, X_test)
-    step = kernel_extremity_ratio(est, X_train, X_test, method="step", y_train=y_train)
+    stage = kernel_extremity_ratio(est, X_train, y_train, X_test)
+    step = kernel_extremity_ratio(est, X_train, y_train, X_test, method="step")
     lr = 0.05 * (1 - np.arange(1, 9) / 8)  # linear decay over the 8 planned steps
     weighted = (lr * stage.test_max).sum() / (lr * stage.train_max).sum()
     assert step.ratio == pytest.approx(weighted, rel=1e-5)
@@ -224,9 +225,9 @@ def test_per_step_ratio_weights_each_step_by_its_learning_rate():
 def test_kernel_extremity_refuses_inputs_that_are_not_training_rows():
     X, y = make_regression(n_samples=80, n_features=3, noise=5.0, random_state=1)
     est = _full_batch_run(X[:60], y[:60], "constant")
-    with pytest.raises(ValueError, match="X_train must be rows of the data"):
-        kernel_extremity_ratio(est, X[20:], X[60:])
-    res = kernel_extremity_ratio(est, X[:60][::-1], X[60:], max_train_samples=30)
+    with pytest.raises(ValueError, match="fitted on other data: X must be rows of the data"):
+        kernel_extremity_ratio(est, X[20:], X_test=X[60:])
+    res = kernel_extremity_ratio(est, X[:60][::-1], X_test=X[60:], max_train_samples=30)
     assert res.n_train_used == 30
 
 
@@ -235,7 +236,7 @@ def test_kernel_extremity_refuses_rows_a_tree_ensemble_was_not_fitted_on():
     trees = pytest.importorskip("sktelescope.trees")
     gbt = GradientBoostingRegressor(n_estimators=5, max_depth=2, random_state=0)
     tel = trees.TreeTelescope(gbt.fit(X[:60], y[:60]), X[:60], y[:60])
-    with pytest.raises(ValueError, match="X_train must be rows of the data the model was fitted"):
-        kernel_extremity_ratio(tel, X[20:], X[60:])  # 20 of these 60 rows are foreign
-    exact = kernel_extremity_ratio(tel, X[:60], X[60:]).ratio
-    assert kernel_extremity_ratio(tel, X[:60][::-1], X[60:]).ratio == pytest.approx(exact)
+    with pytest.raises(ValueError, match="X must be rows of the data the model was fitted"):
+        kernel_extremity_ratio(tel, X[20:], X_test=X[60:])  # 20 of these 60 rows are foreign
+    exact = kernel_extremity_ratio(tel, X[:60], X_test=X[60:]).ratio
+    assert kernel_extremity_ratio(tel, X[:60][::-1], X_test=X[60:]).ratio == pytest.approx(exact)

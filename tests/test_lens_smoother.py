@@ -164,9 +164,6 @@ def test_refusals_speak_the_users_language():
     three = np.digitize(y, np.quantile(y, [0.33, 0.66]))
     with pytest.raises(ValueError, match="one output"):
         smoother_trace(TelescopingMLPClassifier((4,), loss="squared_error", **base), X, three)
-    with pytest.raises(ValueError, match="early_stopping=False"):
-        smoother_trace(TelescopingMLPRegressor((4,), max_iter=2, early_stopping=True,
-                                               random_state=0), X, y)  # fmt: skip
     with pytest.raises(ValueError, match=r"p=\d+ parameters x n=40 .*max_bytes"):
         smoother_trace(TelescopingMLPRegressor((64,), **base), X, y, max_bytes=100_000)
     plain_sgd = TelescopingMLPRegressor((64,), optimizer="sgd", momentum=0.0, **base)

@@ -127,12 +127,10 @@ def test_classifier_accuracy_and_exact_only_mode():
     np.testing.assert_array_equal(only.exact[trace.steps], trace.exact)
 
 
-def test_refuses_what_would_not_fit_and_unseeded_estimators():
+def test_refuses_what_would_not_fit():
     X, y = smooth_regression(n=64)
     est = TelescopingMLPRegressor((8,), max_iter=50, batch_size=8, random_state=0)
     with pytest.raises(ValueError, match=r"max_bytes=.*every="):
         telescoping_trace(est, X, y, X, max_bytes=10_000)
-    with pytest.raises(ValueError, match="integer random_state"):
-        telescoping_trace(est.set_params(random_state=None), X, y, X)
     with pytest.raises(ValueError, match="every"):
         TelescopingMonitor(X, every=0)

@@ -36,7 +36,8 @@ from sktelescope._core.optim import (
 )
 from sktelescope._core.training import TrainConfig
 from sktelescope.bench._scalers import RobustSmoothClipScaler
-from sktelescope.lens._replay import replay_fit
+from sktelescope.lens._replay import replay
+from sktelescope.lens._subject import resolve
 
 BASE = dict(hidden_layer_sizes=(8, 8), batch_size=16, max_iter=3, n_iter_no_change=None,
             early_stopping=False, random_state=0)  # fmt: skip
@@ -112,7 +113,7 @@ def test_every_option_keeps_the_run_a_telescope(cls, params, n_classes):
 @pytest.mark.parametrize(("cls", "params", "n_classes"), list(_cases()))
 def test_every_option_replays_bit_for_bit_and_pickles(cls, params, n_classes):
     est, X, y = _fit(cls, params, n_classes)
-    twin = replay_fit(est, X, y, [])
+    twin = replay(resolve(est), X, y, [])  # refuses a replay that is not bit-identical
     assert torch.equal(twin.run_.checkpoints.stacked(), est.run_.checkpoints.stacked())
     for k in range(est.n_stages_):
         a, b = twin.run_.checkpoints.preconditioner(k), est.run_.checkpoints.preconditioner(k)

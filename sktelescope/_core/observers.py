@@ -11,7 +11,9 @@ no-op by default, so an observer overrides only what it needs. Set the class att
 
 from __future__ import annotations
 
+import copy
 import math
+from dataclasses import dataclass
 
 import torch
 
@@ -20,7 +22,7 @@ from sktelescope._core.network import flatten_parameters
 from sktelescope._core.optim import record_preconditioner
 from sktelescope._core.training import DivergenceError, Epoch, Step, TrainResult
 
-__all__ = ["EarlyStopping", "Observer", "StageRecorder"]
+__all__ = ["BestEpoch", "EarlyStopping", "Observer", "StageRecorder", "cpu_state_copy"]
 
 
 class Observer:
@@ -52,13 +54,48 @@ class Observer:
         """Called once after the last step (also after Ctrl-C)."""
 
 
+def cpu_state_copy(state):
+    """A deep copy of an optimizer ``state_dict`` (or any nest of dicts, lists and tensors)
+    with every tensor detached and on the CPU.
+
+    Examples
+    --------
+    >>> state = {"state": {0: {"step": torch.tensor(1.0)}}, "param_groups": [{"lr": 0.1}]}
+    >>> cpu_state_copy(state)["state"][0]["step"] is state["state"][0]["step"]
+    False
+    """
+    if isinstance(state, torch.Tensor):
+        return state.detach().to("cpu", copy=True)
+    if isinstance(state, dict):
+        return {k: cpu_state_copy(v) for k, v in state.items()}
+    if isinstance(state, list | tuple):
+        return type(state)(cpu_state_copy(v) for v in state)
+    return copy.deepcopy(state)
+
+
+@dataclass
+class BestEpoch:
+    """The state of a run at its best epoch: enough to keep it and to continue from it.
+
+    ``params`` are the flat parameters after optimizer step ``step``; ``optimizer_state`` a CPU
+    copy of the optimizer's ``state_dict`` and ``generator`` the batch-order generator's state
+    at that moment, so a continued fit goes on exactly as if the run had stopped there.
+    """
+
+    step: int
+    params: torch.Tensor
+    optimizer_state: dict
+    generator: torch.Tensor
+
+
 class EarlyStopping(Observer):
     """Stop when the score has not improved by more than ``tol`` for ``patience`` epochs.
 
     The score is minus the validation loss when ``validation`` tensors are given, else
-    minus the epoch's mean training loss. With validation data the best epoch's parameters
-    are kept (``best_step``, ``best_params``) for the caller to restore; ``epoch.improved``
-    tells later observers that an epoch is the best so far. Put it first among observers.
+    minus the epoch's mean training loss. With validation data the best epoch is kept
+    (``best``: its parameters, optimizer and generator state) for the caller to restore;
+    ``epoch.improved`` tells later observers that an epoch is the best so far. Put it first
+    among observers.
 
     Parameters
     ----------
@@ -78,8 +115,7 @@ class EarlyStopping(Observer):
     def __init__(self, patience: int | None, tol: float, validation=None) -> None:
         self.patience, self.tol, self.validation = patience, float(tol), validation
         self.scores: list[float] = []
-        self.best_step: int | None = None
-        self.best_params: torch.Tensor | None = None
+        self.best: BestEpoch | None = None
         self.converged = False
 
     @property
@@ -87,13 +123,26 @@ class EarlyStopping(Observer):
         """Whether the best epoch's parameters are kept (validation data given)."""
         return self.validation is not None
 
+    @property
+    def best_step(self) -> int | None:
+        """Optimizer step of the best epoch (``None`` without validation data)."""
+        return None if self.best is None else self.best.step
+
+    @property
+    def best_params(self) -> torch.Tensor | None:
+        """Flat parameters of the best epoch (``None`` without validation data)."""
+        return None if self.best is None else self.best.params
+
     def on_epoch_end(self, epoch: Epoch) -> None:
         self.scores.append(self._score(epoch))
         if len(self.scores) == 1 or self.scores[-1] > max(self.scores[:-1]) + self.tol:
             epoch.improved = True
             if self.restores_best:
-                self.best_step = epoch.step
-                self.best_params = flatten_parameters(epoch.trainer.module)
+                trainer = epoch.trainer
+                self.best = BestEpoch(
+                    epoch.step, flatten_parameters(trainer.module),
+                    cpu_state_copy(trainer.optimizer_state()), trainer.generator.get_state(),
+                )  # fmt: skip
         if self.patience is None or len(self.scores) <= self.patience:
             return
         recent, earlier = self.scores[-self.patience :], self.scores[: -self.patience]
@@ -145,12 +194,15 @@ class StageRecorder(Observer):
         self.store, self.max_stages = store, int(max_stages)
         self.every, self.thinning = int(every), bool(thinning)
         self.early_stopping = early_stopping
-        self._best: CheckpointStore | None = None
+        self._best: tuple[CheckpointStore, int] | None = None
         self._pending_preconditioner = False
 
     def on_train_begin(self, trainer) -> None:
         if not self.store.steps:
             self.store.record(trainer.step, flatten_parameters(trainer.module))
+        while self.thinning and self.store.n_stages > self.max_stages:
+            self.store.thin()  # a continuation with a lower max_stages
+            self.every *= 2
         self._pending_preconditioner = True
 
     def on_step(self, step: Step) -> None:
@@ -168,13 +220,15 @@ class StageRecorder(Observer):
     def on_epoch_end(self, epoch: Epoch) -> None:
         if epoch.improved and self.early_stopping is not None:
             if self.early_stopping.restores_best:
-                self._best = self._closed_copy(epoch.step, self.early_stopping.best_params)
+                snapshot = self._closed_copy(epoch.step, self.early_stopping.best_params)
+                self._best = (snapshot, self.every)
 
     def on_train_end(self, trainer, result: TrainResult) -> None:
         es = self.early_stopping
         if es is not None and es.restores_best and self._best is not None:
-            self.store.steps, self.store.flats = self._best.steps, self._best.flats
-            self.store.preconditioners = self._best.preconditioners
+            best, self.every = self._best  # the run as it stood at its best epoch
+            self.store.steps, self.store.flats = best.steps, best.flats
+            self.store.preconditioners = best.preconditioners
         elif self.store.steps[-1] != trainer.step:
             self._close(self.store, trainer.step, flatten_parameters(trainer.module))
         self._best = None

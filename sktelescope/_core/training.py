@@ -20,7 +20,13 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from sktelescope._core.network import flatten_parameters
-from sktelescope._core.optim import OptimizerStep, learning_rate_factor, make_optimizer
+from sktelescope._core.optim import (
+    OptimizerStep,
+    learning_rate_factor,
+    load_optimizer_state,
+    make_optimizer,
+    save_optimizer_state,
+)
 
 __all__ = ["DivergenceError", "Epoch", "Step", "TrainConfig", "TrainResult", "Trainer"]
 
@@ -202,6 +208,20 @@ class Trainer:
         self._stop_reason: str | None = None
         self._before: torch.Tensor | None = None
         self._rate = float(config.learning_rate)
+
+    def optimizer_state(self) -> dict:
+        """The optimizer's ``state_dict`` with parameters numbered in the network's flat
+        order (see :func:`~sktelescope._core.optim.save_optimizer_state`): what
+        :meth:`resume_optimizer` takes, whatever the parameter groups of either trainer."""
+        return save_optimizer_state(self.optimizer, self.module.parameters())
+
+    def resume_optimizer(self, state: dict) -> None:
+        """Continue from an earlier :meth:`optimizer_state` (moments, step counts) with this
+        trainer's own settings: every hyperparameter of ``config`` (learning rate, momentum,
+        betas, weight decay, which parameters are decayed) applies, not the ones the state
+        was saved with."""
+        state = {**state, "state": copy.deepcopy(state["state"])}
+        load_optimizer_state(self.optimizer, state, self.module.parameters())
 
     def request_stop(self, reason: str = "requested") -> None:
         """End the run after the current optimizer step (observers call this)."""

@@ -9,10 +9,10 @@ run's checkpoints :mod:`sktelescope._core.checkpoints`, the fitted run
 
 from __future__ import annotations
 
-import copy
 import functools
 import math
 import warnings
+from dataclasses import dataclass
 from numbers import Integral, Real
 
 import numpy as np
@@ -22,28 +22,24 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import (
-    _check_feature_names,
-    check_is_fitted,
-    validate_data,
-)
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 import sktelescope._mlp._validation as checks
-from sktelescope._core.checkpoints import CheckpointStore
+from sktelescope._checks import (
+    check_fitted_features,
+    check_targets,
+    checked_sample_weight,
+    user_stacklevel,
+)
 from sktelescope._core.network import build_mlp, count_mlp_parameters
 from sktelescope._core.observers import EarlyStopping, StageRecorder
-from sktelescope._core.optim import (
-    OPTIMIZERS,
-    SCHEDULES,
-    load_optimizer_state,
-    save_optimizer_state,
-)
+from sktelescope._core.optim import OPTIMIZERS, SCHEDULES
 from sktelescope._core.training import DivergenceError, TrainConfig, Trainer, TrainResult
-from sktelescope._mlp._run import Scaling, TrainingRun
+from sktelescope._mlp._fits import DataDigest, FitRecord
+from sktelescope._mlp._run import FeatureSpec, Scaling, TrainingRun
 from sktelescope._mlp._scaling import INPUT_SCALINGS, fit_input_scaling
 from sktelescope._mlp._stages import Stage
 from sktelescope._mlp._threads import resolve_threads, torch_threads
-from sktelescope._staged import row_fingerprints
 from sktelescope._version import __version__
 from sktelescope.exceptions import FitInterruptedWarning
 
@@ -80,7 +76,11 @@ class BaseTelescopingMLP(BaseEstimator):
         "max_stages": [Interval(Integral, 1, None, closed="left")],
         "stage_every": [Interval(Integral, 1, None, closed="left"), None],
         "warm_start": ["boolean"],
-        "n_jobs": [Integral, None],
+        "n_jobs": [
+            Interval(Integral, None, -1, closed="right"),
+            Interval(Integral, 1, None, closed="left"),
+            None,
+        ],
         "random_state": ["random_state"],
         "device": [str],
         "verbose": ["verbose"],
@@ -160,53 +160,39 @@ class BaseTelescopingMLP(BaseEstimator):
     def _validate_y_kwargs(self) -> dict:
         return {}
 
-    def _set_target_info(self, y) -> None:
-        """Learn what the targets are (classes, number of outputs) from training ``y``."""
-
-    def _target_indices(self, y, name: str = "y") -> np.ndarray:
-        """Targets as the loss object's ``encode`` takes them (class indices, values)."""
+    def _target_spec(self, y):
+        """What the training targets ``y`` are (a ``ValueTargets`` or ``ClassTargets``)."""
         raise NotImplementedError
 
-    def _make_loss(self):
+    def _make_loss(self, targets):
         raise NotImplementedError
 
-    def _stratify(self, indices) -> np.ndarray | None:
+    def _stratify(self, indices, targets) -> np.ndarray | None:
         return None
 
-    def _target_scaling(self, targets: np.ndarray):
+    def _target_scaling(self, encoded: np.ndarray):
         """``(mean, scale)`` of the encoded targets for training; identity by default."""
         return 0.0, 1.0
+
+    def _fitted_target_attributes(self, targets) -> dict:
+        """Fitted attributes that describe the targets (``n_outputs_``, ``classes_``)."""
+        return {}
 
     # ---------------------------------------------------------------- validation
     def _validate_features(self, X, name: str = "X") -> np.ndarray:
         """Validate ``X`` for a fitted model like ``predict`` does; errors name ``name``."""
-        _check_feature_names(self, X, reset=False)
-        X = checks.check_features(X, name)
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"{name} has {X.shape[1]} features, but {type(self).__name__} is expecting "
-                f"{self.n_features_in_} features as input (the features it was fitted on)."
-            )
-        return X
-
-    def _validate_features_and_targets(self, X, y, names: tuple[str, str] = ("X", "y")):
-        """``X`` and ``y`` of a fitted model, checked like ``fit`` checks them; errors name
-        ``names``."""
-        X = self._validate_features(X, name=names[0])
-        return X, self._checked_targets(y, len(X), names)
-
-    def _checked_targets(self, y, n_rows: int, names: tuple[str, str]) -> np.ndarray:
-        numeric = self._validate_y_kwargs().get("y_numeric", False)
-        y = checks.check_targets(y, n_rows, names, numeric)
-        return y[:, 0] if y.ndim == 2 and y.shape[1] == 1 and not numeric else y
-
-    def _checked_weights(self, sample_weight, X) -> np.ndarray:
-        return checks.checked_sample_weight(sample_weight, X)
+        names = getattr(self, "feature_names_in_", None)
+        owner = type(self).__name__
+        return check_fitted_features(X, self.n_features_in_, names, owner, name)
 
     # ---------------------------------------------------------------- fit
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None, X_val=None, y_val=None, monitors=None):
         """Train the network; the run is kept as ``stages_`` and ``run_``.
+
+        A fit is all or nothing: if it raises (bad input, divergence, an observer's error),
+        the estimator is left exactly as it was before the call. Ctrl-C is the exception: it
+        keeps the model reached so far, with a ``FitInterruptedWarning``.
 
         Parameters
         ----------
@@ -216,7 +202,7 @@ class BaseTelescopingMLP(BaseEstimator):
             Non-negative weights, normalised to mean one.
         X_val, y_val : array-like, optional
             Validation data for early stopping (switches early stopping on).
-        monitors : list of Observer, optional
+        monitors : Observer or list of Observer, optional
             Observers attached to this fit (e.g. the lens's ``TelescopingMonitor``): they
             see every optimizer step (see :class:`sktelescope.lens.Observer`).
 
@@ -225,112 +211,149 @@ class BaseTelescopingMLP(BaseEstimator):
         self : object
             The fitted estimator.
         """
+        monitors = _checked_monitors(monitors)
+        before = dict(self.__dict__)
+        try:
+            self._fit(X, y, sample_weight, X_val, y_val, monitors)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(before)
+            raise
+        return self
+
+    def _fit(self, X, y, sample_weight, X_val, y_val, monitors) -> None:
         continuing = bool(self.warm_start) and hasattr(self, "run_")
+        if continuing:
+            self._check_continuation()
         X, y = validate_data(
             self, X, y, dtype=np.float64, reset=not continuing, **self._validate_y_kwargs()
         )
-        weights = self._checked_weights(sample_weight, X)
-        if not continuing:
-            self._set_target_info(y)
-        indices = self._target_indices(y)
-        rng = check_random_state(self.random_state)
-        train, val = self._split_validation(X, indices, weights, X_val, y_val, rng)
-        monitors = self._check_monitors(monitors)
+        weights = checked_sample_weight(sample_weight, X)
+        targets = self.run_.targets if continuing else self._target_spec(y)
+        indices = targets.indices(y)
+        seed = self.run_.seed if continuing else _integer_seed(self.random_state)
+        rng = np.random.RandomState(seed)
+        split = self._split_validation(X, indices, weights, X_val, y_val, rng, targets)
+        rows = split.train_rows
+        train = (X[rows], indices[rows], weights[rows])
         if continuing:
-            self._continue(train, val, X, monitors)
+            run = self.run_.resume(self._train_config())
         else:
-            self._start(train, val, X, rng, monitors)
-        return self
+            run = self._new_run(train, targets, seed, rng)
+        digest = DataDigest.of(X, y, weights)
+        run.remember_rows(digest, rows)
+        first_step = run.checkpoints.steps[-1] if run.checkpoints.steps else 0
+        trainer, result, stopping, recorder = self._train(run, train, split.validation, monitors)
+        record = FitRecord(
+            seed, self.get_params(deep=False), digest, rows, split.kind, split.key,
+            first_step=first_step, last_step=recorder.store.steps[-1],
+        )  # fmt: skip
+        run.finish(trainer, stopping, record, recorder.every)
+        self._keep(run, result, stopping, continuing)
 
-    def _check_monitors(self, monitors) -> list:
-        monitors = [] if monitors is None else list(monitors)
-        for m in monitors:
-            if not all(hasattr(m, hook) for hook in ("on_train_begin", "on_step", "on_train_end")):
-                raise TypeError(
-                    f"monitors must be training observers (subclasses of "
-                    f"sktelescope.lens.Observer), got {type(m).__name__}."
+    def _check_continuation(self) -> None:
+        """Refuse a ``warm_start`` fit whose changed settings the fitted network cannot honour."""
+        fitted = self.run_.fits[-1].params
+        now = self.get_params(deep=False)
+        for name in _ARCHITECTURE:
+            old, new = fitted.get(name), now.get(name)
+            if name == "hidden_layer_sizes":
+                old, new = tuple(np.ravel(old).tolist()), tuple(np.ravel(new).tolist())
+            if old != new:
+                raise ValueError(
+                    f"warm_start=True continues the fitted network, but {name} changed from "
+                    f"{old!r} to {new!r} since it was fitted, which the fitted network cannot "
+                    f"honour. Set warm_start=False to train a new network with {name}={new!r}, "
+                    f"or set {name} back to {old!r} to continue."
                 )
-        return monitors
 
     def _use_early_stopping(self, n_samples: int) -> bool:
         if self.early_stopping == "auto":
             return n_samples >= self._auto_early_stopping_min_samples
         return bool(self.early_stopping)
 
-    def _split_validation(self, X, indices, weights, X_val, y_val, rng):
+    def _split_validation(self, X, indices, weights, X_val, y_val, rng, targets) -> _Split:
+        """The training rows of ``X`` and the validation data (a split of ``X``, ``X_val``, or
+        none), drawn from ``rng``."""
         if (X_val is None) != (y_val is None):
             raise ValueError("Pass both X_val and y_val, or neither.")
+        every_row = np.arange(len(X))
         if X_val is not None:
-            X_val, y_val = self._validate_features_and_targets(X_val, y_val, ("X_val", "y_val"))
-            val = (X_val, self._target_indices(y_val, name="y_val"), np.ones(len(X_val)))
-            return (X, indices, weights), val
+            X_val = self._validate_features(X_val, "X_val")
+            y_val = check_targets(y_val, len(X_val), ("X_val", "y_val"), targets.numeric)
+            val = (X_val, targets.indices(y_val, name="y_val"), np.ones(len(X_val)))
+            key = DataDigest.of(X_val, y_val, val[2]).key
+            return _Split(every_row, val, "given", key)
         if not self._use_early_stopping(len(X)):
-            return (X, indices, weights), None
+            return _Split(every_row, None, "none")
         if len(X) < 2:
             raise ValueError(
                 f"early_stopping needs at least 2 samples to hold out a validation split; got "
                 f"{len(X)}. Set early_stopping=False."
             )
-        split = train_test_split(
-            X, indices, weights, test_size=self.validation_fraction,
-            random_state=rng.randint(np.iinfo(np.int32).max), stratify=self._stratify(indices),
+        train, held_out = train_test_split(
+            every_row, test_size=self.validation_fraction,
+            random_state=rng.randint(np.iinfo(np.int32).max),
+            stratify=self._stratify(indices, targets),
         )  # fmt: skip
-        return (split[0], split[2], split[4]), (split[1], split[3], split[5])
+        if not np.any(weights[train] > 0):
+            raise ValueError(
+                "Every sample with a positive sample_weight fell into the early-stopping "
+                f"validation split ({len(held_out)} of {len(X)} rows): the network would "
+                "have nothing to train on. Give more samples a positive weight, or set "
+                "early_stopping=False (or pass X_val, y_val)."
+            )
+        val = (X[held_out], indices[held_out], weights[held_out])
+        return _Split(train, val, "split")
 
     # ---------------------------------------------------------------- a new run
-    def _start(self, train, val, X_all, rng, monitors) -> None:
-        X, indices, weights = train
-        loss = self._make_loss()
-        targets = loss.encode(indices)
-        t_mean, t_scale = self._target_scaling(targets)
+    def _new_run(self, train, targets, seed: int, rng) -> TrainingRun:
+        X = train[0]
+        loss = self._make_loss(targets)
+        t_mean, t_scale = self._target_scaling(loss.encode(train[1]))
         sizes = checks.check_hidden_layer_sizes(self.hidden_layer_sizes)
         n_params = count_mlp_parameters(X.shape[1], sizes, loss.n_outputs)
         adaptive = OPTIMIZERS[self.optimizer].adaptive
         checks.check_network_memory(n_params, 2 * self.max_stages + 2, adaptive)
         device = checks.resolve_device(self.device)
-        generator = torch.Generator().manual_seed(int(rng.randint(np.iinfo(np.int32).max)))
+        generator_seed = int(rng.randint(np.iinfo(np.int32).max))
+        generator = torch.Generator().manual_seed(generator_seed)
         module = build_mlp(X.shape[1], sizes, loss.n_outputs, self.activation,
                            self.init_scale, generator).to(device)  # fmt: skip
+        features = FeatureSpec(X.shape[1], getattr(self, "feature_names_in_", None),
+                               type(self).__name__)  # fmt: skip
         scaling = Scaling(fit_input_scaling(X, self.input_scaling), t_mean, t_scale)
-        run = TrainingRun(self, module, CheckpointStore(), loss, self._train_config(),
-                          scaling, row_fingerprints(X_all))  # fmt: skip
-        run.early_stopping = val is not None
-        self._train(run, train, val, generator, None, monitors)
+        run = TrainingRun(module, loss, self._train_config(), scaling, features, targets, seed)
+        run.generator_state = generator.get_state()
+        return run
 
-    def _continue(self, train, val, X_all, monitors) -> None:
-        run = self.run_
-        run.config = self._train_config()
-        run._fingerprints = np.union1d(run._fingerprints, row_fingerprints(X_all))
-        generator = torch.Generator()
-        generator.set_state(run.generator_state)
-        optimizer_state = run.optimizer_state
-        run.early_stopping = val is not None
-        self._train(run, train, val, generator, optimizer_state, monitors)
-
-    def _train(self, run, train, val, generator, optimizer_state, monitors) -> None:
+    def _train(self, run, train, val, monitors):
         to_tensors = _TensorMaker(run)
         train_tensors = to_tensors(*train)
         val_tensors = None if val is None else to_tensors(*val)
         n_train = len(train_tensors[0])
         stopping = EarlyStopping(self.n_iter_no_change, self.tol, val_tensors)
         recorder = self._stage_recorder(run, n_train, stopping)
+        generator = torch.Generator()
+        generator.set_state(run.generator_state)
         trainer = Trainer(
-            run.module, run.loss, run.config, generator, [stopping, recorder, *monitors],
+            run.module, run.loss, run.config, generator, [stopping, *monitors, recorder],
             input_transform=functools.partial(run.inputs, dtype=torch.float32),
             step=run.checkpoints.steps[-1] if run.checkpoints.steps else 0,
         )  # fmt: skip
-        if optimizer_state is not None:
-            load_optimizer_state(trainer.optimizer, optimizer_state, run.module.parameters())
+        if run.optimizer_state is not None:
+            trainer.resume_optimizer(run.optimizer_state)
         work = run.config.batch(n_train) * run.final_parameters.numel()
         with torch_threads(resolve_threads(self.n_jobs, work)):
             result = self._run_trainer(trainer, train_tensors)
-        self._keep_run(run, trainer, result, stopping, recorder)
+        return trainer, result, stopping, recorder
 
     def _stage_recorder(self, run, n_train: int, stopping) -> StageRecorder:
         if self.stage_every is None:
             return StageRecorder(run.checkpoints, self.max_stages, run.stage_interval,
                                  thinning=True, early_stopping=stopping)  # fmt: skip
-        planned = run.n_steps + self.max_iter * run.config.steps_per_epoch(n_train)
+        done = run.checkpoints.steps[-1] if run.checkpoints.steps else 0
+        planned = done + self.max_iter * run.config.steps_per_epoch(n_train)
         n_stages = math.ceil(planned / self.stage_every)
         if n_stages > self.max_stages:
             raise ValueError(
@@ -355,55 +378,58 @@ class BaseTelescopingMLP(BaseEstimator):
                 f"Training interrupted after {result.n_steps} optimizer steps; the model "
                 "keeps what it reached so far (under early stopping, its best epoch).",
                 FitInterruptedWarning,
-                stacklevel=checks.user_stacklevel(),
+                stacklevel=user_stacklevel(),
             )
         elif result.stop_reason == "max_epochs" and self.n_iter_no_change is not None:
             warnings.warn(
                 f"Maximum iterations ({self.max_iter}) reached and the optimization "
                 "hasn't converged yet.",
                 ConvergenceWarning,
-                stacklevel=checks.user_stacklevel(),
+                stacklevel=user_stacklevel(),
             )
         return result
 
-    def _keep_run(self, run, trainer, result, stopping, recorder) -> None:
-        if stopping.best_params is not None:
-            torch.nn.utils.vector_to_parameters(
-                stopping.best_params.to(run.device), run.module.parameters()
-            )
-        run.module.eval()
-        run.final_parameters = run.checkpoints.flats[-1].to(run.device)
-        run.n_steps = trainer.step
-        run.stage_interval = recorder.every
-        run.optimizer_state = _to_cpu(
-            save_optimizer_state(trainer.optimizer, run.module.parameters())
-        )
-        run.generator_state = trainer.generator.get_state()
+    def _keep(self, run, result, stopping, continuing: bool) -> None:
+        """Set the fitted attributes from a finished run (the last thing ``fit`` does)."""
+        for name, value in self._fitted_target_attributes(run.targets).items():
+            setattr(self, name, value)
+        previous = list(self.loss_curve_) if continuing else []
+        scores = getattr(self, "validation_score_", None) if continuing else None
         self.run_ = run
         self.module_ = run.module
         self.stages_ = [Stage(run, k) for k in range(run.checkpoints.n_stages)]
         self.n_stages_ = run.checkpoints.n_stages
-        self.n_steps_ = trainer.step
+        self.n_steps_ = run.n_steps
         self.best_step_ = run.checkpoints.steps[-1]
-        previous = self.loss_curve_ if self.warm_start and hasattr(self, "loss_curve_") else []
-        self.loss_curve_ = list(previous) + list(result.loss_curve)
+        self.loss_curve_ = previous + list(result.loss_curve)
         self.n_iter_ = len(self.loss_curve_)
-        if stopping.restores_best:
-            self.validation_score_ = np.asarray(stopping.scores)
-        elif hasattr(self, "validation_score_"):
-            del self.validation_score_
+        self._keep_validation_scores(scores, len(previous), stopping, len(result.loss_curve))
+
+    def _keep_validation_scores(self, earlier, n_earlier: int, stopping, n_epochs: int) -> None:
+        """``validation_score_`` over every epoch of ``loss_curve_`` (NaN where a fit had no
+        validation data); absent when no fit had any."""
+        earlier = np.full(n_earlier, np.nan) if earlier is None else np.asarray(earlier)
+        now = np.asarray(stopping.scores) if stopping.restores_best else np.full(n_epochs, np.nan)
+        scores = np.concatenate([earlier, now])
+        if np.all(np.isnan(scores)):
+            self.__dict__.pop("validation_score_", None)
+        else:
+            self.validation_score_ = scores
 
     def _train_config(self) -> TrainConfig:
         return TrainConfig.from_params(self.get_params(deep=False))
 
     # ---------------------------------------------------------------- evaluation
-    def _raw_output(self, X) -> np.ndarray:
+    def _fitted_run(self) -> TrainingRun:
+        """The fitted run, read once (a ``warm_start`` fit in another thread swaps it whole)."""
         check_is_fitted(self, "run_")
-        return self.run_.predict_raw(X)
+        return self.run_
+
+    def _raw_output(self, X) -> np.ndarray:
+        return self._fitted_run().predict_raw(X)
 
     def _staged_raw_output(self, X):
-        check_is_fitted(self, "run_")
-        yield from self.run_.staged_raw(X)
+        yield from self._fitted_run().staged_raw(X)
 
     def telescope(self, X) -> np.ndarray:
         """Initial function and each stage's contribution on ``X``.
@@ -428,8 +454,7 @@ class BaseTelescopingMLP(BaseEstimator):
         >>> est.telescope(X[:2]).shape == (2, 1 + est.n_stages_)
         True
         """
-        check_is_fitted(self, "run_")
-        return self.run_.telescope(X)
+        return self._fitted_run().telescope(X)
 
     def __getstate__(self):
         state = super().__getstate__()
@@ -462,16 +487,50 @@ class _TensorMaker:
         return torch.as_tensor(scaled, dtype=torch.float32, device=run.device), t, w
 
 
-def _to_cpu(state: dict) -> dict:
-    """A deep copy of an optimizer ``state_dict`` with every tensor on the CPU."""
-    return copy.deepcopy({k: _tensors_to_cpu(v) for k, v in state.items()})
+@dataclass(frozen=True)
+class _Split:
+    """The rows of ``X`` a fit trains on and its validation data (``kind``: "none", "split"
+    of ``X``, or "given" as ``X_val``, whose digest is ``key``)."""
+
+    train_rows: np.ndarray
+    validation: tuple | None
+    kind: str
+    key: str | None = None
 
 
-def _tensors_to_cpu(value):
-    if isinstance(value, torch.Tensor):
-        return value.detach().cpu()
-    if isinstance(value, dict):
-        return {k: _tensors_to_cpu(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return type(value)(_tensors_to_cpu(v) for v in value)
-    return value
+#: Settings a ``warm_start`` continuation cannot change: they define the fitted network.
+_ARCHITECTURE = (
+    "hidden_layer_sizes", "activation", "loss", "optimizer", "init_scale", "device",
+    "input_scaling", "label_smoothing",
+)  # fmt: skip
+
+
+def _integer_seed(random_state) -> int:
+    """The integer every random draw of a new run comes from: ``random_state`` itself when it
+    is an integer (so integer seeds give the runs they always gave), else one draw from it
+    (like ``HistGradientBoosting*``'s ``_random_seed``), recorded so the run replays."""
+    if isinstance(random_state, Integral) and not isinstance(random_state, bool):
+        return int(random_state)
+    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+
+
+def _checked_monitors(monitors) -> list:
+    """``monitors`` (one observer or a sequence of them) as a list of observers."""
+    if monitors is None:
+        return []
+    single = all(hasattr(monitors, hook) for hook in _HOOKS)
+    monitors = [monitors] if single else monitors
+    try:
+        monitors = list(monitors)
+    except TypeError:
+        monitors = [monitors]
+    for m in monitors:
+        if not all(hasattr(m, hook) for hook in _HOOKS):
+            raise TypeError(
+                f"monitors must be training observers (subclasses of "
+                f"sktelescope.lens.Observer) or a list of them, got {type(m).__name__}."
+            )
+    return monitors
+
+
+_HOOKS = ("on_train_begin", "on_step", "on_epoch_end", "on_train_end")

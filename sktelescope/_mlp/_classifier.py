@@ -14,6 +14,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sktelescope._core.losses import classification_loss
 from sktelescope._mlp._base import BaseTelescopingMLP
 from sktelescope._mlp._docs import document_parameters
+from sktelescope._mlp._targets import ClassTargets
 
 __all__ = ["TelescopingMLPClassifier"]
 
@@ -123,7 +124,7 @@ class TelescopingMLPClassifier(ClassifierMixin, BaseTelescopingMLP):
         super().__init__(**shared)
         self.label_smoothing = label_smoothing
 
-    def _set_target_info(self, y) -> None:
+    def _target_spec(self, y) -> ClassTargets:
         check_classification_targets(y)
         classes = LabelEncoder().fit(y).classes_
         if len(classes) < 2:
@@ -131,29 +132,17 @@ class TelescopingMLPClassifier(ClassifierMixin, BaseTelescopingMLP):
                 "The classifier needs samples of at least 2 classes in the data, but the "
                 f"data contains only one class: {classes[0]!r}."
             )
-        self.classes_ = classes
+        return ClassTargets(classes)
 
-    def _target_indices(self, y, name: str = "y") -> np.ndarray:
-        y = np.asarray(y)
-        if y.ndim != 1:
-            raise ValueError(f"{name} must be 1-dimensional class labels, got shape {y.shape}.")
-        classes = self.classes_
-        idx = np.searchsorted(classes, y)
-        unseen = (idx >= len(classes)) | (classes[np.minimum(idx, len(classes) - 1)] != y)
-        if np.any(unseen):
-            raise ValueError(
-                f"{name} contains labels not seen in the training labels: "
-                f"{np.unique(y[unseen])!r}; "
-                f"the classes are {classes!r}."
-            )
-        return idx
+    def _fitted_target_attributes(self, targets) -> dict:
+        return {"classes_": targets.classes}
 
-    def _make_loss(self):
+    def _make_loss(self, targets):
         name = "log_loss" if self.loss == "auto" else self.loss
-        return classification_loss(name, len(self.classes_), self.label_smoothing)
+        return classification_loss(name, len(targets.classes), self.label_smoothing)
 
-    def _stratify(self, indices) -> np.ndarray | None:
-        counts = np.bincount(indices, minlength=len(self.classes_))
+    def _stratify(self, indices, targets) -> np.ndarray | None:
+        counts = np.bincount(indices, minlength=len(targets.classes))
         counts = counts[counts > 0]
         n_val = math.ceil(self.validation_fraction * len(indices))
         n_train = len(indices) - n_val
@@ -185,8 +174,8 @@ class TelescopingMLPClassifier(ClassifierMixin, BaseTelescopingMLP):
         -------
         labels : ndarray of shape (n_samples,)
         """
-        scores = self.decision_function(X)
-        return self.classes_[self.run_.loss.class_index(scores)]
+        run = self._fitted_run()
+        return run.classes[run.loss.class_index(run.predict_raw(X))]
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities for ``X``.
@@ -199,8 +188,8 @@ class TelescopingMLPClassifier(ClassifierMixin, BaseTelescopingMLP):
         -------
         proba : ndarray of shape (n_samples, n_classes)
         """
-        scores = self.decision_function(X)
-        return self.run_.loss.predict_proba(scores)
+        run = self._fitted_run()
+        return run.loss.predict_proba(run.predict_raw(X))
 
     def staged_decision_function(self, X):
         """Yield ``decision_function(X)`` after each stage.
@@ -226,8 +215,9 @@ class TelescopingMLPClassifier(ClassifierMixin, BaseTelescopingMLP):
         ------
         labels : ndarray of shape (n_samples,)
         """
-        for scores in self._staged_raw_output(X):
-            yield self.classes_[self.run_.loss.class_index(scores)]
+        run = self._fitted_run()
+        for scores in run.staged_raw(X):
+            yield run.classes[run.loss.class_index(scores)]
 
     def staged_predict_proba(self, X):
         """Yield ``predict_proba(X)`` after each stage.
@@ -240,5 +230,6 @@ class TelescopingMLPClassifier(ClassifierMixin, BaseTelescopingMLP):
         ------
         proba : ndarray of shape (n_samples, n_classes)
         """
-        for scores in self._staged_raw_output(X):
-            yield self.run_.loss.predict_proba(scores)
+        run = self._fitted_run()
+        for scores in run.staged_raw(X):
+            yield run.loss.predict_proba(scores)

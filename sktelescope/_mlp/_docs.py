@@ -121,8 +121,10 @@ warm_start : bool, default=False
     When fitted, ``fit`` continues training from the current parameters and
     optimizer state and adds stages (like ``GradientBoostingRegressor``'s
     ``warm_start`` adds trees); the input and target scaling (and the classes) of
-    the first fit are kept. The learning-rate schedule is re-planned over all steps;
-    the optimizer's other settings are those of the continued fit.""",
+    the first fit are kept. The learning-rate schedule is re-planned over all steps,
+    and every other optimizer setting is the continued fit's; a changed architecture,
+    activation, loss, optimizer, ``init_scale``, ``device``, ``input_scaling`` or
+    ``label_smoothing`` is refused.""",
     "n_jobs": """\
 n_jobs : int or None, default=None
     The torch threads while fitting. ``None``: one thread for networks whose per-step work

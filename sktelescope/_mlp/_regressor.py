@@ -6,10 +6,11 @@ import numpy as np
 from sklearn.base import RegressorMixin
 from sklearn.utils._param_validation import StrOptions
 
-import sktelescope._mlp._validation as checks
+from sktelescope._checks import standardisation
 from sktelescope._core.losses import SquaredError
 from sktelescope._mlp._base import BaseTelescopingMLP
 from sktelescope._mlp._docs import document_parameters
+from sktelescope._mlp._targets import ValueTargets
 
 __all__ = ["TelescopingMLPRegressor"]
 
@@ -100,24 +101,17 @@ class TelescopingMLPRegressor(RegressorMixin, BaseTelescopingMLP):
     def _validate_y_kwargs(self) -> dict:
         return {"multi_output": True, "y_numeric": True}
 
-    def _set_target_info(self, y) -> None:
-        self.n_outputs_ = 1 if y.ndim == 1 else y.shape[1]
+    def _target_spec(self, y) -> ValueTargets:
+        return ValueTargets(1 if y.ndim == 1 else y.shape[1], type(self).__name__)
 
-    def _target_indices(self, y, name: str = "y") -> np.ndarray:
-        y = np.asarray(y, dtype=np.float64)
-        n_outputs = 1 if y.ndim == 1 else y.shape[1]
-        if n_outputs != self.n_outputs_:
-            raise ValueError(
-                f"{name} has {n_outputs} targets, but {type(self).__name__} was fitted with "
-                f"{self.n_outputs_}. Pass targets of the training shape."
-            )
-        return y
+    def _fitted_target_attributes(self, targets) -> dict:
+        return {"n_outputs_": targets.n_outputs}
 
-    def _make_loss(self) -> SquaredError:
-        return SquaredError(self.n_outputs_)
+    def _make_loss(self, targets) -> SquaredError:
+        return SquaredError(targets.n_outputs)
 
-    def _target_scaling(self, targets: np.ndarray):
-        return checks.standardisation(targets, "y")
+    def _target_scaling(self, encoded: np.ndarray):
+        return standardisation(encoded, "y")
 
     def predict(self, X) -> np.ndarray:
         """Predict targets for ``X``.

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.preprocessing import QuantileTransformer
 
-import sktelescope._mlp._validation as checks
+from sktelescope._checks import standardisation
 
 __all__ = [
     "INPUT_SCALINGS",
@@ -162,7 +162,7 @@ def fit_input_scaling(X: np.ndarray, method: str = "standard") -> InputScaling:
     [-0.949, -0.493, 0.0, 0.493, 2.994]
     """
     if method == "standard":
-        return StandardScaling(*checks.standardisation(X, "X"))
+        return StandardScaling(*standardisation(X, "X"))
     if method == "robust":
         return RobustScaling(*robust_center_scale(X))
     if method == "quantile":

@@ -144,8 +144,9 @@ class Stage(StageBase):
         ----------
         X : array-like of shape (n_samples, n_features)
         Z : array-like of shape (n_z, n_features)
-            The kernel's columns, normally the training inputs. A network stage does not
-            keep its training inputs, so ``Z`` is required.
+            The kernel's columns: rows of the data the model was fitted on (others are
+            refused; use :meth:`kernel` for a kernel between any points). A network stage
+            does not keep its training inputs, so ``Z`` is required.
         preconditioned : bool, default=False
             Include the preconditioner the stage's first step applied.
         chunk_size : int, default=512
@@ -166,7 +167,7 @@ class Stage(StageBase):
         pre = self._preconditioner_or_raise(preconditioned)
         flat = self.start_parameters  # float32: the parameters' own precision, for speed
         Xt = self._run.inputs(X, flat.dtype).to(flat)
-        Zt = self._run.inputs(Z, flat.dtype, name="Z").to(flat)
+        Zt = self._run.scaled(self._run.check_training_inputs(Z, "Z"), flat.dtype, "Z").to(flat)
         _check_memory(self._run.module, len(Xt), len(Zt), pre is not None, chunk_size,
                       max_memory_bytes)  # fmt: skip
         pre = None if pre is None else pre.to(flat)

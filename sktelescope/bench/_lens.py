@@ -307,9 +307,10 @@ def _pair_measures(job: LensJob, net, trees, sets: _MixedSets) -> tuple[dict, st
 def extremity_ratios(model, X_train: np.ndarray, X_rows: np.ndarray, groups) -> np.ndarray:
     """The kernel-extremity ratio ``R`` of each group of rows of ``X_rows``.
 
-    The same number as ``kernel_extremity_ratio(model, X_train, X_rows[group],
+    The same number as ``kernel_extremity_ratio(model, X_train, X_test=X_rows[group],
     max_train_samples=None)`` for each group, with every stage's kernel computed once for the
-    union of the groups (and the denominator once).
+    union of the groups (and the denominator once). A network's kernel columns and
+    denominator are the rows of ``X_train`` it trained on.
 
     Parameters
     ----------
@@ -332,6 +333,9 @@ def extremity_ratios(model, X_train: np.ndarray, X_rows: np.ndarray, groups) -> 
     >>> extremity_ratios(est, X, 3 * X[:10], [np.arange(5), np.arange(10)]).shape
     (2,)
     """
+    run = getattr(model, "run_", None)
+    if run is not None:  # the rows the network trained on: not its early-stopping hold-out
+        X_train = X_train[run.trained_on(run.validate_features(X_train))]
     test_max = np.empty((len(model.stages_), len(groups)))
     train_max = np.empty(len(model.stages_))
     for k, stage in enumerate(model.stages_):

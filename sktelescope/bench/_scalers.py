@@ -1,7 +1,7 @@
 """Robust scaling with smooth clipping, RealMLP's input preprocessing (Holzmüller et al. 2024),
 as a scikit-learn transformer for the benchmark's pipelines.
 
-The math is the estimators' own ``input_scaling="robust"`` (:mod:`sktelescope._mlp._scaling`):
+The math is the estimators' own ``input_scaling="robust"`` (``sktelescope._mlp``):
 each column is centred by its median and divided by its interquartile range (half its range
 where the IQR is zero; constant columns become 0), then squashed smoothly by
 ``x / sqrt(1 + (x / 3)**2)``, the identity near 0 tending to ±3 for outliers.
@@ -13,7 +13,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from sktelescope._mlp._scaling import robust_center_scale, smooth_clip
+from sktelescope._mlp import robust_center_scale, smooth_clip
 
 __all__ = ["RobustSmoothClipScaler"]
 

@@ -42,9 +42,6 @@ class ChannelOptimizer:
         Initial parameters (float64); ``D^S_0 = 0`` and ``D^C_0 = θ_0``.
     n : int
         Number of training targets (columns of the y-channel).
-    parameters : sequence of torch.Tensor, optional
-        The network's parameters in flat order (needed when the optimizer has more than
-        one parameter group; default the optimizer's own order).
 
     Examples
     --------
@@ -58,10 +55,9 @@ class ChannelOptimizer:
     [-0.1, -0.1, -0.1]
     """
 
-    def __init__(self, theta0: torch.Tensor, n: int, parameters=None) -> None:
+    def __init__(self, theta0: torch.Tensor, n: int) -> None:
         self.S = theta0.new_zeros(len(theta0), n)
         self.C = theta0.clone()
-        self.parameters = None if parameters is None else list(parameters)
         self.buffers: tuple[torch.Tensor, torch.Tensor] | None = None
 
     @staticmethod
@@ -78,22 +74,25 @@ class ChannelOptimizer:
             return 1
         return int(shared_value(optimizer, "momentum", 0.0) != 0)
 
-    def step(self, optimizer, grad_S: torch.Tensor, grad_C: torch.Tensor):
+    def step(self, optimizer, grad_S: torch.Tensor, grad_C: torch.Tensor, parameters=None):
         """Apply one optimizer step to the channels; return ``(ΔD^S, ΔD^C)``.
 
         ``grad_S`` (p, n) and ``grad_C`` (p,) are the y-channel and constant channel of the
         batch gradient; call after ``optimizer.step()`` so Adam's state is the one it used.
+        ``parameters`` are the network's in flat order (needed when the optimizer has more
+        than one parameter group; default the optimizer's own order).
         """
         spec = optimizer_spec(optimizer)
-        lr = coordinate_values(optimizer, "lr", self.parameters)
-        wd = coordinate_values(optimizer, "weight_decay", self.parameters, default=0.0)
+        parameters = None if parameters is None else list(parameters)
+        lr = coordinate_values(optimizer, "lr", parameters)
+        wd = coordinate_values(optimizer, "weight_decay", parameters, default=0.0)
         if spec.adaptive and spec.decoupled_decay:
-            delta = self._adam(optimizer, lr, grad_S, grad_C)
+            delta = self._adam(optimizer, lr, grad_S, grad_C, parameters)
             if not _is_zero(wd):
                 decay = -lr * wd
                 delta = (delta[0] + _rows(decay, self.S), delta[1] + _rows(decay, self.C))
         elif spec.adaptive:
-            delta = self._adam(optimizer, lr, *self._with_decay(wd, grad_S, grad_C))
+            delta = self._adam(optimizer, lr, *self._with_decay(wd, grad_S, grad_C), parameters)
         else:
             delta = self._sgd(optimizer, lr, *self._with_decay(wd, grad_S, grad_C))
         self.S += delta[0]
@@ -120,7 +119,7 @@ class ChannelOptimizer:
                 d_S, d_C = self.buffers
         return _rows(-lr, d_S), _rows(-lr, d_C)
 
-    def _adam(self, optimizer, lr, g_S, g_C):
+    def _adam(self, optimizer, lr, g_S, g_C, parameters):
         beta1 = shared_value(optimizer, "betas")[0]
         if self.buffers is None:
             self.buffers = (torch.zeros_like(g_S), torch.zeros_like(g_C))
@@ -128,6 +127,6 @@ class ChannelOptimizer:
         self.buffers[1].mul_(beta1).add_(g_C, alpha=1 - beta1)
         first = next(iter(optimizer.state.values()))
         # 1/(sqrt(v̂)+ε) without lr factors: the groups' own rates enter through `lr`
-        inverse = applied_preconditioner(optimizer, self.parameters, lr_factors=False)
+        inverse = applied_preconditioner(optimizer, parameters, lr_factors=False)
         scale = _rows(-lr / (1 - beta1 ** float(first["step"])), inverse.to(g_S))
         return scale[:, None] * self.buffers[0], scale * self.buffers[1]

@@ -18,7 +18,6 @@ one-hot targets for classifiers), weighted like training.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from numbers import Integral
@@ -27,15 +26,13 @@ import numpy as np
 import torch
 from sklearn.utils.validation import check_is_fitted
 
-from sktelescope._core.network import flatten_parameters, forward_stacked
+from sktelescope._checks import format_bytes, positive_int
+from sktelescope._core.network import flatten_parameters, forward_stacked, linear_layers
 from sktelescope._core.observers import Observer
 from sktelescope._core.training import Trainer
-from sktelescope.lens._replay import (
-    check_estimator,
-    check_fit_data,
-    check_replayable,
-    replay_fit,
-)
+from sktelescope.lens._calls import legacy_call
+from sktelescope.lens._replay import replay
+from sktelescope.lens._subject import Subject, resolve
 
 __all__ = [
     "InterpolationResult",
@@ -48,16 +45,16 @@ __all__ = [
 
 
 # ----------------------------------------------------------------- evaluation
-def _fitted_run(est):
-    check_estimator(est, "Mode connectivity")
-    check_is_fitted(est, "run_")
-    return est.run_
+def _fitted(model, what: str) -> Subject:
+    subject = resolve(model, what, trees=False)
+    check_is_fitted(subject.model, "run_")
+    return subject
 
 
-def _losses_and_accuracies(est, flats: torch.Tensor, X, y, sample_weight=None):
+def _losses_and_accuracies(subject, flats: torch.Tensor, X, y, sample_weight=None):
     """Training-objective loss (and classifier accuracy) of each row of ``flats``."""
-    run = _fitted_run(est)
-    Xt, T, W = run.training_tensors(X, y, sample_weight, dtype=torch.float64)
+    run = subject.model.run_
+    Xt, T, W = run.training_tensors(subject.transform(X), y, sample_weight, dtype=torch.float64)
     outs = forward_stacked(run.module, flats.to(Xt), Xt)
     losses = np.array([float(run.loss(out, T, W)) for out in outs])
     if run.classes is None:
@@ -67,15 +64,16 @@ def _losses_and_accuracies(est, flats: torch.Tensor, X, y, sample_weight=None):
     return losses, np.array(acc)
 
 
-def evaluate_parameters(est, theta: torch.Tensor, X, y, sample_weight=None):
+def evaluate_parameters(est, X, y, theta: torch.Tensor, sample_weight=None):
     """Loss and accuracy of ``est``'s network at the flat parameters ``theta``.
 
     Parameters
     ----------
-    est : fitted TelescopingMLPRegressor or TelescopingMLPClassifier
-    theta : torch.Tensor of shape (n_params,)
+    est : fitted TelescopingMLP* estimator, Pipeline ending in one, or a search over one
     X : array-like of shape (n_samples, n_features)
     y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        Data on which the loss is measured (raw data for a Pipeline).
+    theta : torch.Tensor of shape (n_params,)
     sample_weight : array-like of shape (n_samples,), optional
 
     Returns
@@ -93,13 +91,23 @@ def evaluate_parameters(est, theta: torch.Tensor, X, y, sample_weight=None):
     >>> X, y = make_classification(n_samples=60, random_state=0)
     >>> clf = TelescopingMLPClassifier(hidden_layer_sizes=(8,), max_iter=5,
     ...                                random_state=0).fit(X, y)
-    >>> loss, acc = evaluate_parameters(clf, flatten_parameters(clf.module_), X, y)
+    >>> loss, acc = evaluate_parameters(clf, X, y, flatten_parameters(clf.module_))
     >>> bool(acc == clf.score(X, y))
     True
     """
-    theta = _check_theta(est, theta, "theta")
-    losses, acc = _losses_and_accuracies(est, theta[None], X, y, sample_weight)
+    subject = _fitted(est, "evaluate_parameters")
+    if _is_parameter_vector(X, subject):
+        legacy_call("evaluate_parameters", "(est, X, y, theta)", "(est, theta, X, y)")
+        X, y, theta = y, theta, X
+    theta = _check_theta(subject, theta, "theta")
+    losses, acc = _losses_and_accuracies(subject, theta[None], X, y, sample_weight)
     return float(losses[0]), None if acc is None else float(acc[0])
+
+
+def _is_parameter_vector(value, subject) -> bool:
+    """Whether a data argument is a flat parameter vector (an old-form call)."""
+    n_params = subject.model.run_.final_parameters.numel()
+    return isinstance(value, torch.Tensor) and value.dim() == 1 and value.numel() == n_params
 
 
 # -------------------------------------------------------------- interpolation
@@ -133,21 +141,25 @@ class InterpolationResult:
 
 
 def interpolate(
-    est, theta_a: torch.Tensor, theta_b: torch.Tensor, X, y, n_points: int = 30, sample_weight=None
-) -> InterpolationResult:
+    est, X, y, theta_a: torch.Tensor, theta_b: torch.Tensor, n_points: int = 30,
+    sample_weight=None, *, max_bytes: int = 2**30,
+) -> InterpolationResult:  # fmt: skip
     """Loss (and accuracy) of the weights on the segment between ``theta_a`` and ``theta_b``.
 
     Parameters
     ----------
-    est : fitted TelescopingMLPRegressor or TelescopingMLPClassifier
+    est : fitted TelescopingMLP* estimator, Pipeline ending in one, or a search over one
         Supplies the architecture, the input/target scaling and the loss.
+    X, y : array-like
+        Data on which the loss is measured (the paper uses the validation set; raw data
+        for a Pipeline).
     theta_a, theta_b : torch.Tensor of shape (n_params,)
         Flat parameter vectors, e.g. from :func:`spawn_children`.
-    X, y : array-like
-        Data on which the loss is measured (the paper uses the validation set).
     n_points : int, default=30
         Grid size in α, endpoints included.
     sample_weight : array-like of shape (n_samples,), optional
+    max_bytes : int, default=2**30
+        Refuse (before any work) a grid whose parameters and outputs would need more.
 
     Returns
     -------
@@ -159,18 +171,25 @@ def interpolate(
     >>> from sktelescope import TelescopingMLPRegressor
     >>> X, y = make_regression(n_samples=60, n_features=3, random_state=0)
     >>> est = TelescopingMLPRegressor(hidden_layer_sizes=(8,), max_iter=5,
-    ...                               early_stopping=False, random_state=0).fit(X, y)
+    ...                               random_state=0).fit(X, y)
     >>> theta = est.stages_[-1].end_parameters
-    >>> interpolate(est, theta, theta, X, y, n_points=5).barrier
+    >>> interpolate(est, X, y, theta, theta, n_points=5).barrier
     0.0
     """
-    if not isinstance(n_points, Integral) or n_points < 2:
+    subject = _fitted(est, "interpolate")
+    if _is_parameter_vector(X, subject):
+        legacy_call("interpolate", "(est, X, y, theta_a, theta_b, ...)",
+                    "(est, theta_a, theta_b, X, y, ...)")  # fmt: skip
+        X, y, theta_a, theta_b = theta_a, theta_b, X, y
+    if not isinstance(n_points, Integral) or isinstance(n_points, bool) or n_points < 2:
         raise ValueError(f"n_points must be an integer >= 2, got {n_points!r}.")
-    theta_a, theta_b = _check_pair(est, theta_a, theta_b)
+    theta_a = _check_theta(subject, theta_a, "theta_a")
+    theta_b = _check_theta(subject, theta_b, "theta_b")
+    _check_grid_memory(subject, n_points, _n_rows(X), positive_int(max_bytes, "max_bytes"))
     alphas = np.linspace(0.0, 1.0, n_points)
     a = torch.as_tensor(alphas, dtype=torch.float64)[:, None]
     flats = theta_b + a * (theta_a - theta_b)  # exactly theta_b everywhere when a == b
-    losses, acc = _losses_and_accuracies(est, flats, X, y, sample_weight)
+    losses, acc = _losses_and_accuracies(subject, flats, X, y, sample_weight)
     losses_avg = losses[0] + alphas * (losses[-1] - losses[0])
     result = InterpolationResult(alphas, losses, losses_avg, float(np.max(losses - losses_avg)))
     if acc is not None:
@@ -180,13 +199,27 @@ def interpolate(
     return result
 
 
-def _check_pair(est, theta_a, theta_b) -> tuple[torch.Tensor, torch.Tensor]:
-    return _check_theta(est, theta_a, "theta_a"), _check_theta(est, theta_b, "theta_b")
+def _check_grid_memory(subject, n_points: int, n_rows: int, max_bytes: int) -> None:
+    """Refuse an interpolation grid whose float64 parameters and outputs exceed ``max_bytes``."""
+    run = subject.model.run_
+    n_params = run.final_parameters.numel()
+    widest = max(m.out_features for m in linear_layers(run.module))
+    need = 8 * n_points * (n_params + 2 * n_rows * widest)
+    if need > max_bytes:
+        raise ValueError(
+            f"interpolate over n_points={n_points:,} would need about {format_bytes(need)} "
+            f"(a float64 copy of the {n_params:,} parameters and the activations of "
+            f"{n_rows:,} rows per point), above max_bytes={format_bytes(max_bytes)}. Use fewer "
+            "points (the paper uses 30), or raise max_bytes."
+        )
 
 
-def _check_theta(est, theta, name: str) -> torch.Tensor:
-    n_params = _fitted_run(est).final_parameters.numel()
-    theta = torch.as_tensor(theta).detach().to("cpu", torch.float64).reshape(-1)
+def _check_theta(subject, theta, name: str) -> torch.Tensor:
+    n_params = subject.model.run_.final_parameters.numel()
+    try:
+        theta = torch.as_tensor(theta).detach().to("cpu", torch.float64).reshape(-1)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise TypeError(f"{name} must be a flat parameter vector (a tensor), got {exc}.") from None
     if theta.numel() != n_params:
         raise ValueError(
             f"{name} has {theta.numel()} values but the network has {n_params} parameters; "
@@ -270,41 +303,40 @@ def _stack_thetas(thetas) -> torch.Tensor:
 
 # ------------------------------------------------------------------- spawning
 class _SpawnAt(Observer):
-    """Replay observer that ends the replay right after optimizer step ``step``.
+    """Replay observer that keeps the trainer at the spawn point: after optimizer step
+    ``step`` (the replay stops there), it is exactly the parent's (parameters, optimizer
+    state, step count, schedule, training tensors); children branch from it."""
 
-    The replay's trainer is then exactly the parent's at the spawn point (parameters,
-    optimizer state, step count, schedule, training tensors); children branch from it.
-    """
-
-    def __init__(self, step: int, n_rows: int) -> None:
-        self.step, self.n_rows = step, n_rows
+    def __init__(self, step: int) -> None:
+        self.step = step
         self.trainer = None
 
     def on_train_begin(self, trainer) -> None:
-        if len(trainer.train_data[0]) != self.n_rows:
-            raise ValueError(
-                "Spawning continues training for the parent's number of steps and does not "
-                "support early stopping (a validation split); refit the parent with "
-                "early_stopping=False."
-            )
         self.trainer = trainer
-        if self.step == 0:
-            trainer.request_stop("spawn point")
 
     def on_step(self, step) -> None:
         if step.step == self.step:
-            step.trainer.request_stop("spawn point")
+            self.trainer = step.trainer
 
 
-def _replay_to(est, X, y, step: int, sample_weight=None) -> Trainer:
-    """Re-run ``est``'s fit from its ``random_state`` up to ``step`` optimizer steps."""
-    check_replayable(est)
-    check_is_fitted(est, "run_")
-    if not isinstance(step, Integral) or not 0 <= step < est.n_steps_:
-        raise ValueError(f"spawn_step must be an integer in [0, {est.n_steps_}), got {step!r}.")
-    check_fit_data(est, X, y, sample_weight)
-    spawn = _SpawnAt(int(step), _n_rows(X))
-    replay_fit(est, X, y, [spawn], sample_weight, compare=False)  # stops at the spawn step
+def _replay_to(subject, X, y, step: int, sample_weight, fit_params) -> Trainer:
+    """Re-run the parent's fit up to ``step`` optimizer steps; the trainer there."""
+    est = subject.model
+    if len(est.run_.fits) > 1:
+        raise ValueError(
+            "spawn_children needs a model trained in one fit; this one was continued with "
+            "warm_start, and its children could not follow the later fits' settings. Refit "
+            "it in one fit (more max_iter) and spawn from that."
+        )
+    last = est.best_step_
+    if not isinstance(step, Integral) or isinstance(step, bool) or not 0 <= step < last:
+        raise ValueError(
+            f"spawn_step must be an integer in [0, {last}) (the steps of the kept model, "
+            f"best_step_={last}), got {step!r}."
+        )
+    spawn = _SpawnAt(int(step))
+    replay(subject, X, y, [spawn], sample_weight=sample_weight, fit_params=fit_params,
+           until=int(step))  # fmt: skip
     return spawn.trainer
 
 
@@ -324,18 +356,28 @@ def _train_child(point: Trainer, n_steps: int, generator: torch.Generator) -> to
     return flatten_parameters(child.module)
 
 
-def _warn_if_not_parent(est, point: Trainer) -> None:
-    """Where the parent kept a checkpoint at the spawn step, the replay must reproduce it."""
+def _check_spawn_point(est, point: Trainer) -> None:
+    """Where the parent kept a checkpoint at the spawn step, the replay must have reached it."""
     checkpoints = est.run_.checkpoints
     if point.step in checkpoints.steps:
         stored = checkpoints.flats[checkpoints.steps.index(point.step)]
         if not torch.equal(stored, flatten_parameters(point.module).to(stored)):
-            warnings.warn(
-                f"The replayed run differs from the parent's at step {point.step}: pass the "
-                "data (and sample_weight) the parent was fitted on, on a deterministic device.",
-                UserWarning,
-                stacklevel=3,
+            raise ValueError(
+                f"The replayed run differs from the parent's at step {point.step}: training "
+                "on this device is not deterministic (a GPU), so children of a replay would "
+                "not be children of this model."
             )
+
+
+def _check_children_memory(est, n_children: int, max_bytes: int) -> None:
+    n_params = est.run_.final_parameters.numel()
+    need = 4 * n_params * (n_children + 6)  # the children, one child's model and optimizer
+    if need > max_bytes:
+        raise ValueError(
+            f"{n_children:,} children of a {n_params:,}-parameter network would need about "
+            f"{format_bytes(need)}, above max_bytes={format_bytes(max_bytes)}. Spawn fewer "
+            "children (the paper uses 2), or raise max_bytes."
+        )
 
 
 @dataclass
@@ -347,7 +389,7 @@ class SpawnResult:
     spawn_step : int
         Optimizer step of the parent's run the children start from.
     n_steps : int
-        Optimizer steps each child has taken in all (the parent's ``n_steps_``).
+        Optimizer steps each child has taken in all (the parent's ``best_step_``).
     spawn_parameters : torch.Tensor of shape (n_params,)
         The parent's parameters after ``spawn_step`` steps.
     children : torch.Tensor of shape (n_children, n_params)
@@ -364,27 +406,34 @@ class SpawnResult:
 
 
 def spawn_children(
-    est, X, y, spawn_step: int, n_children: int = 2, seeds=None, sample_weight=None
-) -> SpawnResult:
+    est, X, y, spawn_step: int, n_children: int = 2, seeds=None, sample_weight=None, *,
+    fit_params: dict | None = None, max_bytes: int = 2**30,
+) -> SpawnResult:  # fmt: skip
     """Train children from step ``spawn_step`` of ``est``'s run that differ only in data order.
 
-    The parent's run is replayed from its integer ``random_state`` up to ``spawn_step``
-    (bit-identical on CPU: same initialisation, batches and optimizer state). Each child
-    then continues, with the parent's optimizer state, learning-rate schedule and
-    settings, up to the parent's ``n_steps_``, drawing its batch order from its own seed.
-    Memory: one parameter vector and optimizer state per child, one at a time.
+    The parent's run is replayed from the seed and settings its fit recorded up to
+    ``spawn_step`` (bit-identical on CPU: same initialisation, batches, validation split and
+    optimizer state; data other than the fit's is refused). Each child then continues, with
+    the parent's optimizer state, learning-rate schedule and settings, on the rows the
+    parent trained on, up to the step of the parent's kept model (``best_step_``: its best
+    epoch under early stopping), drawing its batch order from its own seed. Memory: one
+    parameter vector per child, and one child's model and optimizer state at a time.
 
     Parameters
     ----------
-    est : fitted TelescopingMLPRegressor or TelescopingMLPClassifier
-        Fitted on ``(X, y)`` with an integer ``random_state`` and without early stopping.
+    est : fitted TelescopingMLP* estimator, Pipeline ending in one, or a search over one
+        Trained in one fit (not continued with ``warm_start``).
     X, y, sample_weight
-        The parent's training data.
+        The data given to the parent's ``fit`` (raw data for a Pipeline).
     spawn_step : int
         Optimizer steps of the parent's run before spawning (0 = at initialisation).
     n_children : int, default=2
     seeds : sequence of int, optional
         One batch-order seed per child; default ``0, 1, ...``.
+    fit_params : dict, optional
+        ``X_val``, ``y_val`` if they were given to ``fit``.
+    max_bytes : int, default=2**30
+        Refuse (before any work) children whose parameters would need more.
 
     Returns
     -------
@@ -402,19 +451,21 @@ def spawn_children(
     >>> res.children.shape[0], res.n_steps
     (2, 12)
     """
-    _fitted_run(est)
+    subject = _fitted(est, "spawn_children")
     if not isinstance(n_children, Integral) or isinstance(n_children, bool) or n_children < 1:
         raise ValueError(f"n_children must be a positive integer, got {n_children!r}.")
+    _check_children_memory(subject.model, n_children, positive_int(max_bytes, "max_bytes"))
     seeds = list(range(n_children)) if seeds is None else list(seeds)
     if len(seeds) != n_children or not all(_is_seed(s) for s in seeds):
         raise ValueError(
             f"seeds must be {n_children} non-negative integers (one per child), got {seeds!r}."
         )
-    point = _replay_to(est, X, y, spawn_step, sample_weight)
-    _warn_if_not_parent(est, point)
+    parent = subject.model
+    point = _replay_to(subject, X, y, spawn_step, sample_weight, fit_params)
+    _check_spawn_point(parent, point)
+    last = parent.best_step_
     children = [
-        _train_child(point, est.n_steps_, torch.Generator().manual_seed(int(seed)))
-        for seed in seeds
+        _train_child(point, last, torch.Generator().manual_seed(int(seed))) for seed in seeds
     ]
     spawn_parameters = flatten_parameters(point.module)
-    return SpawnResult(point.step, est.n_steps_, spawn_parameters, torch.stack(children), seeds)
+    return SpawnResult(point.step, last, spawn_parameters, torch.stack(children), seeds)

@@ -42,7 +42,9 @@ from sktelescope._core.kernels import tangent_kernel
 from sktelescope._core.observers import Observer
 from sktelescope._core.optim import applied_preconditioner
 from sktelescope._staged import StageLike
-from sktelescope.lens._replay import as_network_inputs, replay_fit
+from sktelescope.lens._calls import legacy_call, looks_like_features
+from sktelescope.lens._replay import as_network_inputs, replay
+from sktelescope.lens._subject import resolve
 
 __all__ = [
     "DEFAULT_MAX_TRAIN_SAMPLES",
@@ -97,15 +99,19 @@ def kernel_row_norms(stage, X, X_train=None, **kwargs) -> np.ndarray:
     return np.asarray(stage.kernel_row_norms(X, X_train, **kwargs), dtype=np.float64)
 
 
-def max_row_norms(model, X, X_train=None, **kwargs) -> np.ndarray:
-    """Largest kernel-row norm over ``X`` at each stage of ``model``.
+def max_row_norms(model, X, y=None, X_eval=None, **kwargs) -> np.ndarray:
+    """Largest kernel-row norm over ``X_eval`` at each stage of ``model``, against ``X``.
 
     Parameters
     ----------
-    model : fitted TelescopingMLP* estimator or TreeTelescope (anything with ``stages_``)
-    X : array-like of shape (n_samples, n_features)
-    X_train : array-like, optional
-        Kernel columns (see :func:`kernel_row_norms`).
+    model : fitted TelescopingMLP* estimator (or a Pipeline / search over one) or TreeTelescope
+    X : array-like of shape (n_train, n_features)
+        The kernel's columns: rows of the data the model was fitted on (others are refused),
+        raw data for a Pipeline.
+    y : array-like, optional
+        Their targets (checked for length only: the norms do not depend on them).
+    X_eval : array-like of shape (n_samples, n_features), optional
+        Inputs whose largest norm is taken; default ``X``.
     **kwargs
         Passed to :func:`kernel_row_norms`.
 
@@ -119,12 +125,20 @@ def max_row_norms(model, X, X_train=None, **kwargs) -> np.ndarray:
     >>> from sktelescope import TelescopingMLPRegressor
     >>> X, y = make_regression(n_samples=50, n_features=3, random_state=0)
     >>> est = TelescopingMLPRegressor((8,), max_iter=2, random_state=0).fit(X, y)
-    >>> max_row_norms(est, X[:5], X).shape == (est.n_stages_,)
+    >>> max_row_norms(est, X, y, X[:5]).shape == (est.n_stages_,)
     True
     """
-    if _n_rows(X) == 0:
-        raise ValueError("X has 0 rows; pass at least one input.")
-    return np.array([kernel_row_norms(s, X, X_train, **kwargs).max() for s in _stages(model)])
+    subject = resolve(model, "max_row_norms")
+    if X_eval is None and looks_like_features(y, subject):
+        legacy_call("max_row_norms", "(model, X, y, X_eval)", "(model, X_eval, X_train)")
+        X, y, X_eval = y, None, X
+    X_train = subject.training_inputs(X, y)
+    X_eval = X_train if X_eval is None else subject.eval_inputs(X_eval)
+    return _max_norms(subject.model, X_eval, X_train, kwargs)
+
+
+def _max_norms(model, X_eval, X_train, kwargs) -> np.ndarray:
+    return np.array([kernel_row_norms(s, X_eval, X_train, **kwargs).max() for s in _stages(model)])
 
 
 def _n_rows(X) -> int:
@@ -186,38 +200,45 @@ def _subsample_rows(X_train, max_train_samples, random_state):
 
 def kernel_extremity_ratio(
     model,
-    X_train,
-    X_test,
+    X=None,
+    y=None,
+    X_test=None,
     *,
     method: str = "stage",
-    y_train=None,
     max_train_samples: int | None = DEFAULT_MAX_TRAIN_SAMPLES,
     random_state=0,
+    sample_weight=None,
+    fit_params: dict | None = None,
     **kwargs,
 ) -> KernelExtremity:
     """Kernel-extremity ratio ``R`` of ``model`` on ``X_test``.
 
     Parameters
     ----------
-    model : fitted TelescopingMLP* estimator or TreeTelescope (anything with ``stages_``)
-    X_train : array-like of shape (n_train, n_features)
-        The model's training inputs (rows of the data it was fitted on; other points are
-        refused): the kernel's columns and the denominator's points.
+    model : fitted TelescopingMLP* estimator (or a Pipeline / search over one) or TreeTelescope
+    X : array-like of shape (n_train, n_features)
+        The data given to ``fit`` (raw data for a Pipeline), or rows of it (other points are
+        refused). The kernel's columns and the denominator's points are the rows of ``X``
+        the model trained on: a network's early-stopping hold-out is left out.
+    y : array-like, optional
+        The targets given to ``fit``: needed for ``method="step"`` (a replay), otherwise
+        only checked for length.
     X_test : array-like of shape (n_test, n_features)
     method : {"stage", "step"}, default="stage"
         One kernel per stage (fast, from the fitted model), or the batch-masked kernel of
-        every optimizer step (the paper's; replays the fit, networks only, needs
-        ``y_train`` and an integer ``random_state``). See the module docstring.
-    y_train : array-like, optional
-        Training targets, for ``method="step"``.
+        every optimizer step (the paper's; networks only; replays the fit, which needs the
+        whole ``X`` and ``y`` given to fit). See the module docstring.
     max_train_samples : int or None, default=2000
         Use a random subset of this many training inputs (kernel columns and denominator);
         ``None`` uses all of them, at a cost of ``O((n_test + n_train) * n_train)`` kernel
         entries per stage. The number used is in the result.
     random_state : int, RandomState instance or None, default=0
         Draws the subset.
+    sample_weight, fit_params
+        What was given to ``fit`` (``method="step"`` only).
     **kwargs
-        ``preconditioned``, ``chunk_size``, ``max_memory_bytes`` of network stages.
+        ``preconditioned``, ``chunk_size``, ``max_memory_bytes`` of network stages
+        (``method="step"``: ``preconditioned`` only).
 
     Returns
     -------
@@ -230,37 +251,72 @@ def kernel_extremity_ratio(
     >>> X, y = make_regression(n_samples=80, n_features=3, random_state=0)
     >>> est = TelescopingMLPRegressor(hidden_layer_sizes=(8,), max_iter=3,
     ...                               random_state=0).fit(X[:60], y[:60])
-    >>> res = kernel_extremity_ratio(est, X[:60], X[60:])
-    >>> res.train_max.shape == (est.n_stages_,), res.ratio > 0
-    (True, True)
+    >>> res = kernel_extremity_ratio(est, X[:60], y[:60], X[60:])
+    >>> res.train_max.shape == (est.n_stages_,), res.n_train_used, res.ratio > 0
+    (True, 54, True)
     """
+    subject = resolve(model, "kernel_extremity_ratio")
+    X, y, X_test = _ratio_call(subject, X, y, X_test, kwargs)
     if method not in ("stage", "step"):
         raise ValueError(f"method must be 'stage' or 'step', got {method!r}.")
-    run = getattr(model, "run_", None)
-    checker = run if run is not None else model  # a network's run, or a TreeTelescope
-    if hasattr(checker, "check_training_inputs"):
-        checker.check_training_inputs(X_train, "X_train")
-    if method == "step" and run is not None:
-        return _per_step_ratio(model, X_train, y_train, X_test, max_train_samples,
-                               random_state, kwargs)  # fmt: skip
+    X_test = subject.eval_inputs(X_test, "X_test")
+    if method == "step" and subject.is_network:
+        return _per_step_ratio(subject, X, y, X_test, max_train_samples, random_state,
+                               sample_weight, fit_params, kwargs)  # fmt: skip
+    X_train = _trained_rows(subject, subject.training_inputs(X, y))
     X_sub = _subsample_rows(X_train, max_train_samples, random_state)
-    test_max = max_row_norms(model, X_test, X_sub, **kwargs)
-    train_max = max_row_norms(model, X_sub, X_sub, **kwargs)
+    test_max = _max_norms(subject.model, X_test, X_sub, kwargs)
+    train_max = _max_norms(subject.model, X_sub, X_sub, kwargs)
     ratio = float(test_max.mean() / train_max.mean())
     return KernelExtremity(ratio, test_max, train_max, _n_rows(X_sub), "stage",
                            np.ones(len(test_max)))  # fmt: skip
 
 
-def _per_step_ratio(est, X_train, y_train, X_test, max_train_samples, random_state, kwargs):
-    if y_train is None:
-        raise ValueError("method='step' replays the fit and needs y_train.")
+def _ratio_call(subject, X, y, X_test, kwargs):
+    """``(X, y, X_test)`` of a call in the current form or in the previous release's
+    ``kernel_extremity_ratio(model, X_train, X_test, y_train=...)``."""
+    old_names = {k: kwargs.pop(k) for k in ("X_train", "y_train") if k in kwargs}
+    old_positional = X_test is None and np.ndim(y) == 2  # X_test is required: y was X_test
+    if old_names or old_positional:
+        legacy_call("kernel_extremity_ratio", "(model, X, y, X_test, ...)",
+                    "(model, X_train, X_test, y_train=...)")  # fmt: skip
+        if old_positional:
+            X_test, y = y, None
+        X = old_names.get("X_train", X)
+        y = old_names.get("y_train", y)
+    if X is None or X_test is None:
+        raise TypeError(
+            "kernel_extremity_ratio needs the training data and the test inputs: "
+            "kernel_extremity_ratio(model, X, y, X_test)."
+        )
+    return X, y, X_test
+
+
+def _trained_rows(subject, X):
+    """The rows of (transformed, fit-checked) ``X`` the model trained on."""
+    run = getattr(subject.model, "run_", None)
+    if run is None:
+        return X
+    mask = run.trained_on(run.validate_features(X))
+    if not mask.any():
+        raise ValueError(
+            "None of the rows of X were trained on: they are all in the early-stopping "
+            "hold-out. Pass the X given to fit."
+        )
+    return X[mask] if not hasattr(X, "iloc") else X.iloc[np.flatnonzero(mask)]
+
+
+def _per_step_ratio(subject, X, y, X_test, max_train_samples, random_state, sample_weight,
+                    fit_params, kwargs):  # fmt: skip
+    if y is None:
+        raise ValueError("method='step' replays the fit and needs y, the targets given to fit.")
     unknown = set(kwargs) - {"preconditioned"}
     if unknown:
         raise TypeError(f"method='step' takes only preconditioned=, got {sorted(unknown)}.")
     monitor = KernelExtremityMonitor(
         X_test, max_train_samples=max_train_samples, random_state=random_state, **kwargs
     )
-    replay_fit(est, X_train, y_train, [monitor], names=("X_train", "y_train"))
+    replay(subject, X, y, [monitor], sample_weight=sample_weight, fit_params=fit_params)
     return monitor.result()
 
 

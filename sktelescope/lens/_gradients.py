@@ -30,7 +30,8 @@ from torch import nn
 
 from sktelescope._core.kernels import LayerSignals, layer_signals
 from sktelescope._core.network import n_outputs
-from sktelescope.lens._replay import check_estimator
+from sktelescope.lens._calls import legacy_call
+from sktelescope.lens._subject import resolve
 
 __all__ = ["GradientChange", "gradient_change", "layer_gradient_change"]
 
@@ -121,6 +122,8 @@ class GradientChange:
 def gradient_change(
     est,
     X,
+    y=None,
+    X_eval=None,
     *,
     lag: int = 1,
     checkpoint_pairs: Sequence[tuple[int, int]] | None = None,
@@ -128,13 +131,18 @@ def gradient_change(
 ) -> GradientChange:
     """Per-layer gradient change between stored checkpoints of a fitted network.
 
-    See :ref:`math-gradient-stability`.
+    See :ref:`math-gradient-stability`. The checkpoints are the fitted model's own (no
+    replay).
 
     Parameters
     ----------
-    est : fitted TelescopingMLPRegressor or TelescopingMLPClassifier
-    X : array-like of shape (n_samples, n_features)
-        Inputs over which the change is averaged (the paper uses 256 test inputs).
+    est : fitted TelescopingMLP* estimator, Pipeline ending in one, or a search over one
+    X, y : array-like
+        The data given to ``fit`` (or rows of it; raw data for a Pipeline): checked to be
+        the model's, so that inputs in another space than the network's are refused.
+    X_eval : array-like of shape (n_samples, n_features), optional
+        Inputs over which the change is averaged (the paper uses 256 test inputs); default
+        ``X``.
     lag : int, default=1
         Compare checkpoint ``i`` with checkpoint ``i + lag`` for every ``i`` (checkpoint
         ``i`` is the start of stage ``i``; the last one is the end of the run).
@@ -154,30 +162,24 @@ def gradient_change(
     >>> X, y = make_regression(n_samples=60, n_features=3, random_state=0)
     >>> est = TelescopingMLPRegressor(hidden_layer_sizes=(8,), max_iter=4, max_stages=4,
     ...                               random_state=0).fit(X, y)
-    >>> res = gradient_change(est, X[:16])
+    >>> res = gradient_change(est, X, y, X[:16])
     >>> res.values.shape, res.layers
     ((4, 2), ['layer 0 (3->8)', 'layer 1 (8->1)'])
     """
-    check_estimator(est, "gradient_change")
-    check_is_fitted(est, "run_")
-    run = est.run_
+    subject = resolve(est, "gradient_change", trees=False)
+    check_is_fitted(subject.model, "run_")
+    if y is None and X_eval is None:
+        legacy_call("gradient_change", "(est, X, y, X_eval, ...)", "(est, X_eval, ...)")
+        X_eval = X
+    else:
+        X_eval = X if X_eval is None else X_eval
+        subject.training_inputs(X, y)
+    run = subject.model.run_
     store = run.checkpoints
-    n_checkpoints = len(store.flats)
-    pairs = _pairs(n_checkpoints, lag, checkpoint_pairs)
+    pairs = _pairs(len(store.flats), lag, checkpoint_pairs)
     _check_output(output, n_outputs(run.module))
-    Xt = run.inputs(X)
-    flats = [f.to(Xt) for f in store.flats]
-    values = np.array([
-        layer_gradient_change(run.module, flats[i], flats[j], Xt, output).cpu().numpy()
-        for i, j in pairs
-    ])  # fmt: skip
-    if not np.all(np.isfinite(values)):
-        raise ValueError(
-            "The gradient change on X overflows float64: X has rows up to "
-            f"{float(Xt.abs().max()):.3g} training standard deviations from the training "
-            "mean, where squared gradients exceed float64's range. Check their units, or "
-            "clip them to the training range."
-        )
+    Xt = run.inputs(subject.transform(X_eval), name="X_eval")
+    values = _changes(run, pairs, Xt, output)
     layers = [
         f"layer {k} ({m.in_features}->{m.out_features})"
         for k, m in enumerate(_linear_layers(run.module))
@@ -185,6 +187,22 @@ def gradient_change(
     steps = np.asarray(store.steps)
     first, second = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
     return GradientChange(steps[first], steps[second], layers, values)
+
+
+def _changes(run, pairs, Xt, output) -> np.ndarray:
+    flats = [f.to(Xt) for f in run.checkpoints.flats]
+    values = np.array([
+        layer_gradient_change(run.module, flats[i], flats[j], Xt, output).cpu().numpy()
+        for i, j in pairs
+    ])  # fmt: skip
+    if not np.all(np.isfinite(values)):
+        raise ValueError(
+            "The gradient change on X_eval overflows float64: it has rows up to "
+            f"{float(Xt.abs().max()):.3g} training standard deviations from the training "
+            "mean, where squared gradients exceed float64's range. Check their units, or "
+            "clip them to the training range."
+        )
+    return values
 
 
 def _is_index(value) -> bool:

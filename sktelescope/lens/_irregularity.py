@@ -17,7 +17,7 @@ from sklearn.decomposition import PCA
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array
 
-from sktelescope._mlp._validation import check_features, standardisation
+from sktelescope._checks import check_features, standardisation
 
 __all__ = ["IrregularTestSet", "irregular_test_sets", "irregularity_score"]
 
@@ -62,6 +62,7 @@ def irregularity_score(X_train, X, n_components: int | float = 2, method: str = 
             f"X has {X.shape[1]} features, but X_train has {X_train.shape[1]}; "
             "score inputs with the features the training set has."
         )
+    _check_n_components(n_components, X_train.shape, method)
     mean, scale = standardisation(X_train, "X_train")
     with np.errstate(over="ignore", invalid="ignore"):
         train_std, X_std = (X_train - mean) / scale, (X - mean) / scale
@@ -77,6 +78,23 @@ def irregularity_score(X_train, X, n_components: int | float = 2, method: str = 
             "X_train's mean and scale they overflow. Check their units, or clip them."
         )
     return scores
+
+
+def _check_n_components(n_components, shape: tuple[int, int], method: str) -> None:
+    """An integer in [1, min(n_train, n_features)] or a share of variance in (0, 1)."""
+    if method == "pc1":
+        return
+    most = min(shape)
+    if isinstance(n_components, Integral) and not isinstance(n_components, bool):
+        if 1 <= n_components <= most:
+            return
+    elif isinstance(n_components, Real) and 0 < n_components < 1:
+        return
+    raise ValueError(
+        f"n_components must be an integer from 1 to {most} (the smaller of X_train's "
+        f"{shape[0]} rows and {shape[1]} features) or a share of variance in (0, 1), got "
+        f"{n_components!r}."
+    )
 
 
 def _row_norms(values: np.ndarray) -> np.ndarray:

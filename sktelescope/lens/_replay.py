@@ -1,34 +1,34 @@
-"""Deterministic replay of an estimator's fit with lens monitors attached.
+"""Deterministic replay of a fitted model's run with lens monitors attached.
 
-On CPU a run started from the same integer ``random_state`` draws the same initial
-parameters, validation split and batch order, so fitting a clone with monitors
-(``fit(X, y, monitors=[...])``) reproduces the original run bit for bit while the monitors
-watch every step. A monitor can also be attached to the user's own fit directly; the
-replay is for models that are already fitted.
+Every fit records what a replay needs (``est.run_.fits``: the integer seed its random draws
+came from, the settings, digests of the data, the rows trained on, the step of the model it
+kept), whatever ``random_state`` was. :func:`replay` checks that the data given is the data
+of the fit (naming what differs when it is not), fits a clone of the estimator with the
+recorded settings and the monitors attached, fit after fit for ``warm_start``
+continuations, stops at the step of the model the estimator keeps (its best epoch under
+early stopping), and checks that the replay reproduced the fitted parameters bit for bit.
+A measurement is therefore always of the user's model, or refused.
+
+Attaching a monitor to the user's own fit (``est.fit(X, y, monitors=[monitor])``) measures
+without a replay: half the cost, and the way to measure on a device where training is not
+deterministic.
 """
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from numbers import Integral
 
 import torch
-from sklearn.base import clone, is_classifier
+from sklearn.base import clone, is_regressor
 
+from sktelescope._checks import check_features, check_targets, checked_sample_weight
 from sktelescope._core.network import linear_layers
-from sktelescope._mlp._base import BaseTelescopingMLP
-from sktelescope._mlp._validation import check_features, check_targets, checked_sample_weight
+from sktelescope._core.observers import Observer
+from sktelescope._mlp import BaseTelescopingMLP, FitRecord, TrainingRun
+from sktelescope.lens._subject import Subject, resolve
 
-__all__ = [
-    "as_network_inputs",
-    "check_estimator",
-    "check_fit_data",
-    "check_replayable",
-    "format_bytes",
-    "positive_int",
-    "replay_fit",
-]
+__all__ = ["as_network_inputs", "check_estimator", "check_fit_data", "replay"]
 
 
 def check_estimator(est, what: str = "This measurement") -> None:
@@ -42,47 +42,7 @@ def check_estimator(est, what: str = "This measurement") -> None:
     TypeError: kernels needs a TelescopingMLPRegressor or ... got object.
     """
     if not isinstance(est, BaseTelescopingMLP):
-        raise TypeError(
-            f"{what} needs a TelescopingMLPRegressor or TelescopingMLPClassifier, got "
-            f"{type(est).__name__}."
-        )
-
-
-def check_replayable(est) -> None:
-    """Raise unless ``est`` is one of our MLP estimators with an integer ``random_state``."""
-    check_estimator(est, "Replaying a fit")
-    seed = est.get_params().get("random_state")
-    if not isinstance(seed, Integral) or isinstance(seed, bool):
-        raise ValueError(
-            "Replaying a fit needs an integer random_state so that the initial parameters "
-            f"and batch order can be reproduced; got random_state={seed!r}. Set "
-            "random_state=0 (or any int) and fit again, or attach the monitor to your own "
-            "fit: est.fit(X, y, monitors=[monitor])."
-        )
-
-
-def replay_fit(
-    est, X, y, observers: Sequence, sample_weight=None, names: tuple[str, str] = ("X", "y"),
-    *, compare: bool = True,
-):  # fmt: skip
-    """Fit a clone of ``est`` on ``(X, y)`` with ``observers`` attached; return the clone.
-
-    ``X``, ``y`` and ``sample_weight`` are checked first, with errors that call them by
-    ``names`` (the caller's argument names); a fitted ``est`` also needs ``X`` to have its
-    features. If ``est`` is fitted and ``compare`` is true, the replay's final parameters
-    are compared with its own and a ``UserWarning`` says so when they differ (``est`` was
-    fitted on other data, or with other settings, or on a device where training is not
-    deterministic). Pass ``compare=False`` for a replay that an observer stops early.
-    """
-    check_replayable(est)
-    check_fit_data(est, X, y, sample_weight, names)
-    twin = clone(est).set_params(warm_start=False)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", category=UserWarning)
-        twin.fit(X, y, sample_weight=sample_weight, monitors=list(observers))
-    if compare:
-        _warn_if_different(est, twin)
-    return twin
+        resolve(est, what, trees=False)  # the full message
 
 
 def check_fit_data(est, X, y, sample_weight=None, names: tuple[str, str] = ("X", "y")) -> None:
@@ -101,29 +61,192 @@ def check_fit_data(est, X, y, sample_weight=None, names: tuple[str, str] = ("X",
     ...
     ValueError: y_train has 1 rows, but X_train has 2; pass one target per row of X_train.
     """
-    X_name, y_name = names
     run = getattr(est, "run_", None)
-    if run is None:
-        X = check_features(X, X_name)
-    else:
-        X = run.validate_features(X, X_name)
-    check_targets(y, len(X), names, numeric=not is_classifier(est))
-    checked_sample_weight(sample_weight, X, X_name)
-
-
-def _warn_if_different(est, twin) -> None:
-    run = getattr(est, "run_", None)
-    if run is None:
+    if run is not None:
+        run.fit_data(X, y, sample_weight, names)
         return
-    ours, theirs = run.final_parameters.cpu(), twin.run_.final_parameters.cpu()
-    if ours.shape != theirs.shape or not torch.equal(ours, theirs):
-        warnings.warn(
-            "The replayed fit did not reproduce the fitted estimator's parameters "
-            "(it was fitted on other data, with other settings, or non-deterministically). "
-            "The trace describes the replayed run.",
-            UserWarning,
-            stacklevel=3,
+    X = check_features(X, names[0])
+    check_targets(y, len(X), names, numeric=is_regressor(est))
+    checked_sample_weight(sample_weight, X, names[0])
+
+
+def replay(
+    subject: Subject, X, y, observers: Sequence, *, sample_weight=None,
+    fit_params: dict | None = None, names: tuple[str, str] = ("X", "y"), until: int | None = None,
+) -> BaseTelescopingMLP:  # fmt: skip
+    """Fit a clone of the subject's network on ``(X, y)`` with ``observers``; return the clone.
+
+    An unfitted network is simply fitted (a clone of it, with the monitors). A fitted one is
+    replayed: ``(X, y, sample_weight)`` must be the data of its fits (else a ``ValueError``
+    says what differs and what to pass), each recorded fit is repeated with its recorded
+    settings and seed, the replay stops at the model the estimator keeps, and a replay that
+    does not reproduce the fitted parameters exactly is refused.
+
+    Parameters
+    ----------
+    subject : Subject
+        From :func:`~sktelescope.lens._subject.resolve`; a Pipeline's transformers are
+        applied to ``X`` first.
+    X, y : array-like
+        The data given to ``fit``.
+    observers : sequence of Observer
+        The monitors; they see the run from its first step to the kept model's.
+    sample_weight : array-like, optional
+        The ``sample_weight`` given to ``fit``.
+    fit_params : dict, optional
+        Other arguments given to ``fit`` (``X_val``, ``y_val``).
+    names : tuple of str
+        The caller's names of ``X`` and ``y``, for messages.
+    until : int, optional
+        Stop the replay after this optimizer step (before the kept model's; nothing is then
+        compared: the caller checks what it needs, e.g. a checkpoint at that step).
+    """
+    est, fit_params = subject.model, dict(fit_params or {})
+    _check_fit_params(fit_params)
+    Xt = subject.transform(X)
+    if not subject.is_fitted:
+        check_fit_data(est, Xt, y, sample_weight, names)
+        twin = clone(est)
+        return twin.fit(Xt, y, sample_weight=sample_weight, monitors=list(observers), **fit_params)
+    run: TrainingRun = est.run_
+    _check_same_data(subject, run, Xt, y, sample_weight, fit_params, names)
+    twin = _replay_fits(est, run.fits, Xt, y, sample_weight, fit_params, observers, until)
+    if until is None:
+        _check_reproduced(run, twin.run_)
+    return twin
+
+
+def _check_fit_params(fit_params: dict) -> None:
+    unknown = sorted(set(fit_params) - {"X_val", "y_val"})
+    if unknown:
+        raise TypeError(
+            f"fit_params takes the fit arguments X_val and y_val, got {unknown}; pass "
+            "sample_weight as its own argument."
         )
+
+
+def _check_same_data(subject, run, X, y, sample_weight, fit_params, names) -> None:
+    """Refuse data that is not the data of every recorded fit, saying what differs."""
+    _, _, _, digest = run.fit_data(X, y, sample_weight, names)
+    for k, record in enumerate(run.fits):
+        differs = record.data.differences(digest)
+        if differs:
+            raise ValueError(_other_data_message(subject, record, k, differs, names))
+        if record.validation == "given":
+            _check_validation_data(run, record, fit_params)
+
+
+def _other_data_message(subject, record: FitRecord, k: int, differs: dict, names) -> str:
+    which = "its first fit" if k == 0 else f"its warm_start fit number {k + 1}"
+    if "rows" in differs:
+        what = f"{names[0]} has another number of rows ({which} had {record.data.n_rows})"
+    else:
+        label = {"X": names[0], "y": names[1], "weights": "sample_weight"}
+        n = record.data.n_rows
+        what = ", ".join(f"{k} of {n} rows of {label[p]}" for p, k in differs.items())
+        what = f"{what} differ from {which}'s"
+    return (
+        f"This model was fitted on other data: {what}. A measurement of another run is "
+        f"refused. {subject.hint()}, with the same y and sample_weight."
+    )
+
+
+def _check_validation_data(run, record: FitRecord, fit_params: dict) -> None:
+    X_val, y_val = fit_params.get("X_val"), fit_params.get("y_val")
+    if X_val is None or y_val is None:
+        raise ValueError(
+            "This model was fitted with X_val, y_val (early stopping on given validation "
+            "data): pass them as fit_params={'X_val': X_val, 'y_val': y_val}."
+        )
+    _, _, _, digest = run.fit_data(X_val, y_val, None, ("X_val", "y_val"))
+    if digest.key != record.validation_key:
+        raise ValueError(
+            "fit_params' X_val, y_val are not the validation data this model was fitted "
+            "with; pass the X_val, y_val given to fit."
+        )
+
+
+def _replay_fits(est, records, X, y, sample_weight, fit_params, observers, until=None):
+    """Repeat the recorded fits with their settings and seeds, monitors attached throughout,
+    up to the kept model's step (or ``until``)."""
+    end = records[-1].last_step if until is None else until
+    reach = [k + 1 for k, r in enumerate(records) if r.last_step >= end]
+    n_fits = reach[0] if reach else len(records)
+    spanning = [_Spanning(o, end, n_fits) for o in observers]
+    twin = clone(est)
+    for k, record in enumerate(records[:n_fits]):
+        params = {**record.params, "random_state": record.seed, "warm_start": k > 0}
+        twin.set_params(**params)
+        stop = _StopAt(min(record.last_step, end))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=UserWarning)  # ConvergenceWarning & co.
+            twin.fit(X, y, sample_weight=sample_weight, monitors=[*spanning, stop], **fit_params)
+    return twin
+
+
+def _check_reproduced(run: TrainingRun, replayed: TrainingRun) -> None:
+    ours, theirs = run.final_parameters.cpu(), replayed.final_parameters.cpu()
+    if ours.shape == theirs.shape and torch.equal(ours, theirs):
+        return
+    gap = float((ours - theirs).abs().max()) if ours.shape == theirs.shape else float("nan")
+    raise ValueError(
+        "Replaying the fit did not reproduce this model's parameters (largest difference "
+        f"{gap:.3g}), so a measurement of the replay would describe another run; it is "
+        "refused. Training on this device is not deterministic (a GPU), or the model was "
+        "changed after fit. Attach the monitor to a fit instead: "
+        "est.fit(X, y, monitors=[monitor])."
+    )
+
+
+class _StopAt(Observer):
+    """Ends a replayed fit right after optimizer step ``step`` (the kept model's)."""
+
+    def __init__(self, step: int) -> None:
+        self.step = int(step)
+
+    def on_train_begin(self, trainer) -> None:
+        if trainer.step >= self.step:
+            trainer.request_stop("replayed")
+
+    def on_step(self, step) -> None:
+        if step.step >= self.step:
+            step.trainer.request_stop("replayed")
+
+
+class _PlannedTrainer:
+    """A trainer as a monitor sees it at the start of a replay: its ``total_steps`` are the
+    steps the whole replay will take (every fit of a continued run, up to the kept model)."""
+
+    def __init__(self, trainer, total_steps: int) -> None:
+        self._trainer, self.total_steps = trainer, int(total_steps)
+
+    def __getattr__(self, name):
+        return getattr(self._trainer, name)
+
+
+class _Spanning(Observer):
+    """An observer seen through several fits as through one run: begun by the first fit,
+    ended by the last, told of every step in between."""
+
+    def __init__(self, inner, total_steps: int, n_fits: int) -> None:
+        self.inner, self.total_steps, self.n_fits = inner, total_steps, n_fits
+        self.wants_previous_params = bool(getattr(inner, "wants_previous_params", False))
+        self._ended = 0
+
+    def on_train_begin(self, trainer) -> None:
+        if self._ended == 0:
+            self.inner.on_train_begin(_PlannedTrainer(trainer, self.total_steps))
+
+    def on_step(self, step) -> None:
+        self.inner.on_step(step)
+
+    def on_epoch_end(self, epoch) -> None:
+        self.inner.on_epoch_end(epoch)
+
+    def on_train_end(self, trainer, result) -> None:
+        self._ended += 1
+        if self._ended == self.n_fits:
+            self.inner.on_train_end(trainer, result)
 
 
 def as_network_inputs(trainer, X, name: str = "X") -> torch.Tensor:
@@ -153,36 +276,6 @@ def as_network_inputs(trainer, X, name: str = "X") -> torch.Tensor:
             "inputs (the features it is fitted on)."
         )
     if trainer.input_transform is not None:
-        return trainer.input_transform(X)
+        return trainer.input_transform(X, name=name)
     param = next(trainer.module.parameters())
     return torch.as_tensor(checked, dtype=param.dtype, device=param.device)
-
-
-def positive_int(value, name: str) -> int:
-    """``value`` as an int, or a ValueError naming ``name`` unless it is an integer >= 1.
-
-    Examples
-    --------
-    >>> positive_int(2.5, "every")
-    Traceback (most recent call last):
-    ...
-    ValueError: every must be a positive integer, got 2.5.
-    """
-    if not isinstance(value, Integral) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-    return int(value)
-
-
-def format_bytes(n: float) -> str:
-    """Human-readable size, e.g. ``'1.5 GiB'``.
-
-    Examples
-    --------
-    >>> format_bytes(3 * 2**30 / 2)
-    '1.5 GiB'
-    """
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
-            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
-        n /= 1024
-    return f"{n:.1f} TiB"

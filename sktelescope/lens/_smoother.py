@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from sktelescope._checks import checked_sample_weight, format_bytes, positive_int
 from sktelescope._core.autodiff import TangentEngine, cache_floats
 from sktelescope._core.kernels import per_example_gradients, tangent_kernel, tangent_kernel_nbytes
 from sktelescope._core.network import (
@@ -48,16 +49,11 @@ from sktelescope._core.network import (
 )
 from sktelescope._core.observers import Observer
 from sktelescope._core.optim import shared_value
-from sktelescope._mlp._validation import checked_sample_weight
 from sktelescope._staged import EffectiveParameters
+from sktelescope.lens._calls import data_call
 from sktelescope.lens._channels import ChannelOptimizer
-from sktelescope.lens._replay import (
-    as_network_inputs,
-    check_estimator,
-    format_bytes,
-    positive_int,
-    replay_fit,
-)
+from sktelescope.lens._replay import as_network_inputs, replay
+from sktelescope.lens._subject import resolve
 
 
 class SmootherMonitor(Observer):
@@ -65,15 +61,16 @@ class SmootherMonitor(Observer):
 
     Parameters
     ----------
-    X_train : array-like of shape (n, n_features)
-        The training inputs of the fit the monitor is attached to, in the same order (raw
-        units: the trainer's ``input_transform`` standardises them). The run must not split
-        off a validation set (``early_stopping=False``): ``on_train_begin`` refuses a run
-        whose training tensors are not exactly these inputs.
+    X_train : array-like of shape (n, n_features), optional
+        The rows the run trains on, in its order (raw units: the trainer's
+        ``input_transform`` standardises them); ``on_train_begin`` refuses other inputs.
+        Default: the run's own training rows, whatever early stopping held out (the
+        smoother's columns are then ``est.run_.fits[-1].train_rows`` of the fit's ``X``).
     X_eval : array-like of shape (n_eval, n_features), optional
         Other inputs for ``s(x)`` and ``p^test``.
     sample_weight : array-like of shape (n,), optional
-        The fit's sample weights (normalised to mean one, as the estimator does).
+        The sample weights of ``X_train`` (normalised to mean one, as the estimator does);
+        only with ``X_train`` (by default the run's own weights are used).
     every : int, default=1
         Record effective parameters every ``every`` steps (``S`` is updated every step).
     max_bytes : int, default=2**30
@@ -105,18 +102,18 @@ class SmootherMonitor(Observer):
     >>> import numpy as np
     >>> from sktelescope import TelescopingMLPRegressor
     >>> X = np.random.default_rng(0).normal(size=(32, 3)); y = X[:, 0]
-    >>> mon = SmootherMonitor(X, X[:5] + 0.1)
+    >>> mon = SmootherMonitor(X_eval=X[:5] + 0.1)
     >>> est = TelescopingMLPRegressor((8,), optimizer="adam", batch_size=8, max_iter=2,
-    ...                               early_stopping=False, random_state=0)
-    >>> _ = est.fit(X, y, monitors=[mon])
+    ...                               random_state=0)
+    >>> _ = est.fit(X, y, monitors=[mon])  # early stopping holds out 4 of the 32 rows
     >>> mon.S_.shape, mon.s_eval_.shape, mon.channels_.S.shape
-    ((32, 32), (5, 32), torch.Size([41, 32]))
+    ((28, 28), (5, 28), torch.Size([41, 28]))
     """
 
     wants_previous_params = True
 
     def __init__(
-        self, X_train, X_eval=None, *, sample_weight=None, every: int = 1,
+        self, X_train=None, X_eval=None, *, sample_weight=None, every: int = 1,
         max_bytes: int = 2**30, chunk_size: int = 256, method: str = "auto",
     ) -> None:  # fmt: skip
         if method not in ("auto", "channels"):
@@ -166,9 +163,7 @@ class SmootherMonitor(Observer):
 
     def on_train_begin(self, trainer) -> None:
         _check_trainer(trainer)
-        Xtr = as_network_inputs(trainer, self.X_train, "X_train")
-        _check_training_inputs(trainer, Xtr)
-        Xtr = Xtr.double()
+        Xtr, weights = self._training_inputs(trainer)
         Xev = Xtr[:0]
         if self.X_eval is not None:
             Xev = as_network_inputs(trainer, self.X_eval, "X_eval").double()
@@ -189,10 +184,9 @@ class SmootherMonitor(Observer):
             )
         self.memory_bytes_ = need
         self._module, self._Z, self._n = trainer.module, torch.cat([Xtr, Xev]), n
-        self._weights = _normalised_weights(self.sample_weight, n, Xtr)
+        self._weights = weights
         self._kernel = self.uses_kernel(trainer.optimizer)
-        params = list(trainer.module.parameters())
-        self.channels_ = None if self._kernel else ChannelOptimizer(theta0, n, params)
+        self.channels_ = None if self._kernel else ChannelOptimizer(theta0, n)
         self._engine = TangentEngine(trainer.module, self._Z)
         self._cache = self._engine.primal(unflatten_parameters(trainer.module, theta0))
         self._f = self._cache.output[:, 0]
@@ -209,7 +203,7 @@ class SmootherMonitor(Observer):
             dc = self._kernel_step(theta_prev, step.batch, step.optimizer.param_groups[0]["lr"])
         else:
             gradients = self._channel_gradients(theta_prev, step.batch)
-            d_S, d_C = self.channels_.step(step.optimizer, *gradients)
+            d_S, d_C = self.channels_.step(step.optimizer, *gradients, step.module.parameters())
             del gradients  # the step's gradient is not needed while propagating
             dc = self._propagate(theta_prev, d_S, d_C)
         delta = unflatten_parameters(self._module, theta_new - theta_prev)
@@ -232,6 +226,19 @@ class SmootherMonitor(Observer):
         self.S_, self.s_eval_ = s[:n].numpy(), s[n:].numpy()
         self.c_, self.c_first_order_ = c.numpy(), c_lin.numpy()
         self._cache = self._engine = self._s = None
+
+    def _training_inputs(self, trainer) -> tuple[torch.Tensor, torch.Tensor]:
+        """The rows the run trains on (network inputs, float64) and their weights (mean one):
+        the trainer's own, or ``X_train`` checked to be exactly them."""
+        X_fit, _, W_fit = trainer.train_data
+        if self.X_train is None:
+            if self.sample_weight is not None:
+                raise ValueError("Pass sample_weight together with X_train, or neither.")
+            return X_fit.double(), W_fit.double()
+        Xtr = as_network_inputs(trainer, self.X_train, "X_train")
+        _check_training_inputs(trainer, Xtr)
+        Xtr = Xtr.double()
+        return Xtr, _normalised_weights(self.sample_weight, len(Xtr), Xtr)
 
     # ------------------------------------------------------------------ steps
     def _channel_gradients(self, theta: torch.Tensor, batch: torch.Tensor):
@@ -289,15 +296,15 @@ def _check_trainer(trainer) -> None:
 
 
 def _check_training_inputs(trainer, X_train: torch.Tensor) -> None:
-    """The run must train on exactly ``X_train`` (no validation split, same order)."""
+    """The run must train on exactly ``X_train`` (the same rows, in the same order)."""
     fitted = trainer.train_data[0]
     if fitted.shape != X_train.shape or not torch.equal(fitted, X_train.to(fitted)):
         raise ValueError(
             f"The smoother needs X_train to be the inputs the run trains on, every one of "
             f"them in order; the run trains on {len(fitted)} rows, X_train has "
             f"{len(X_train)}{' (other values)' if len(fitted) == len(X_train) else ''}. "
-            "Set early_stopping=False (a validation split removes training rows) and pass "
-            "the X given to fit."
+            "Leave X_train out: the monitor then takes the run's own training rows (also "
+            "when early stopping holds some out)."
         )
 
 
@@ -312,6 +319,9 @@ class SmootherTrace(EffectiveParameters):
 
     Attributes
     ----------
+    rows : ndarray of int of shape (n,)
+        The rows of the ``X`` given to fit that the network trained on, in training order:
+        the smoother's columns (and ``S``'s rows).
     S : ndarray of shape (n, n)
         Smoother weights on the training inputs; acts on ``y_network``.
     s_eval : ndarray of shape (n_eval, n)
@@ -349,35 +359,35 @@ class SmootherTrace(EffectiveParameters):
         return (self.s_eval @ self.y_network + c) * self.t_scale + self.t_mean
 
 
-def _replay_smoother(est, X_train, y_train, X_eval, sample_weight, every, max_bytes):
-    check_estimator(est, "The smoother")
-    monitor = SmootherMonitor(
-        X_train, X_eval, sample_weight=sample_weight, every=every, max_bytes=max_bytes
-    )
-    names = ("X_train", "y_train")
-    twin = replay_fit(est, X_train, y_train, [monitor], sample_weight, names)
+def _replay_smoother(subject, X, y, X_eval, sample_weight, fit_params, every, max_bytes):
+    monitor = SmootherMonitor(X_eval=subject.transform(X_eval), every=every, max_bytes=max_bytes)
+    twin = replay(subject, X, y, [monitor], sample_weight=sample_weight, fit_params=fit_params)
     return monitor, twin
 
 
 def effective_parameters(
-    est, X_train, y_train, X_eval=None, *, sample_weight=None, every: int = 1,
-    max_bytes: int = 2**30,
+    est, X=None, y=None, X_eval=None, *, sample_weight=None, fit_params=None, every: int = 1,
+    max_bytes: int = 2**30, **legacy,
 ) -> EffectiveParameters:  # fmt: skip
     """Replay the fit of ``est`` and return ``p^train`` and ``p^test`` over its steps.
 
     Parameters
     ----------
-    est : TelescopingMLPRegressor, TelescopingMLPClassifier or TreeTelescope
-        A network with ``loss="squared_error"``, one output, ``early_stopping=False`` and
-        an integer ``random_state`` (a clone is fitted; ``est`` itself is not changed), or
-        a squared-error :class:`sktelescope.trees.TreeTelescope`, whose smoother is exact
-        per boosting round (``X_train``/``y_train`` are then the ones it was built with and
-        are not used again).
-    X_train, y_train : array-like
-        The training data of the run.
+    est : TelescopingMLP* estimator, Pipeline, search, or TreeTelescope
+        A network with ``loss="squared_error"`` and one output (fitted: its run is replayed
+        and checked to reproduce it; unfitted: a clone is fitted), in a Pipeline or a fitted
+        ``GridSearchCV``/``RandomizedSearchCV`` if you like, or a squared-error
+        :class:`sktelescope.trees.TreeTelescope`, whose smoother is exact per boosting round.
+    X, y : array-like
+        The data given to ``fit`` (the raw data of a Pipeline). The smoother's columns are
+        the rows the network trained on (``result.rows``: early stopping holds some out);
+        a TreeTelescope uses the data it was built with.
     X_eval : array-like of shape (n_eval, n_features), optional
         Inputs for ``p^test`` (no labels needed).
     sample_weight : array-like, optional
+        The ``sample_weight`` given to ``fit``.
+    fit_params : dict, optional
+        ``X_val``, ``y_val`` if they were given to ``fit``.
     every : int, default=1
         Record every ``every``-th step.
     max_bytes : int, default=2**30
@@ -387,6 +397,8 @@ def effective_parameters(
     Returns
     -------
     result : EffectiveParameters
+        Up to the step of the model the estimator keeps (its best epoch under early
+        stopping); ``result.rows`` are the rows of ``X`` the smoother's columns are.
 
     Examples
     --------
@@ -395,52 +407,64 @@ def effective_parameters(
     >>> X = np.random.default_rng(0).normal(size=(40, 3)); y = X[:, 0]
     >>> est = TelescopingMLPRegressor((8,), optimizer="sgd", learning_rate=0.05,
     ...                               batch_size=10, max_iter=5, early_stopping=False,
-    ...                               random_state=0)
+    ...                               random_state=0).fit(X, y)
     >>> res = effective_parameters(est, X, y, X[:10] + 0.1)
-    >>> int(res.steps[-1]), bool(res.p_train[-1] > 0)
-    (20, True)
+    >>> int(res.steps[-1]), bool(res.p_train[-1] > 0), len(res.rows)
+    (20, True, 40)
     """
-    if hasattr(est, "effective_parameters"):  # a TreeTelescope: the ensemble is its own record
-        return est.effective_parameters(X_eval)
-    monitor, _ = _replay_smoother(est, X_train, y_train, X_eval, sample_weight, every, max_bytes)
-    return EffectiveParameters(monitor.steps_, monitor.p_train_, monitor.p_test_)
+    X, y = data_call("effective_parameters", X, y, legacy)
+    subject = resolve(est, "effective_parameters")
+    if not subject.is_network:  # a TreeTelescope: the ensemble is its own record
+        return subject.model.effective_parameters(subject.transform(X_eval))
+    monitor, twin = _replay_smoother(
+        subject, X, y, X_eval, sample_weight, fit_params, every, max_bytes
+    )
+    rows = twin.run_.fits[-1].train_rows
+    return EffectiveParameters(monitor.steps_, monitor.p_train_, monitor.p_test_, rows)
 
 
 def smoother_trace(
-    est, X_train, y_train, X_eval=None, *, sample_weight=None, every: int = 1,
-    max_bytes: int = 2**30,
+    est, X=None, y=None, X_eval=None, *, sample_weight=None, fit_params=None, every: int = 1,
+    max_bytes: int = 2**30, **legacy,
 ) -> SmootherTrace:  # fmt: skip
     """Replay the fit of ``est`` and return its final smoother ``S``, ``s(x)``, ``c``.
 
-    Same requirements and parameters as :func:`effective_parameters`.
+    Same requirements and parameters as :func:`effective_parameters` (networks only).
 
     Returns
     -------
     trace : SmootherTrace
-        ``trace.predict_train()`` reproduces the network's predictions on ``X_train``
-        (``predict`` for regressors, ``decision_function`` for classifiers).
+        ``trace.predict_train()`` reproduces the network's predictions on the training rows
+        ``X[trace.rows]`` (``predict`` for regressors, ``decision_function`` for
+        classifiers), and ``trace.y_network`` are their targets as the network saw them.
 
     Examples
     --------
     >>> from sklearn.datasets import make_regression
     >>> from sktelescope import TelescopingMLPRegressor
     >>> X, y = make_regression(n_samples=30, n_features=2, random_state=0)
-    >>> sgd = TelescopingMLPRegressor((4,), optimizer="sgd", max_iter=3, early_stopping=False,
-    ...                               random_state=0)
+    >>> sgd = TelescopingMLPRegressor((4,), optimizer="sgd", max_iter=3,
+    ...                               random_state=0).fit(X, y)
     >>> tr = smoother_trace(sgd, X, y)
-    >>> tr.S.shape, bool(abs(tr.predict_train() - sgd.fit(X, y).predict(X)).max() < 1e-4)
-    ((30, 30), True)
+    >>> tr.S.shape, bool(abs(tr.predict_train() - sgd.predict(X[tr.rows])).max() < 1e-4)
+    ((27, 27), True)
     """
-    monitor, twin = _replay_smoother(est, X_train, y_train, X_eval, sample_weight, every, max_bytes)
+    X, y = data_call("smoother_trace", X, y, legacy)
+    subject = resolve(est, "smoother_trace", trees=False)
+    monitor, twin = _replay_smoother(
+        subject, X, y, X_eval, sample_weight, fit_params, every, max_bytes
+    )
     run, n = twin.run_, len(monitor.S_)
+    rows = run.fits[-1].train_rows
     t_mean = float(np.asarray(run.scaling.t_mean).reshape(-1)[0])
     t_scale = float(np.asarray(run.scaling.t_scale).reshape(-1)[0])
+    y_rows = run.checked_targets(y, len(subject.transform(X)))[rows]
     return SmootherTrace(
-        steps=monitor.steps_, p_train=monitor.p_train_, p_test=monitor.p_test_,
+        steps=monitor.steps_, p_train=monitor.p_train_, p_test=monitor.p_test_, rows=rows,
         S=monitor.S_, s_eval=monitor.s_eval_, c_train=monitor.c_[:n], c_eval=monitor.c_[n:],
         c_train_first_order=monitor.c_first_order_[:n],
         c_eval_first_order=monitor.c_first_order_[n:],
-        y_network=run.network_targets(y_train)[:, 0], t_mean=t_mean, t_scale=t_scale,
+        y_network=run.network_targets(y_rows)[:, 0], t_mean=t_mean, t_scale=t_scale,
     )  # fmt: skip
 
 

@@ -21,11 +21,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from sktelescope._checks import format_bytes, positive_int
 from sktelescope._core.autodiff import TangentEngine, cache_floats
 from sktelescope._core.losses import Loss
 from sktelescope._core.network import linear_layers, n_outputs
 from sktelescope._core.observers import Observer
-from sktelescope.lens._replay import as_network_inputs, format_bytes, positive_int, replay_fit
+from sktelescope.lens._replay import as_network_inputs, replay
+from sktelescope.lens._subject import resolve
 
 MODELS = ("first_order", "trapezoid", "lazy")
 
@@ -288,25 +290,29 @@ class TelescopingTrace:
 
 
 def telescoping_trace(
-    est, X, y, X_eval, *, sample_weight=None, linear: bool = True, trapezoid: bool = True,
-    lazy: bool = True, every: int = 1, max_bytes: int = 2**30,
+    est, X, y, X_eval, *, sample_weight=None, fit_params=None, linear: bool = True,
+    trapezoid: bool = True, lazy: bool = True, every: int = 1, max_bytes: int = 2**30,
 ) -> TelescopingTrace:  # fmt: skip
     """Replay the fit of ``est`` on ``(X, y)`` and trace its telescoping models on ``X_eval``.
 
-    A clone of ``est`` (which needs an integer ``random_state``) is fitted with a
-    :class:`TelescopingMonitor` attached; on CPU that reproduces ``est``'s run exactly,
-    and a warning says so if ``est`` is fitted and its parameters differ from the replay.
-    With early stopping the estimator keeps its best epoch's parameters; the trace follows
-    the whole run, up to its last step.
+    A fitted ``est`` is replayed (from the seed and settings its fit recorded, whatever its
+    ``random_state``; data other than the fit's, or a replay that does not reproduce the
+    fitted parameters, is refused) with a :class:`TelescopingMonitor` attached; an unfitted
+    ``est`` is fitted (a clone). The trace ends at the function the model predicts: its
+    best epoch under early stopping, so ``trace.exact[-1]`` is ``predict(X_eval)`` to
+    float32 round-off.
 
     Parameters
     ----------
-    est : TelescopingMLPRegressor or TelescopingMLPClassifier
+    est : TelescopingMLP* estimator, Pipeline ending in one, or a fitted search over one
     X, y : array-like
-        The training data of the run.
+        The data given to ``fit`` (the raw data of a Pipeline).
     X_eval : array-like of shape (n_eval, n_features)
         Inputs on which to trace the models (the paper uses 1,000 test points).
     sample_weight : array-like of shape (n_samples,), optional
+        The ``sample_weight`` given to ``fit``.
+    fit_params : dict, optional
+        ``X_val``, ``y_val`` if they were given to ``fit``.
     linear, trapezoid, lazy, every, max_bytes
         As for :class:`TelescopingMonitor`.
 
@@ -319,15 +325,17 @@ def telescoping_trace(
     >>> import numpy as np
     >>> from sktelescope import TelescopingMLPRegressor
     >>> X = np.random.default_rng(0).normal(size=(64, 3)); y = X.sum(1)
-    >>> est = TelescopingMLPRegressor((8,), max_iter=3, batch_size=16, random_state=0)
+    >>> est = TelescopingMLPRegressor((8,), max_iter=3, batch_size=16).fit(X, y)
     >>> trace = telescoping_trace(est, X, y, X[:10])
-    >>> trace.exact.shape, trace.approximation_error("trapezoid").shape
-    ((13, 10), (13,))
+    >>> bool(np.allclose(trace.exact[-1], est.predict(X[:10]), atol=1e-4))
+    True
     """
+    subject = resolve(est, "telescoping_trace", trees=False)
     monitor = _TraceMonitor(
-        X_eval, linear=linear, trapezoid=trapezoid, lazy=lazy, every=every, max_bytes=max_bytes
-    )
-    run = replay_fit(est, X, y, [monitor], sample_weight=sample_weight).run_
+        subject.transform(X_eval), linear=linear, trapezoid=trapezoid, lazy=lazy, every=every,
+        max_bytes=max_bytes,
+    )  # fmt: skip
+    run = replay(subject, X, y, [monitor], sample_weight=sample_weight, fit_params=fit_params).run_
     return TelescopingTrace(
         steps=monitor.steps_, **_records_in_output_units(monitor, run),
         classes=run.classes, loss=run.loss, memory_bytes=monitor.memory_bytes_,
