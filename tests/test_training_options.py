@@ -231,6 +231,19 @@ def test_warm_start_continues_across_a_change_of_parameter_groups():
     np.testing.assert_allclose(est.telescope(X).sum(1), est.predict(X), rtol=1e-9)
 
 
+@pytest.mark.parametrize(
+    ("cls", "name", "value"),
+    [(TelescopingMLPRegressor, "input_scaling", "robust"),
+     (TelescopingMLPClassifier, "label_smoothing", 0.1)],
+)  # fmt: skip
+def test_warm_start_refuses_a_new_input_scaling_or_label_smoothing(cls, name, value):
+    """The run keeps the first fit's scaling and loss: a change would be silently ignored."""
+    X, y = _regression() if cls is TelescopingMLPRegressor else _classification(2)
+    est = cls(**BASE, warm_start=True).fit(X, y)
+    with pytest.raises(ValueError, match=f"{name} changed"):
+        est.set_params(**{name: value}).fit(X, y)
+
+
 def test_loaded_state_keeps_the_moments_and_takes_the_new_settings():
     net = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.ReLU(), torch.nn.Linear(2, 1))
     old = torch.optim.Adam(net.parameters(), lr=0.1, weight_decay=0.3)

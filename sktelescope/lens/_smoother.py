@@ -48,7 +48,7 @@ from sktelescope._core.network import (
     unflatten_parameters,
 )
 from sktelescope._core.observers import Observer
-from sktelescope._core.optim import shared_value
+from sktelescope._core.optim import optimizer_spec, shared_value
 from sktelescope._staged import EffectiveParameters
 from sktelescope.lens._calls import data_call
 from sktelescope.lens._channels import ChannelOptimizer
@@ -127,7 +127,11 @@ class SmootherMonitor(Observer):
     def uses_kernel(self, optimizer) -> bool:
         """Whether the run takes the kernel recursion (plain SGD, ``method="auto"``): no
         momentum, no weight decay and one learning rate for every parameter."""
-        plain = isinstance(optimizer, torch.optim.SGD) and all(
+        try:
+            adaptive = optimizer_spec(optimizer).adaptive
+        except ValueError:  # not in the table: the channel replay names it
+            return False
+        plain = not adaptive and all(
             g["momentum"] == 0 and g["weight_decay"] == 0 and g.get("lr_factor", 1.0) == 1.0
             for g in optimizer.param_groups
         )
