@@ -37,7 +37,7 @@ from sklearn.neural_network import MLPRegressor
 from threadpoolctl import threadpool_limits
 
 from sktelescope import TelescopingMLPRegressor
-from sktelescope._core.optim import OptimizerStep
+from sktelescope._core.fused_step import OptimizerStep
 
 WIDTH, BATCH, LR = 256, 256, 1e-3
 
@@ -140,8 +140,8 @@ PROFILE_PARTS = {
     "forward (network)": ("torch/nn/modules/container.py", "forward"),
     "loss": ("sktelescope/_core/losses.py", "__call__"),
     "backward": ("torch/_tensor.py", "backward"),
-    "optimizer step": ("sktelescope/_core/optim.py", "__call__"),
-    "zero_grad": ("sktelescope/_core/optim.py", "zero_grad"),
+    "optimizer step": ("sktelescope/_core/fused_step.py", "__call__"),
+    "zero_grad": ("sktelescope/_core/fused_step.py", "zero_grad"),
     "observers (stages, early stopping)": ("sktelescope/_core/training.py", "_notify"),
     "end of epoch (observers)": ("sktelescope/_core/training.py", "_end_epoch"),
     "training loop in all": ("sktelescope/_core/training.py", "fit"),

@@ -22,11 +22,11 @@ from sklearn.datasets import make_classification
 from sklearn.preprocessing import QuantileTransformer
 
 from sktelescope import TelescopingMLPClassifier, TelescopingMLPRegressor
+from sktelescope._core.fused_step import OptimizerStep
 from sktelescope._core.network import flatten_parameters
 from sktelescope._core.optim import (
     OPTIMIZERS,
     SCHEDULES,
-    OptimizerStep,
     applied_preconditioner,
     coordinate_values,
     learning_rate_factor,

@@ -19,9 +19,9 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from sktelescope._core.fused_step import OptimizerStep
 from sktelescope._core.network import flatten_parameters
 from sktelescope._core.optim import (
-    OptimizerStep,
     learning_rate_factor,
     load_optimizer_state,
     make_optimizer,
