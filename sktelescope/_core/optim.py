@@ -259,9 +259,12 @@ def load_optimizer_state(
 def _flat_groups(optimizer: torch.optim.Optimizer, parameters: Iterable | None):
     """``(parameter, group)`` pairs in the flat order of ``parameters`` (default: the
     optimizer's own order, which is the network's when there is one group)."""
+    groups = optimizer.param_groups
     if parameters is None:
-        return [(p, g) for g in optimizer.param_groups for p in g["params"]]
-    group_of = {id(p): g for g in optimizer.param_groups for p in g["params"]}
+        return [(p, g) for g in groups for p in g["params"]]
+    if len(groups) == 1:
+        return [(p, groups[0]) for p in parameters]
+    group_of = {id(p): g for g in groups for p in g["params"]}
     return [(p, group_of[id(p)]) for p in parameters]
 
 
@@ -298,7 +301,10 @@ def coordinate_values(
     >>> coordinate_values(opt, "weight_decay", [w, b]).tolist(), coordinate_values(opt, "lr")
     ([0.5, 0.5, 0.0], 0.1)
     """
-    pairs = _flat_groups(optimizer, parameters)
+    return _values(_flat_groups(optimizer, parameters), key, default)
+
+
+def _values(pairs, key: str, default: float) -> float | torch.Tensor:
     values = [float(g.get(key, default)) for _, g in pairs]
     if len(set(values)) <= 1:
         return values[0] if values else float(default)
@@ -371,9 +377,7 @@ def record_preconditioner(
     >>> record_preconditioner(torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1))
     """
     pairs = _flat_groups(optimizer, parameters)
-    factors = coordinate_values(optimizer, "lr_factor", (p for p, _ in pairs))
-    if not lr_factors:
-        factors = 1.0
+    factors = _values(pairs, "lr_factor", 1.0) if lr_factors else 1.0
     if not is_adaptive(optimizer):
         return None if isinstance(factors, float) and factors == 1.0 else _as_vector(factors, pairs)
     states = [optimizer.state.get(p) for p, _ in pairs]
