@@ -17,8 +17,12 @@ defaults), and the bare step (the same network, batches sliced from resident ten
 fused Adam kernel called directly, no observers, no sample weights): what any loop with this
 network and optimizer costs. ``--profile`` adds where our fit spends its time.
 
+The network options (numerical embeddings, the feature scale, dropout) are timed in the
+same rounds, each as the fit-time ratio against the plain network (``--no-options`` leaves
+them out).
+
 Run: ``python benchmarks/speed.py [--n-samples 10000] [--epochs 10] [--repeats 3]
-[--threads N] [--profile]``
+[--threads N] [--profile] [--no-options]``
 """
 
 from __future__ import annotations
@@ -50,16 +54,49 @@ def make_data(n_samples: int, n_features: int, seed: int = 0):
     return X, y.astype(np.float32)
 
 
-def fit_telescoping(X, y, epochs, stages, n_jobs=-1):
+def fit_telescoping(X, y, epochs, stages, n_jobs=-1, **options):
     """Ours; ``n_jobs=-1`` uses every torch thread, like the peers (the default policy,
     ``n_jobs=None``, gives a network this size one thread: ``benchmarks/threads.py``)."""
     extra = {"max_stages": stages} if stages > 1 else {"stage_every": 10**9}
     extra["n_jobs"] = n_jobs
     est = TelescopingMLPRegressor(
         hidden_layer_sizes=(WIDTH, WIDTH), learning_rate=LR, batch_size=BATCH, max_iter=epochs,
-        early_stopping=False, n_iter_no_change=None, random_state=0, **extra,
+        early_stopping=False, n_iter_no_change=None, random_state=0, **extra, **options,
     )  # fmt: skip
     return est.fit(X, y)
+
+
+#: Network and optimisation options timed against the plain network (their defaults otherwise).
+OPTIONS = {
+    "pbld embedding": dict(numerical_embedding="pbld"),
+    "plr embedding": dict(numerical_embedding="plr"),
+    "ple embedding": dict(numerical_embedding="ple"),
+    "feature scaling": dict(feature_scaling=True),
+    "dropout 0.15": dict(dropout=0.15),
+    "pbld + scaling + dropout": dict(
+        numerical_embedding="pbld", feature_scaling=True, dropout=0.15
+    ),
+    "robust input scaling": dict(input_scaling="robust"),
+    "quantile input scaling": dict(input_scaling="quantile"),
+    "decay of weights only": dict(weight_decay=1e-4, weight_decay_biases=False),
+    "coslog4 schedule": dict(lr_schedule="coslog4"),
+}
+
+
+def option_contenders(X, y, epochs) -> dict:
+    """One fit per network option, with 50 stages like the plain contender."""
+    return {
+        f"option: {name}": (lambda o=options: fit_telescoping(X, y, epochs, 50, **o))
+        for name, options in OPTIONS.items()
+    }
+
+
+def print_option_costs(seconds: dict, plain: float) -> None:
+    """Each option's fit time over the plain network's, from the same rounds."""
+    for name in OPTIONS:
+        if f"option: {name}" in seconds:
+            ratio = seconds[f"option: {name}"] / plain
+            print(f"{name + ' / plain:':29s}{ratio:5.2f}x")
 
 
 def fit_sklearn(X, y, epochs):
@@ -178,6 +215,7 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=None,
                         help="threads for every contender (default: torch's default)")  # fmt: skip
     parser.add_argument("--profile", action="store_true", help="also profile one of our fits")
+    parser.add_argument("--no-options", action="store_true", help="skip the network options")
     args = parser.parse_args(argv)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
@@ -197,6 +235,8 @@ def main(argv=None):
         contenders["skorch NeuralNetRegressor"] = lambda: fit_skorch(X, y, args.epochs)
     except ImportError:
         print("skorch not installed: skipped")
+    if not args.no_options:
+        contenders.update(option_contenders(X, y, args.epochs))
     print(f"data {args.n_samples}x{args.n_features}, 2x{WIDTH} ReLU, Adam, batch {BATCH}, "
           f"{args.epochs} epochs, {threads} threads (torch and BLAS), "
           f"{args.repeats} round-robin rounds")  # fmt: skip
@@ -218,6 +258,7 @@ def main(argv=None):
           "(1.00 = at the floor)")  # fmt: skip
     if args.profile:
         profile_fit(X, y, args.epochs)
+    print_option_costs(seconds, ours)
 
 
 if __name__ == "__main__":

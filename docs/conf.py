@@ -34,6 +34,10 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
     "sphinx.ext.mathjax",
+    # MathJax from the build's own _static/mathjax (a bundled copy), not from a CDN, so that
+    # math renders offline; sktelescope_docs.check_built_pages fails the build on any remote
+    # script.
+    "sphinx-mathjax-offline",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
     "myst_parser",
@@ -95,6 +99,8 @@ sphinx_gallery_conf = {
     "capture_repr": (),
     "min_reported_time": 0,
     "show_signature": False,
+    # No sg_execution_times pages: their table loads jQuery and DataTables from CDNs.
+    "write_computation_times": False,
     # sphinx-gallery reruns only the examples whose source changed; after switching
     # between fast and full mode every example is rerun instead.
     "run_stale_examples": sktelescope_docs.gallery_mode_changed(DOCS / "auto_examples"),
@@ -109,9 +115,13 @@ html_theme_options = {
     "show_toc_level": 2,
 }
 html_show_sourcelink = False
+html_static_path = ["_static"]
+html_css_files = ["sktelescope.css"]  # long API titles wrap instead of being clipped
 
 
 def setup(app) -> None:
     app.connect("config-inited", sktelescope_docs.write_api_pages)
     app.connect("source-read", sktelescope_docs.plain_docstring_as_text)
     app.connect("autodoc-skip-member", _skip_foreign_member)
+    # After the pages are written (and MathJax copied): no CDN script, no build-machine path.
+    app.connect("build-finished", sktelescope_docs.check_built_pages)

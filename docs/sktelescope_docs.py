@@ -207,3 +207,53 @@ def plain_docstring_as_text(app, docname: str, source: list[str]) -> None:
     body = f"::\n\n{textwrap.indent(rest, '    ')}\n" if rest.strip() else ""
     page = f"\n{title}\n{'=' * len(title)}\n\n{body}"
     source[0] = text[: label.end()] + page + text[end:]
+
+
+# --------------------------------------------------------------------------- built pages
+
+_SCRIPT_SRC = re.compile(r"<script\b[^>]*?\bsrc=[\"']([^\"']+)[\"']", flags=re.I)
+_LINK_HREF = re.compile(r"<link\b[^>]*?\bhref=[\"']([^\"']+)[\"']", flags=re.I)
+_REMOTE = re.compile(r"^(?:[a-z][a-z0-9+.-]*:)?//", flags=re.I)
+
+
+def machine_paths(root: Path = DOCS.parent) -> list[str]:
+    """Folders of the machine that builds the docs, none of which a page may show: the
+    repository's parent (the checkout and ``../shared`` beside it), the Python environment
+    and the home folder."""
+    paths = {str(root.resolve().parent), sys.prefix, sys.base_prefix, str(Path.home())}
+    return sorted(p.rstrip(os.sep) + os.sep for p in paths if len(Path(p).parts) > 1)
+
+
+def built_page_problems(html_dir: Path, forbidden: list[str]) -> list[str]:
+    """What is wrong with the built HTML pages under ``html_dir`` (``_static/`` holds
+    templates and assets, not pages): a script or stylesheet loaded from another host (a
+    CDN: the page then needs a network, and math shows as raw LaTeX offline), a local
+    script that is not in the build, or one of the ``forbidden`` paths (the build machine's
+    folders) in the page's text."""
+    problems = []
+    for page in sorted(Path(html_dir).rglob("*.html")):
+        name = page.relative_to(html_dir).as_posix()
+        if name.startswith("_static/"):
+            continue
+        text = page.read_text(encoding="utf-8", errors="replace")
+        for src in _SCRIPT_SRC.findall(text):
+            if _REMOTE.match(src):
+                problems.append(f"{name}: loads the script {src} from another host")
+            elif not (page.parent / src.split("?")[0].split("#")[0]).is_file():
+                problems.append(f"{name}: loads the script {src}, which is not in the build")
+        problems += [f"{name}: loads the stylesheet {href} from another host"
+                     for href in _LINK_HREF.findall(text) if _REMOTE.match(href)]  # fmt: skip
+        problems += [f"{name}: shows the build machine's path {p}" for p in forbidden if p in text]
+    return problems
+
+
+def check_built_pages(app, exception) -> None:
+    """Sphinx ``build-finished`` hook: a warning (an error under ``-W``) per problem of
+    :func:`built_page_problems` in the HTML just built."""
+    if exception is not None or app.builder.format != "html":
+        return
+    from sphinx.util import logging
+
+    logger = logging.getLogger(__name__)
+    for problem in built_page_problems(Path(app.outdir), machine_paths()):
+        logger.warning(problem)

@@ -20,6 +20,15 @@ from sklearn.decomposition import PCA
 from sklearn.model_selection import train_test_split
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "output"
+REPO = Path(__file__).resolve().parent.parent
+
+
+def shown(path: str | os.PathLike) -> str:
+    """``path`` as the examples print it: relative to the repository root when it lies in the
+    repository or beside it (``../shared/data/tabular``), so that a printed line (and the
+    gallery page that shows it) names no folder of the machine that ran it."""
+    relative = os.path.relpath(Path(path).resolve(), REPO)
+    return relative if not relative.startswith(os.path.join("..", "..")) else str(path)
 
 
 def parse_args(doc: str, argv: list[str] | None = None) -> argparse.Namespace:
@@ -119,7 +128,7 @@ def write_outputs(fig, summary: dict, out: Path, name: str, started: float) -> N
         json.dump(summary, fh, indent=1, ensure_ascii=False, default=_to_builtin)
     for key, value in summary.items():
         print(f"{key}: {json.dumps(value, ensure_ascii=False, default=_to_builtin)}")
-    print(f"wrote {out / name}.png and .json in {summary['wall_time_s']} s")
+    print(f"wrote {shown(out / name)}.png and .json in {summary['wall_time_s']} s")
 
 
 def rounded(values, digits: int = 4) -> list:

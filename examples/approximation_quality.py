@@ -30,6 +30,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from _figures import shown
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
@@ -103,7 +104,7 @@ def plot(results: dict, path: Path) -> None:
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
-    print(f"wrote {path}")
+    print(f"wrote {shown(path)}")
 
 
 def _band(ax, steps, curves, style, label) -> None:

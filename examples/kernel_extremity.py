@@ -1,5 +1,5 @@
-"""Why does the network lose to boosted trees on irregular inputs? (the paper's Fig 5/14)
-======================================================================================
+"""Kernel extremity and the network's loss gap to the trees on irregular inputs (Fig 5/14)
+=======================================================================================
 
 The paper's protocol, through the benchmark's lens step (``sktelescope bench``): a random
 search of ``telescoping_mlp`` and scikit-learn's gradient boosting (``sklearn_gbt``) on each
@@ -16,9 +16,12 @@ the training data in PCA space, :ref:`math-irregularity`) and, for each ``p``:
   figure then shows the raw difference ``L_NN(p) - L_GBT(p)``.
 
 The paper's finding: the network's ``R`` rises with ``p``, the trees' ``R`` stays bounded,
-and the gap rises with it. Lines are means over splits (seeds), bands ± one standard
-deviation over splits. The printed verdict is the benchmark's rule (``summary.md``); it may
-be negative.
+and the gap rises with it, so the network loses more to the trees the more irregular the
+inputs. The figure shows what this run measured, which need not agree: a gap that falls
+with ``p`` means the network does relatively better on the irregular inputs (the short run
+that renders this page, one dataset and two splits, may show just that). Lines are means
+over splits (seeds), bands ± one standard deviation over splits. The printed verdict is the
+benchmark's rule (``summary.md``); it may be negative.
 
 Datasets: houses, california and house_sales of the Grinsztajn et al. benchmark (the
 paper's Fig 5/14; superconduct is used when present), read from ``../shared/data/tabular``
@@ -39,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from _figures import band, parse_args, pyplot, rounded, start, write_outputs
+from _figures import band, parse_args, pyplot, rounded, shown, start, write_outputs
 
 from sktelescope.bench import run_benchmark
 from sktelescope.datasets import resolve_datasets
@@ -56,7 +59,7 @@ def choose_datasets(fast: bool) -> tuple[list[str], str | None]:
     """The paper's datasets present in the data folder, else the bundled fallback."""
     if not (DATA_DIR / "MANIFEST.json").exists():
         print(
-            f"No data folder at {DATA_DIR}: the paper's datasets are not here. Running on "
+            f"No data folder at {shown(DATA_DIR)}: the paper's datasets are not here. Running on "
             "scikit-learn's bundled data instead (mechanics only, not the paper's finding)."
         )
         names = ["sklearn:diabetes"] if fast else ["sklearn:diabetes", "sklearn:breast_cancer"]
@@ -66,7 +69,7 @@ def choose_datasets(fast: bool) -> tuple[list[str], str | None]:
         try:
             present += [ref.name for ref in resolve_datasets([name], data_dir=DATA_DIR)]
         except ValueError:
-            print(f"{name} is not in {DATA_DIR}: skipped.")
+            print(f"{name} is not in {shown(DATA_DIR)}: skipped.")
     return (present[:1] if fast else present), str(DATA_DIR)
 
 

@@ -85,9 +85,9 @@ def connectivity(est, spawn: int, data) -> dict:
     """Barrier and accuracy gap of two children spawned at ``spawn``."""
     X, X_val, y, y_val = data
     kids = spawn_children(est, X, y, spawn_step=spawn, n_children=2, seeds=[101, 202])
-    line = interpolate(est, kids.children[0], kids.children[1], X_val, y_val)
-    accs = [evaluate_parameters(est, c, X_val, y_val)[1] for c in kids.children]
-    averaged = evaluate_parameters(est, weight_average(kids.children), X_val, y_val)[1]
+    line = interpolate(est, X_val, y_val, kids.children[0], kids.children[1])
+    accs = [evaluate_parameters(est, X_val, y_val, c)[1] for c in kids.children]
+    averaged = evaluate_parameters(est, X_val, y_val, weight_average(kids.children))[1]
     return {"barrier": line.barrier, "accuracy_gap": float(np.mean(accs)) - averaged,
             "max_accuracy_drop": line.max_accuracy_drop}  # fmt: skip
 
@@ -98,7 +98,7 @@ def run_seed(seed: int, epochs: int, spawns) -> dict:
     X, X_val, y, y_val = data
     est = parent(len(X), epochs, seed).fit(X, y)
     epoch = int(np.ceil(len(X) / BATCH))
-    change = gradient_change(est, X_val[:256], lag=max(epoch // EVERY, 1))
+    change = gradient_change(est, X, y, X_val[:256], lag=max(epoch // EVERY, 1))
     rows = [connectivity(est, t, data) for t in spawns if t < est.n_steps_]
     return {
         "spawns": [t for t in spawns if t < est.n_steps_], "epoch": epoch,

@@ -11,15 +11,20 @@ opened up like a boosted ensemble:
   stages add up;
 - ``stages_[k].kernel(X, Z)``: the tangent kernel at the start of a stage.
 
-Run: ``python examples/quickstart.py [--fast]`` (``--fast``: 20 epochs instead of 200).
+The figure (``examples/output/quickstart.png``, when matplotlib is installed) shows the
+training error of the sum of the first k stages, as a boosted ensemble's error falls with
+its rounds. Run: ``python examples/quickstart.py [--fast]`` (``--fast``: 20 epochs instead
+of 200).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import warnings
 
 import numpy as np
+from _figures import DEFAULT_OUT, pyplot, shown
 from sklearn.datasets import load_diabetes
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import cross_validate
@@ -49,7 +54,7 @@ def compare(X, y, max_iter: int) -> None:
         print(f"{name:16s} R^2 = {scores.mean():.3f} ± {scores.std():.3f} (5-fold)")
 
 
-def inspect_stages(X, y, max_iter: int) -> None:
+def inspect_stages(X, y, max_iter: int) -> list[float]:
     est = TelescopingMLPRegressor(hidden_layer_sizes=(64, 64), max_iter=max_iter,
                                   learning_rate=3e-3, max_stages=20, random_state=0)  # fmt: skip
     est.fit(X, y)
@@ -65,6 +70,19 @@ def inspect_stages(X, y, max_iter: int) -> None:
     kernel = np.round(stage.kernel(X[:3], X[:4]), 2)
     print(f"last stage covers steps {stage.steps.start}-{stage.steps.stop - 1}; "
           f"its tangent kernel on 3x4 inputs:\n{kernel}")  # fmt: skip
+    return [float(m) for m in mse]
+
+
+def plot(mse: list[float]) -> None:
+    """Training MSE after each stage, saved to ``examples/output/quickstart.png``."""
+    fig, ax = pyplot().subplots(figsize=(6, 3.5))
+    ax.plot(range(1, len(mse) + 1), mse, marker="o", ms=3)
+    ax.set(xlabel="stages summed (k)", ylabel="training MSE", yscale="log",
+           title="diabetes: training error as the stages add up")  # fmt: skip
+    fig.tight_layout()
+    DEFAULT_OUT.mkdir(parents=True, exist_ok=True)
+    fig.savefig(DEFAULT_OUT / "quickstart.png", dpi=120)
+    print(f"wrote {shown(DEFAULT_OUT / 'quickstart.png')}")
 
 
 def main(argv=None) -> None:
@@ -76,7 +94,9 @@ def main(argv=None) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         compare(X, y, max_iter)
-        inspect_stages(X, y, max_iter)
+        mse = inspect_stages(X, y, max_iter)
+    if importlib.util.find_spec("matplotlib"):
+        plot(mse)
 
 
 if __name__ == "__main__":

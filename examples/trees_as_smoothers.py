@@ -11,8 +11,10 @@ For every available library, fit a small squared-error booster, open it with
 * the effective parameters ``p_train`` and ``p_test`` of the ensemble, and the leaf-kernel
   row norms used by the kernel-extremity ratio.
 
-The mathematics is in :ref:`math-gbt-smoother`. Run ``python examples/trees_as_smoothers.py``
-(add ``--fast`` for fewer, smaller models).
+The figure (``examples/output/trees_as_smoothers.png``, when matplotlib is installed) shows
+each booster's effective parameters round by round: ``p_train`` (dashed) and ``p_test``
+(solid). The mathematics is in :ref:`math-gbt-smoother`. Run
+``python examples/trees_as_smoothers.py`` (add ``--fast`` for fewer, smaller models).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import argparse
 import importlib.util
 
 import numpy as np
+from _figures import DEFAULT_OUT, pyplot, shown
 from sklearn.datasets import load_diabetes
 from sklearn.ensemble import GradientBoostingRegressor, HistGradientBoostingRegressor
 from sklearn.model_selection import train_test_split
@@ -41,18 +44,21 @@ def make_models(n_rounds: int) -> dict:
     if importlib.util.find_spec("xgboost"):
         import xgboost as xgb
 
-        models["XGBoost"] = xgb.XGBRegressor(n_estimators=n_rounds, max_depth=3, learning_rate=0.1)
+        models["XGBoost"] = xgb.XGBRegressor(
+            n_estimators=n_rounds, max_depth=3, learning_rate=0.1, n_jobs=1
+        )
     if importlib.util.find_spec("lightgbm"):
         import lightgbm as lgb
 
         models["LightGBM"] = lgb.LGBMRegressor(
-            n_estimators=n_rounds, num_leaves=8, learning_rate=0.1, verbose=-1
+            n_estimators=n_rounds, num_leaves=8, learning_rate=0.1, verbose=-1, n_jobs=1
         )
     return models
 
 
-def report(name: str, tel: TreeTelescope, X_train, y_train, X_test) -> None:
-    """Print reconstruction errors, effective parameters and kernel norms of one booster."""
+def report(name: str, tel: TreeTelescope, X_train, y_train, X_test):
+    """Print reconstruction errors, effective parameters and kernel norms of one booster;
+    returns its effective parameters after each round."""
     errors = tel.reconstruction_errors(X_test)
     _, s_test, _, c_test = tel.smoother(X_test)
     smoother_gap = np.abs(s_test @ y_train + c_test - tel.telescope(X_test).sum(axis=1)).max()
@@ -68,6 +74,22 @@ def report(name: str, tel: TreeTelescope, X_train, y_train, X_test) -> None:
     print(f"  kernel-extremity ratio (test/train)         {norms_test / norms_train:.3f}")
     if tel.approximations_:
         print("  approximate because: " + "; ".join(tel.approximations_))
+    return p
+
+
+def plot(curves: dict) -> None:
+    """``p_train`` and ``p_test`` after each round, one colour per booster."""
+    fig, ax = pyplot().subplots(figsize=(6.5, 4))
+    for i, (name, p) in enumerate(curves.items()):
+        ax.plot(p.steps, p.p_test, color=f"C{i}", label=name)
+        ax.plot(p.steps, p.p_train, color=f"C{i}", ls="--")
+    ax.set(xlabel="boosting rounds", ylabel="effective parameters",
+           title="Boosters as smoothers: p_test (solid) and p_train (dashed)")  # fmt: skip
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    DEFAULT_OUT.mkdir(parents=True, exist_ok=True)
+    fig.savefig(DEFAULT_OUT / "trees_as_smoothers.png", dpi=120)
+    print(f"wrote {shown(DEFAULT_OUT / 'trees_as_smoothers.png')}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -77,9 +99,13 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     X, y = load_diabetes(return_X_y=True)
     X_train, X_test, y_train, _ = train_test_split(X, y, test_size=0.3, random_state=0)
+    curves = {}
     for name, model in make_models(10 if args.fast else 100).items():
         model.fit(X_train, y_train)
-        report(name, TreeTelescope(model, X_train, y_train), X_train, y_train, X_test)
+        tel = TreeTelescope(model, X_train, y_train)
+        curves[name] = report(name, tel, X_train, y_train, X_test)
+    if importlib.util.find_spec("matplotlib"):
+        plot(curves)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ __all__ = [
     "check_targets",
     "checked_sample_weight",
     "format_bytes",
+    "n_rows",
     "physical_memory",
     "positive_int",
     "standardisation",
@@ -245,3 +246,17 @@ def format_bytes(n: float) -> str:
             return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
         n /= 1024
     return f"{n:.1f} TiB"
+
+
+def n_rows(X) -> int:
+    """Rows of an array-like, without converting it.
+
+    Examples
+    --------
+    >>> n_rows([[1, 2], [3, 4]]), n_rows(None)
+    (2, 0)
+    """
+    if X is None:
+        return 0
+    shape = getattr(X, "shape", None)
+    return int(shape[0]) if shape is not None else len(X)

@@ -9,8 +9,10 @@ Examples
     sktelescope bench --list --data-dir ../shared/data/tabular
 
 Exit status: 0 when every fit succeeded, 1 when some failed (they are listed, and in
-``summary.md``), 2 for a usage, data or results-folder problem (one line on stderr), 130 when
-interrupted (Ctrl-C; the rows written so far are kept and a rerun resumes).
+``summary.md``; a job whose worker died on every try is such a failure), 2 for a usage, data,
+results-folder problem (a bad row of ``results.csv`` included: ``--refit-bad-rows`` refits it) or
+a cluster that does not start (one line on stderr), 130 when interrupted (Ctrl-C; the rows
+written so far are kept and a rerun resumes).
 
 This module imports nothing heavy: ``--help`` and ``--version`` load neither torch, the
 estimators nor the benchmark; ``bench`` imports them when it runs.
@@ -24,6 +26,7 @@ import warnings
 from collections.abc import Sequence
 
 from sktelescope import __version__
+from sktelescope._cores import available_cores
 
 __all__ = ["build_parser", "main"]
 
@@ -34,10 +37,27 @@ _OUTPUTS = (".csv", ".md", ".png")
 
 
 class _OneLineParser(argparse.ArgumentParser):
-    """An argument parser whose errors are one line (no usage block), exit status 2."""
+    """An argument parser whose errors are one line (no usage block), exit status 2.
+
+    An option no parser knows is reported by the command's own parser, so that the message
+    points at that command's help (``sktelescope bench --help``), where its options are.
+    """
 
     def error(self, message: str):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+    def parse_args(self, args=None, namespace=None):
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            self._command_parser(parsed).error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed
+
+    def _command_parser(self, parsed) -> argparse.ArgumentParser:
+        """The subcommand's parser that ``parsed`` went through, else this one."""
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                return action.choices.get(getattr(parsed, action.dest, None), self)
+        return self
 
 
 def _csv_list(text: str) -> list[str]:
@@ -83,7 +103,8 @@ def _bench_parser(sub) -> argparse.ArgumentParser:
         help="cross-validated tabular benchmark: networks versus boosted trees",
         description="Random search for every model on every dataset and split; results stream "
         "to OUT/results.csv (a rerun resumes), then OUT/summary.md and PNG plots. Exit status: "
-        "0 all fits succeeded, 1 some failed, 2 usage or data error, 130 interrupted.",
+        "0 all fits succeeded, 1 some failed, 2 usage, data, results-folder or cluster error, "
+        "130 interrupted.",
     )
     _data_options(p.add_argument_group("data"))
     _protocol_options(p.add_argument_group("protocol"))
@@ -96,14 +117,15 @@ def _data_options(data) -> None:
     data.add_argument(
         "--data-dir",
         metavar="DIR",
-        help="folder of gzip CSVs with a MANIFEST.json (e.g. ../shared/data/tabular)",
+        help="folder of gzip CSVs with a MANIFEST.json, e.g. ../shared/data/tabular (default: "
+        "none: scikit-learn's bundled datasets)",
     )
     data.add_argument(
         "--datasets",
         type=_csv_list,
         metavar="NAMES",
         help="comma-separated: folder names (cpu_act, clf_num/electricity), "
-        "core|extra|all, openml:ID, suite:grinsztajn, sklearn:NAME "
+        "core|extra|all, openml:ID, suite:grinsztajn, sklearn:NAME (or a bare NAME: diabetes) "
         "(default: the folder's core set, else the embedded sklearn sets)",
     )
     data.add_argument(
@@ -137,7 +159,11 @@ def _protocol_options(run) -> None:
         metavar="N",
         help="repeated random splits, or K with --kfold (default: 3)",
     )
-    run.add_argument("--kfold", action="store_true", help="use K-fold test sets, K = --splits")
+    run.add_argument(
+        "--kfold",
+        action="store_true",
+        help="use K-fold test sets, K = --splits (default: repeated random splits)",
+    )
     run.add_argument(
         "--max-train",
         type=_count(1),
@@ -168,6 +194,14 @@ def _protocol_options(run) -> None:
         action="store_true",
         help="refit the jobs whose rows are errors (the new row replaces the old one)",
     )
+    run.add_argument(
+        "--refit-bad-rows",
+        action="store_true",
+        help="refit the jobs of bad rows instead of stopping: a row of OUT/results.csv or "
+        "OUT/lens.csv that is not its job's (another run's seed or params, a damaged score, a "
+        "key re-typed as 0.0) moves to OUT/results.csv.refused (OUT/lens.csv.refused) and its "
+        "job runs again (default: stop with exit status 2, naming the row)",
+    )
 
 
 def _output_options(scale) -> None:
@@ -177,12 +211,15 @@ def _output_options(scale) -> None:
         metavar="DIR",
         help="results folder (default: ./sktelescope-results)",
     )
+    cores = available_cores()
     scale.add_argument(
         "--n-jobs",
         type=_n_jobs,
-        default=1,
+        default=cores,
         metavar="N",
-        help="parallel fits (joblib n_jobs; -1: all cores)",
+        help="jobs at once (joblib n_jobs; -1: all cores); each gets cores // N threads for "
+        f"every library, at least 1 (default: {cores}, the cores this process may use: its CPU "
+        "affinity, capped by a cgroup quota)",
     )
     scale.add_argument(
         "--backend",
@@ -260,6 +297,7 @@ def _bench(args) -> int:
         lens=not args.no_lens,
         lens_trees=args.lens_trees,
         retry_errors=args.retry_errors,
+        refit_bad_rows=args.refit_bad_rows,
     )
     print(
         f"\n{_plural(result.n_run, 'fit')} run, {result.n_skipped} already in {result.csv_path} "

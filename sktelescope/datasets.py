@@ -686,9 +686,10 @@ def resolve_datasets(
     ----------
     names : list of str or None
         Folder names (``"clf_num/electricity"`` or a unique short name such as ``"cpu_act"``),
-        ``"openml:ID"``, ``"suite:grinsztajn"``, ``"sklearn:NAME"``, or ``"all"`` / ``"core"`` /
-        ``"extra"`` for those tiers of the folder. ``None``: the folder's ``tier`` datasets,
-        or :data:`EMBEDDED_DEFAULT` when no folder is given.
+        ``"openml:ID"``, ``"suite:grinsztajn"``, ``"sklearn:NAME"`` (or a bare ``NAME`` such
+        as ``"diabetes"`` when the data folder has no dataset of that name), or ``"all"`` /
+        ``"core"`` / ``"extra"`` for those tiers of the folder. ``None``: the folder's
+        ``tier`` datasets, or :data:`EMBEDDED_DEFAULT` when no folder is given.
     data_dir : path-like, default=None
         A data folder with a ``MANIFEST.json``.
     tier : {"core", "extra", "all"}, default="core"
@@ -753,11 +754,14 @@ def _resolve_one(name: str, entries: list[dict] | None, data_dir) -> list[Datase
             DatasetRef(n, "openml", str(i), None, None, "Grinsztajn 2022 suite")
             for n, i in GRINSZTAJN_SUITE.items()
         ]
+    if name in SKLEARN_DATASETS:  # a bare "diabetes": sklearn:diabetes, unless ambiguous
+        _check_not_in_folder(name, entries, data_dir)
+        return _resolve_one(f"sklearn:{name}", None, data_dir)
     if entries is None:
         raise ValueError(
             f"Unknown dataset {name!r}. Without --data-dir the names are "
-            f"{['sklearn:' + k for k in SKLEARN_DATASETS]}, 'openml:ID' or 'suite:grinsztajn'; "
-            "for folder datasets pass --data-dir DIR."
+            f"{['sklearn:' + k for k in SKLEARN_DATASETS]} (also bare, e.g. 'diabetes'), "
+            "'openml:ID' or 'suite:grinsztajn'; for folder datasets pass --data-dir DIR."
         )
     if name in TIERS:
         chosen = [e for e in entries if name == "all" or e["tier"] == name]
@@ -770,6 +774,17 @@ def _resolve_one(name: str, entries: list[dict] | None, data_dir) -> list[Datase
     else:
         chosen = [_find_entry(entries, name, data_dir)]
     return [_folder_ref(e, data_dir) for e in chosen]
+
+
+def _check_not_in_folder(name: str, entries: list[dict] | None, data_dir) -> None:
+    """Refuse a bare scikit-learn dataset name (``diabetes``) that the data folder also has:
+    it is ambiguous, and the error names both."""
+    same = [e["name"] for e in entries or [] if name in (e["name"], e["name"].split("/")[-1])]
+    if same:
+        raise ValueError(
+            f"Dataset name {name!r} is ambiguous: scikit-learn's 'sklearn:{name}' or the data "
+            f"folder {str(data_dir)!r}'s {same}. Pass one of those names to --datasets."
+        )
 
 
 def _folder_ref(entry: dict, data_dir) -> DatasetRef:

@@ -3,6 +3,7 @@ the lens step (the command line is in test_cli.py, integrity in test_bench_integ
 
 import csv
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -208,3 +209,29 @@ def test_summary_table_mean_std_and_bold_best():
     )
     table = summary_table(best, ["a", "b"])
     assert "| d | r2 | 0.6000 ± 0.1414 | **0.8000 ± 0.1414** |" in table
+
+
+def test_a_resumed_run_counts_its_progress_from_the_rows_already_there(tmp_path, capsys):
+    tiny = {**TINY, "models": ["hgb"], "lens": False}
+    run_benchmark(["sklearn:diabetes"], out=tmp_path, **{**tiny, "budget": 1})
+    capsys.readouterr()
+    res = run_benchmark(["sklearn:diabetes"], out=tmp_path, **{**tiny, "budget": 3,
+                                                               "progress": True})  # fmt: skip
+    assert (res.n_run, res.n_skipped) == (2, 1)
+    bar = capsys.readouterr().err.replace("\r", "\n")
+    first = next(line for line in bar.splitlines() if "sktelescope bench (fit)" in line)
+    assert " 1/3 " in first, bar  # starts at the row already there, not at 0/2
+    assert " 3/3 " in bar
+
+
+def test_notes_come_after_the_checks_so_an_error_stands_alone(tmp_path):
+    # hgb alone leaves the lens nothing to look at (a note), and "nope" is no dataset (an
+    # error): only the error shows.
+    settings = {k: v for k, v in TINY.items() if k != "models"}
+    with warnings.catch_warnings(record=True) as notes, pytest.raises(ValueError) as error:
+        warnings.simplefilter("always")
+        run_benchmark(["nope"], ["hgb"], out=tmp_path, **settings)
+    assert "Unknown dataset 'nope'" in str(error.value)
+    assert not [str(n.message) for n in notes]
+    with pytest.warns(UserWarning, match="lens step .* skipped"):
+        run_benchmark(["sklearn:diabetes"], ["hgb"], out=tmp_path, **{**settings, "budget": 1})

@@ -86,6 +86,7 @@ def test_ctrl_c_in_a_network_fit_stops_the_run_and_writes_no_ok_row(
     _interrupt_at_step_3(monkeypatch, network)
     argv = ["bench", "--datasets", "sklearn:diabetes", "--models", f"hgb,{network}"]
     argv += ["--budget", "1", "--splits", "1", "--quick", "--no-lens", "--no-progress"]
+    argv += ["--n-jobs", "1"]  # in this process, where the monkeypatch interrupts the fit
     assert main([*argv, "--out", str(tmp_path)]) == 130
     err = capsys.readouterr().err.strip()
     assert err == (
@@ -197,7 +198,7 @@ def test_disk_full_while_writing_a_row_is_one_line_and_exit_2(tmp_path, monkeypa
 
     monkeypatch.setattr(store_module.os, "fsync", full)
     argv = ["bench", "--models", "hgb", "--budget", "1", "--splits", "1", "--quick"]
-    assert main([*argv, "--no-lens", "--no-progress", "--out", str(tmp_path)]) == 2
+    assert main([*argv, "--no-lens", "--no-progress", "--n-jobs", "1", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert err.startswith("sktelescope bench: error: Cannot write to ")
@@ -217,7 +218,7 @@ def test_disk_full_while_drawing_the_plots_is_one_line_and_leaves_no_partial_png
 
     monkeypatch.setattr(Figure, "savefig", full)
     argv = ["bench", "--models", "hgb", "--budget", "1", "--splits", "1", "--quick"]
-    assert main([*argv, "--no-lens", "--no-progress", "--out", str(tmp_path)]) == 2
+    assert main([*argv, "--no-lens", "--no-progress", "--n-jobs", "1", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert err.startswith(f"sktelescope bench: error: Cannot write the report into '{tmp_path}'")
@@ -232,7 +233,7 @@ def test_disk_full_while_drawing_the_plots_is_one_line_and_leaves_no_partial_png
 def test_failed_fits_are_counted_kept_in_the_table_and_exit_1(tmp_path, capsys):
     data = _nan_folder(tmp_path / "data")
     argv = ["bench", "--data-dir", str(data), "--models", "hgb,telescoping_mlp", "--quick"]
-    argv += ["--budget", "1", "--splits", "1", "--no-lens", "--no-progress"]
+    argv += ["--budget", "1", "--splits", "1", "--no-lens", "--no-progress", "--n-jobs", "1"]
     assert main([*argv, "--out", str(tmp_path / "out")]) == 1
     out, err = capsys.readouterr()
     assert "1 fits run" not in out and "2 fits run, 0 already" in out and "1 failed." in out
@@ -266,6 +267,33 @@ def test_retry_errors_refits_error_rows_and_the_new_row_replaces_the_old(tmp_pat
     assert [r["status"] for r in ResultStore(tmp_path).read_rows()] == ["ok"]
     assert "Failures" not in (tmp_path / "summary.md").read_text()
     assert len(pd.read_csv(tmp_path / "best.csv")) == 1
+
+
+def test_a_job_lost_with_its_worker_is_a_counted_failure_and_the_run_goes_on(
+    tmp_path, monkeypatch, capsys, one_openmp_thread
+):
+    """How the run records what the backend reports lost (the real Ray and Dask clusters
+    losing a worker are in test_bench_faults.py): one failed row, the others written, the
+    summary's failures, exit 1; --retry-errors refits it."""
+    import contextlib
+
+    import sktelescope.bench._run as run_module
+
+    @contextlib.contextmanager
+    def losing_the_first(func, todo, backend, n_jobs, address=None, on_lost=None):
+        yield iter([on_lost(todo[0], RuntimeError("worker died")), *map(func, todo[1:])])
+
+    monkeypatch.setattr(run_module, "parallel_results", losing_the_first)
+    argv = ["bench", "--datasets", "sklearn:diabetes", "--models", "hgb", "--quick", "--budget",
+            "1", "--splits", "2", "--no-lens", "--no-progress", "--out", str(tmp_path)]  # fmt: skip
+    assert main(argv) == 1
+    out, err = capsys.readouterr()
+    assert "2 fits run, 0 already" in out and "1 failed." in out
+    assert "hgb on sklearn:diabetes: 1 failed; WorkerLost: the worker process running" in err
+    assert "| fit | hgb | sklearn:diabetes | 1 |" in (tmp_path / "summary.md").read_text()
+    assert [r["status"] for r in _data_lines(tmp_path)] == ["error", "ok"]
+    monkeypatch.undo()
+    assert main([*argv, "--retry-errors"]) == 0
 
 
 # --------------------------------------------------------------------------- safe outputs
@@ -317,9 +345,9 @@ def test_run_benchmark_checks_its_arguments(tmp_path, kwargs, message):
 def test_jobs_never_oversubscribe():
     from threadpoolctl import threadpool_info
 
-    assert threads_per_job("loky", 1) is None  # alone on this machine: the libraries decide
-    assert threads_per_job("loky", 2) == threads_per_job("loky", -1) == 1
-    assert threads_per_job("dask", 1) == threads_per_job("ray", 4) == 1
+    assert threads_per_job("loky", 1, cores=2) == 2  # alone: every core, never "unlimited"
+    assert threads_per_job("loky", 2, cores=2) == threads_per_job("loky", -1, cores=2) == 1
+    assert threads_per_job("dask", 1, "tcp://h:8786") == threads_per_job("ray", 4, cores=2) == 1
     torch = pytest.importorskip("torch")
     with job_environment(1):
         assert torch.get_num_threads() == 1

@@ -1,5 +1,6 @@
 """The ``sktelescope`` command line: version, light imports, and one-line errors (exit 2)."""
 
+import argparse
 import errno
 import gzip
 import json
@@ -13,13 +14,14 @@ import pytest
 from helpers import run_python
 
 from sktelescope import __version__
+from sktelescope._cores import available_cores
 from sktelescope.bench import ResultStore
 from sktelescope.cli import main
 from sktelescope.datasets import add_folder_dataset
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "tabular"
 FAST = ["--models", "hgb", "--budget", "1", "--splits", "1", "--quick", "--no-lens"]
-FAST += ["--no-progress"]
+FAST += ["--no-progress", "--n-jobs", "1"]
 
 
 def _one_error_line(capsys) -> str:
@@ -57,6 +59,14 @@ def test_help_and_version_do_not_import_the_benchmark(argv):
     done = run_python("-c", code)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_bench_help_shows_the_flags_that_refit(capsys):
+    with pytest.raises(SystemExit):
+        main(["bench", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--refit-bad-rows refit the jobs of bad rows instead of stopping" in text
+    assert "--retry-errors refit the jobs whose rows are errors" in text
 
 
 def test_importing_the_cli_imports_no_torch_and_no_estimator():
@@ -212,3 +222,44 @@ def test_ray_backend_without_ray_says_how_to_install(tmp_path, capsys):
         pytest.skip("Ray is installed: the missing-Ray message cannot be shown")
     assert main(["bench", *FAST, "--backend", "ray", "--out", str(tmp_path)]) == 2
     assert "needs Ray" in _one_error_line(capsys)
+
+
+def _bench_options():
+    from sktelescope.cli import build_parser
+
+    parser = build_parser()
+    (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return [a for a in sub.choices["bench"]._actions if a.option_strings and a.dest != "help"]
+
+
+def test_help_shows_every_default():
+    options = _bench_options()
+    valued = [a for a in options if not isinstance(a, argparse._StoreTrueAction)]
+    assert len(valued) >= 12
+    missing = [a.option_strings[0] for a in valued if "default" not in (a.help or "")]
+    assert not missing, f"--help says nothing of these options' defaults: {missing}"
+    (n_jobs,) = [a for a in options if a.dest == "n_jobs"]
+    assert n_jobs.default == available_cores() and f"default: {available_cores()}" in n_jobs.help
+
+
+@pytest.mark.parametrize(
+    ("argv", "hint"),
+    [
+        (["bench", "--njobs", "2"], "sktelescope bench --help"),  # (--n-job would abbreviate)
+        (["bench", "--budget", "2", "extra"], "sktelescope bench --help"),
+        (["--nope"], "sktelescope --help"),
+    ],
+)
+def test_an_unknown_option_points_at_its_commands_help(tmp_path, monkeypatch, capsys, argv, hint):
+    monkeypatch.chdir(tmp_path)  # were the arguments accepted, the run would write here
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and err.count("\n") == 1
+    assert "unrecognized arguments" in err and err.endswith(f"(see `{hint}`)\n")
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_bare_sklearn_dataset_name_runs(tmp_path, capsys):
+    assert main(["bench", *FAST, "--datasets", "diabetes", "--out", str(tmp_path)]) == 0
+    assert "sklearn:diabetes" in (tmp_path / "results.csv").read_text()

@@ -1,13 +1,21 @@
-"""scikit-learn's estimator checks on both estimators, with small budgets, at the defaults
-and with the optimisation options on."""
+"""scikit-learn's estimator checks on both estimators, with small budgets, at the defaults,
+with the network options and with the optimisation options on."""
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sktelescope import TelescopingMLPClassifier, TelescopingMLPRegressor
 
-SMALL = dict(hidden_layer_sizes=(16,), max_iter=30, learning_rate=1e-2, random_state=0)
+ESTIMATORS = (TelescopingMLPRegressor, TelescopingMLPClassifier)
 
-# Every optimisation option of issue 18 is on in one of the two (defaults are checked too).
+SMALL = dict(hidden_layer_sizes=(16,), max_iter=30, learning_rate=1e-2, random_state=0)
+#: The network options (tests/test_network_options.py): a periodic embedding with the
+#: feature scale and dropout, and the piecewise-linear embedding (bins fitted on the data).
+OPTIONS = [
+    dict(numerical_embedding="pbld", embedding_frequencies=4, feature_scaling=True, dropout=0.1),
+    dict(numerical_embedding="ple", embedding_bins=8, embedding_dim=4),
+]
+
+#: The optimisation options (tests/test_training_options.py): each is on in one of the two.
 REGRESSOR_OPTIONS = dict(
     input_scaling="robust", lr_schedule="coslog4", optimizer="adamw", weight_decay=0.05,
     weight_decay_biases=False, beta_2=0.95,
@@ -35,8 +43,7 @@ EXPECTED_FAILED_CHECKS = {
 
 @parametrize_with_checks(
     [
-        TelescopingMLPRegressor(**SMALL),
-        TelescopingMLPClassifier(**SMALL),
+        *(cls(**SMALL, **options) for options in [{}, *OPTIONS] for cls in ESTIMATORS),
         TelescopingMLPRegressor(**SMALL, **REGRESSOR_OPTIONS),
         TelescopingMLPClassifier(**SMALL, **CLASSIFIER_OPTIONS),
     ],

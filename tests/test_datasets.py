@@ -249,3 +249,19 @@ def test_a_folder_without_the_default_tier_runs_all_of_it(tmp_path):
         ds.resolve_datasets(["core"], data_dir=tmp_path)
     with pytest.raises(ValueError, match="tier \\(--tier\\) must be one of"):
         ds.resolve_datasets(data_dir=tmp_path, tier="gold")
+
+
+def test_a_bare_sklearn_name_means_the_bundled_dataset_unless_ambiguous(toy_folder):
+    names = [r.name for r in ds.resolve_datasets(["diabetes", "sklearn:iris", "iris"])]
+    assert names == ["sklearn:diabetes", "sklearn:iris"]  # one reference per dataset
+    refs = ds.resolve_datasets(["diabetes", "toy"], data_dir=toy_folder)
+    assert [r.name for r in refs] == ["sklearn:diabetes", "clf/toy"]
+    ds.add_folder_dataset(toy_folder, "reg/diabetes", _toy_frame(label=np.arange(40.0)),
+                          "regression")  # fmt: skip
+    with pytest.raises(ValueError, match=r"'diabetes' is ambiguous.*'sklearn:diabetes'.*reg/d"):
+        ds.resolve_datasets(["diabetes"], data_dir=toy_folder)
+    assert [r.name for r in ds.resolve_datasets(["sklearn:diabetes"], data_dir=toy_folder)] == [
+        "sklearn:diabetes"
+    ]
+    with pytest.raises(ValueError, match="also bare, e.g. 'diabetes'"):
+        ds.resolve_datasets(["diabetez"])

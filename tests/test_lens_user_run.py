@@ -314,3 +314,37 @@ def test_the_old_call_forms_work_with_a_future_warning(default_fit, regression):
     sgd = TelescopingMLPRegressor((4,), optimizer="sgd", max_iter=2, random_state=0)
     with pytest.warns(FutureWarning, match="X_train"):
         lens.effective_parameters(sgd, X_train=X[:50], y_train=y[:50])
+
+
+# --------------------------------------------------------------------------- cost shown
+def test_lens_work_shows_its_cost_when_asked_and_is_quiet_otherwise(default_fit, regression,
+                                                                  capsys):  # fmt: skip
+    X, y, X_test = regression
+    lens.effective_parameters(default_fit, X, y, X_test[:7], progress=True)
+    shown = capsys.readouterr().err
+    steps = default_fit.best_step_
+    params = default_fit.run_.final_parameters.numel()
+    assert f"effective_parameters: {steps} steps x 1,007 rows x {params} parameters" in shown
+    lens.telescoping_trace(default_fit, X, y, X_test[:7])  # not a terminal: no bar
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.slow
+def test_the_lens_on_a_model_fitted_with_every_default(regression):
+    """``TelescopingMLPRegressor().fit(X, y)`` itself, through every lens function whose cost
+    suits a test (the smoother of this 67,329-parameter network on 900 rows is a 2 GiB,
+    140 GFLOP-a-step replay: the cost table in the lens guide)."""
+    X, y, X_test = regression
+    est = _quiet_fit(TelescopingMLPRegressor(), X, y)
+    trace = lens.telescoping_trace(est, X, y, X_test[:20], every=10)
+    np.testing.assert_allclose(trace.exact[-1], est.predict(X_test[:20]), rtol=1e-5, atol=1e-3)
+    step = lens.kernel_extremity_ratio(est, X, y, X_test[:50], method="step",
+                                       max_train_samples=100)  # fmt: skip
+    stage = lens.kernel_extremity_ratio(est, X, y, X_test[:50], max_train_samples=100)
+    assert len(step.test_max) == est.best_step_ and len(stage.test_max) == est.n_stages_
+    assert lens.gradient_change(est, X, y, X_test[:50]).values.shape == (est.n_stages_, 3)
+    assert lens.spawn_children(est, X, y, spawn_step=5, n_children=1).n_steps == est.best_step_
+    with pytest.raises(ValueError, match="max_bytes"):
+        lens.effective_parameters(est, X, y, X_test[:20])
+    np.testing.assert_allclose(est.telescope(X_test).sum(axis=1), est.predict(X_test),
+                               rtol=1e-5, atol=1e-3)  # fmt: skip

@@ -98,17 +98,29 @@ CASES = {
     """,
     "tangent_kernel_nbytes": """
         X = rng.normal(size=(20_000, 20))
-        est = TelescopingMLPRegressor((256, 256), max_iter=1, max_stages=2, random_state=0)
-        stage = est.fit(X[:256], X[:256, 0]).stages_[0]
+        est = TelescopingMLPRegressor((256, 256), max_iter=1, batch_size=None, max_stages=2,
+                                      random_state=0)  # the kernel's columns: training rows
+        stage = est.fit(X, X[:, 0]).stages_[0]
         def call(small):
             n_x, n_z = (20, 20) if small else (2000, 20_000)
             stage.kernel_row_norms(X[:n_x], X[:n_z], chunk_size=512, max_memory_bytes=2**40)
             return lens.tangent_kernel_nbytes(est.module_, n_x, n_z, False, 512)
     """,
+    "tangent_kernel_nbytes (embeddings)": """
+        X = rng.normal(size=(6000, 20))
+        est = TelescopingMLPRegressor((256, 256), numerical_embedding="ple", max_iter=1,
+                                      batch_size=None, max_stages=2, random_state=0)
+        stage = est.fit(X, X[:, 0]).stages_[0]  # the kernel's columns: training rows
+        def call(small):
+            n = 20 if small else 6000
+            stage.kernel_row_norms(X[:n], X[:n], chunk_size=512, max_memory_bytes=2**40)
+            return lens.tangent_kernel_nbytes(est.module_, n, n, False, 512)
+    """,
     "tangent_kernel_nbytes (preconditioned)": """
         X = rng.normal(size=(2048, 20))
-        est = TelescopingMLPRegressor((256,), max_iter=1, max_stages=2, random_state=0)
-        stage = est.fit(X[:256], X[:256, 0]).stages_[0]
+        est = TelescopingMLPRegressor((256,), max_iter=1, batch_size=None, max_stages=2,
+                                      random_state=0)
+        stage = est.fit(X, X[:, 0]).stages_[0]
         def call(small):
             n = 20 if small else 2048
             stage.kernel_row_norms(X[:n], X[:n], preconditioned=True, chunk_size=1024,

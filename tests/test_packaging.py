@@ -1,9 +1,11 @@
-"""What a user gets from installing the package: fast lazy imports, one version, typed wheel."""
+"""What a user gets from installing the package: fast lazy imports, one version, typed wheel,
+no CUDA download."""
 
 from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import json
 import re
 import shutil
 import subprocess
@@ -153,3 +155,53 @@ def test_documented_python_runs(page, tmp_path, monkeypatch):
     namespace: dict = {}
     for block in blocks:
         exec(compile(block, str(DOCS / page), "exec"), namespace)  # noqa: S102
+
+
+def _readme_torch_pin() -> str:
+    """The torch requirement the README's set-up installs first (``torch==2.13.0``)."""
+    (pin,) = set(re.findall(r"pip install (torch==[\w.+]+)", (ROOT / "README.md").read_text()))
+    return pin
+
+
+def _extras_requirements() -> list[str]:
+    """The package's dependencies and every extra's, as requirement strings."""
+    tomllib = pytest.importorskip("tomllib", reason="reading pyproject.toml needs Python 3.11")
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+    return [*project["dependencies"], *(req for name in sorted(extras) for req in extras[name])]
+
+
+def _pip(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pip", *args], capture_output=True, text=True,
+                          timeout=timeout)  # fmt: skip
+
+
+def _skip_without_an_index() -> None:
+    probe = _pip("index", "versions", "pip", timeout=120)
+    if probe.returncode != 0:
+        pytest.skip(f"no package index reachable (pip index versions pip: "
+                    f"{probe.stderr.strip().splitlines()[-1:]}); the check resolves the extras "
+                    "against the index")  # fmt: skip
+
+
+@pytest.mark.slow
+def test_no_extra_resolves_to_a_cuda_package():
+    # The README's set-up (its torch pin first, then the extras) on this platform, resolved
+    # by pip against the index as if nothing were installed, installing nothing. xgboost's
+    # Linux wheel requires nvidia-nccl-cu12 (351 MB): the extras name xgboost-cpu instead.
+    _skip_without_an_index()
+    requirements = [_readme_torch_pin(), *_extras_requirements()]
+    done = _pip("install", "--dry-run", "--ignore-installed", "--quiet", "--report", "-",
+                *requirements)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    installed = json.loads(done.stdout)["install"]
+    names = {item["metadata"]["name"].lower().replace("_", "-"): item for item in installed}
+    assert "torch" in names and ("xgboost-cpu" in names or sys.platform == "darwin")
+    cuda = sorted(name for name in names if name.startswith("nvidia-"))
+    requirers = {
+        name: [other for other, item in names.items()
+               if any(re.match(rf"{re.escape(name)}\b", req.lower().replace("_", "-"))
+                      for req in item["metadata"].get("requires_dist", []))]
+        for name in cuda
+    }  # fmt: skip
+    assert not cuda, f"the set-up would install CUDA packages (required by): {requirers}"

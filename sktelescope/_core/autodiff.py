@@ -9,9 +9,12 @@ pass is then the exact forward-mode derivative::
     dz_l = a_l dW_lᵀ + db_l + da_l W_lᵀ,    da_{l+1} = σ'(z_l) ⊙ dz_l
 
 two matrix products per layer (one for the first, whose input has no tangent) and no
-Jacobian. Both passes hold no global state, so threads can share a module. Modules
-with other layers fall back to ``torch.func.jvp`` and ``functional_call``, which do
-not allow that (process-wide forward-AD levels; parameters swapped in the module).
+Jacobian. Other parametric layers (:class:`~sktelescope._core.layers.TangentLayer`: the
+embeddings, the feature scale) bring their own primal cache and tangent; dropout is the
+identity (the evaluation network). Both passes hold no global state, so threads can
+share a module. Modules with other layers fall back to ``torch.func.jvp`` and
+``functional_call``, which do not allow that (process-wide forward-AD levels; parameters
+swapped in the module).
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ import torch
 from torch import nn
 from torch.func import functional_call, jvp
 
+from sktelescope._core.layers import SeededDropout, TangentLayer, layer_parameters
+
 _ELEMENTWISE = (nn.ReLU, nn.Tanh, nn.GELU, nn.Identity, nn.Sigmoid, nn.LeakyReLU, nn.ELU)
 
 
@@ -29,10 +34,11 @@ _ELEMENTWISE = (nn.ReLU, nn.Tanh, nn.GELU, nn.Identity, nn.Sigmoid, nn.LeakyReLU
 class PrimalCache:
     """What one forward pass leaves for tangent passes at the same parameters.
 
-    ``inputs[l]`` is the input of the l-th linear layer (N, in_l); ``slopes[l]`` the
-    derivative of the activations after it (N, out_l), ``None`` for the output layer (or
-    an identity) and ``"relu"`` for a lone ReLU, whose slope is read from ``inputs[l+1]``.
-    ``params`` are the parameters the pass was run at (name -> tensor).
+    ``inputs[l]`` is the input of the l-th parametric layer (N, in_l) when it is linear,
+    else that layer's own primal cache; ``slopes[l]`` the derivative of the activations
+    after it (N, out_l), ``None`` for the output layer (or an identity) and
+    ``("relu", output)`` for a lone ReLU, whose slope is read from its output (the next
+    layer's input, not a copy). ``params`` are the parameters the pass was run at.
     """
 
     params: dict[str, torch.Tensor]
@@ -59,7 +65,11 @@ def cache_floats(module: nn.Sequential) -> tuple[int, int]:
         if isinstance(layer, nn.Linear):
             width = layer.out_features
             held += width
-        elif not isinstance(layer, nn.Identity):
+        elif isinstance(layer, TangentLayer):
+            width, floats = layer.out_features, layer.floats()
+            held += width + floats["cache"]
+            building += floats["building"]
+        elif not isinstance(layer, nn.Identity | SeededDropout):
             building += width
             if not isinstance(layer, nn.ReLU):
                 held += width
@@ -69,10 +79,24 @@ def cache_floats(module: nn.Sequential) -> tuple[int, int]:
 
 def is_plain_mlp(module: nn.Module) -> bool:
     """Whether ``module`` is a Sequential of Linear layers and element-wise activations."""
+    return _is_sequential_of(module, (nn.Linear, *_ELEMENTWISE))
+
+
+def has_layerwise_forward(module: nn.Module) -> bool:
+    """Whether :func:`primal` and :func:`tangent` handle ``module``: a Sequential of Linear
+    layers, element-wise activations, tangent layers and dropout."""
+    return _is_sequential_of(module, (nn.Linear, TangentLayer, SeededDropout, *_ELEMENTWISE))
+
+
+def _is_sequential_of(module: nn.Module, kinds: tuple) -> bool:
     if not isinstance(module, nn.Sequential):
         return False
     children = list(module.children())
-    return bool(children) and all(isinstance(m, (nn.Linear, *_ELEMENTWISE)) for m in children)
+    return bool(children) and all(isinstance(m, kinds) for m in children)
+
+
+def _parametric(module: nn.Sequential) -> list[tuple[str, nn.Module]]:
+    return [(n, m) for n, m in module.named_children() if isinstance(m, nn.Linear | TangentLayer)]
 
 
 def _slope(layer: nn.Module, z: torch.Tensor, h: torch.Tensor) -> torch.Tensor | None:
@@ -106,7 +130,7 @@ def primal(module: nn.Sequential, params: dict[str, torch.Tensor], X: torch.Tens
     cache : PrimalCache
         ``cache.output`` is ``f(X)`` of shape (N, n_outputs).
     """
-    inputs: list[torch.Tensor] = []
+    inputs: list = []
     gaps: list[list[tuple[nn.Module, torch.Tensor, torch.Tensor]]] = []
     h = X
     for name, layer in module.named_children():
@@ -114,7 +138,11 @@ def primal(module: nn.Sequential, params: dict[str, torch.Tensor], X: torch.Tens
             inputs.append(h)
             gaps.append([])
             h = nn.functional.linear(h, params[f"{name}.weight"], params[f"{name}.bias"])
-        else:
+        elif isinstance(layer, TangentLayer):
+            h, cache = layer.primal(layer_parameters(params, name, layer), h)
+            inputs.append(cache)
+            gaps.append([])
+        elif not isinstance(layer, SeededDropout):  # dropout: the identity when evaluating
             z, h = h, layer(h)
             gaps[-1].append((layer, z, h))
     return PrimalCache(params, inputs, [_gap_slope(gap) for gap in gaps], h)
@@ -123,10 +151,10 @@ def primal(module: nn.Sequential, params: dict[str, torch.Tensor], X: torch.Tens
 _RELU = "relu"
 
 
-def _gap_slope(gap) -> torch.Tensor | str | None:
-    """Derivative of the activations between two linear layers (``"relu"``: from output)."""
+def _gap_slope(gap) -> torch.Tensor | tuple | None:
+    """Derivative of the activations after a layer (``("relu", output)``: from the output)."""
     if len(gap) == 1 and isinstance(gap[0][0], nn.ReLU):
-        return _RELU
+        return (_RELU, gap[0][2])
     slope = None
     for layer, z, h in gap:
         part = _slope(layer, z, h)
@@ -149,18 +177,21 @@ def tangent(module: nn.Sequential, cache: PrimalCache, delta: dict[str, torch.Te
     >>> tangent(net, primal(net, params, torch.randn(5, 3)), delta).shape
     torch.Size([5, 1])
     """
-    names = [name for name, layer in module.named_children() if isinstance(layer, nn.Linear)]
     dh = None
-    for i, name in enumerate(names):
-        dW, db = delta[f"{name}.weight"], delta[f"{name}.bias"]
-        dz = torch.addmm(db, cache.inputs[i], dW.T)
-        if dh is not None:
-            dz.addmm_(dh, cache.params[f"{name}.weight"].T)
+    for i, (name, layer) in enumerate(_parametric(module)):
+        if isinstance(layer, nn.Linear):
+            dW, db = delta[f"{name}.weight"], delta[f"{name}.bias"]
+            dz = torch.addmm(db, cache.inputs[i], dW.T)
+            if dh is not None:
+                dz.addmm_(dh, cache.params[f"{name}.weight"].T)
+        else:
+            local = layer_parameters(cache.params, name, layer)
+            dz = layer.tangent(local, layer_parameters(delta, name, layer), cache.inputs[i], dh)
         slope = cache.slopes[i]
         if slope is None:
             dh = dz
-        elif isinstance(slope, str):
-            dh = torch.ops.aten.threshold_backward(dz, cache.inputs[i + 1], 0)
+        elif isinstance(slope, tuple):
+            dh = torch.ops.aten.threshold_backward(dz, slope[1], 0)
         else:
             dh = dz.mul_(slope)
     return dh
@@ -169,8 +200,8 @@ def tangent(module: nn.Sequential, cache: PrimalCache, delta: dict[str, torch.Te
 class TangentEngine:
     """Primal and tangent passes of ``module`` on fixed inputs ``X``.
 
-    Uses the cached layer-wise forward mode above for plain MLPs and ``torch.func.jvp``
-    (which recomputes the primal) for any other module.
+    Uses the cached layer-wise forward mode above for the networks ``build_mlp`` makes
+    and ``torch.func.jvp`` (which recomputes the primal) for any other module.
 
     Examples
     --------
@@ -186,7 +217,7 @@ class TangentEngine:
 
     def __init__(self, module: nn.Module, X: torch.Tensor) -> None:
         self.module, self.X = module, X
-        self.plain = is_plain_mlp(module)
+        self.plain = has_layerwise_forward(module)
 
     def primal(self, params: dict[str, torch.Tensor]) -> PrimalCache:
         """Forward pass at ``params``; ``.output`` is ``f(X)``."""

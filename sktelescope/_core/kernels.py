@@ -11,6 +11,12 @@ which costs ``O(N M Σ_l (out_l + in_l))`` instead of the ``O(N M p)`` of a Jaco
 product. A diagonal preconditioner (Adam's ``1/(sqrt(v̂)+ε)``) breaks that factorisation;
 then the per-layer per-example gradients are formed from the same outer products, in
 chunks, and multiplied.
+
+The other layers of :mod:`sktelescope._core.layers` (embeddings, a feature scale) enter
+the same sums through their gradient factors (:mod:`sktelescope._core.factors`): a
+per-feature linear layer is one outer product per feature, frequencies and scales have
+element-wise gradients. Dropout is the identity (the evaluation network) unless a step's
+masks are given for the batch side of a kernel.
 """
 
 from __future__ import annotations
@@ -20,27 +26,62 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from sktelescope._core.network import unflatten_parameters
+from sktelescope._core.factors import GradientFactor, Outer
+from sktelescope._core.layers import SeededDropout, TangentLayer, layer_parameters, tap
+from sktelescope._core.network import n_inputs, unflatten_parameters
 
 
 @dataclass
 class LayerSignals:
-    """Per-layer inputs ``a`` (N, in) and backward signals ``delta`` (N, out) of one output."""
+    """The gradient factors of one output at some inputs, one per block of parameters.
 
-    inputs: list[torch.Tensor]
-    deltas: list[torch.Tensor]
+    ``factors[l]`` covers the l-th contiguous slice of the flat parameter vector
+    (:mod:`sktelescope._core.factors`): an :class:`~sktelescope._core.factors.Outer` for
+    every linear layer (its input ``a`` (N, in) and backward signal ``delta`` (N, out)),
+    and whatever the other layers yield.
+    """
+
+    factors: list[GradientFactor]
+
+    @property
+    def inputs(self) -> list[torch.Tensor]:
+        """Inputs ``a`` (N, in) of the linear layers."""
+        return [f.a for f in self.factors if _is_linear_factor(f)]
+
+    @property
+    def deltas(self) -> list[torch.Tensor]:
+        """Backward signals ``delta`` (N, out) of the linear layers."""
+        return [f.d for f in self.factors if _is_linear_factor(f)]
+
+
+def _is_linear_factor(factor: GradientFactor) -> bool:
+    return isinstance(factor, Outer) and factor.a.dim() == 2
 
 
 def layer_signals(
-    module: nn.Sequential, flat: torch.Tensor, X: torch.Tensor, output: int
+    module: nn.Sequential,
+    flat: torch.Tensor,
+    X: torch.Tensor,
+    output: int,
+    masks: dict[str, torch.Tensor] | None = None,
 ) -> LayerSignals:
-    """Layer inputs and backward signals of output ``output`` at parameters ``flat``.
+    """Gradient factors of output ``output`` at parameters ``flat``: one backward pass.
+
+    Parameters
+    ----------
+    module, flat, X
+        As for :func:`tangent_kernel`.
+    output : int
+    masks : dict of str -> torch.Tensor, optional
+        Dropout masks for the rows of ``X`` (the network a training step used); default
+        the evaluation network, where dropout is the identity.
 
     Returns
     -------
     signals : LayerSignals
-        ``signals.inputs[l]`` is the input of the l-th linear layer (N, in_l) and
-        ``signals.deltas[l]`` the gradient of ``f_output`` w.r.t. its pre-activation (N, out_l).
+        For a plain MLP, ``signals.inputs[l]`` is the input of the l-th linear layer
+        (N, in_l) and ``signals.deltas[l]`` the gradient of ``f_output`` w.r.t. its
+        pre-activation (N, out_l).
 
     Examples
     --------
@@ -52,45 +93,54 @@ def layer_signals(
     [(4, 5), (4, 1)]
     """
     params = unflatten_parameters(module, flat)
-    inputs, pre_acts = [], []
+    taps, builders = [], []
     h = X
     with torch.enable_grad():
         for name, layer in module.named_children():
             if isinstance(layer, nn.Linear):
-                inputs.append(h.detach())
-                h = nn.functional.linear(h, params[f"{name}.weight"], params[f"{name}.bias"])
-                if not h.requires_grad:
-                    h = h.detach().requires_grad_(True)
-                pre_acts.append(h)
+                builders.append(_linear_builder(h.detach(), len(taps)))
+                h = tap(nn.functional.linear(h, params[f"{name}.weight"], params[f"{name}.bias"]))
+                taps.append(h)
+            elif isinstance(layer, TangentLayer):
+                h, points, to_factors = layer.traced(layer_parameters(params, name, layer), h)
+                builders.append(_layer_builder(to_factors, len(taps), len(points)))
+                taps.extend(points)
+            elif isinstance(layer, SeededDropout):
+                h = h if masks is None else h * masks[name]
             else:
                 h = layer(h)
-        deltas = torch.autograd.grad(h[:, output].sum(), pre_acts, allow_unused=True)
-    deltas = [torch.zeros_like(z) if d is None else d.detach() for d, z in zip(deltas, pre_acts)]
-    return LayerSignals(inputs, deltas)
+        grads = torch.autograd.grad(h[:, output].sum(), taps, allow_unused=True)
+    grads = [torch.zeros_like(t) if g is None else g.detach() for g, t in zip(grads, taps)]
+    return LayerSignals([f for build in builders for f in build(grads)])
+
+
+def _linear_builder(a: torch.Tensor, index: int):
+    return lambda grads: [Outer(a, grads[index])]
+
+
+def _layer_builder(to_factors, start: int, count: int):
+    return lambda grads: to_factors(grads[start : start + count])
 
 
 def _plain_kernel(sx: LayerSignals, sz: LayerSignals) -> torch.Tensor:
     kernel = None
-    for ax, dx, az, dz in zip(sx.inputs, sx.deltas, sz.inputs, sz.deltas):
-        block = torch.addmm(torch.ones((), dtype=ax.dtype, device=ax.device), ax, az.T)
-        block.mul_(dx @ dz.T)
+    for fx, fz in zip(sx.factors, sz.factors):
+        block = fx.gram(fz)
         kernel = block if kernel is None else kernel.add_(block)
     return kernel
 
 
-def _layer_jacobian(a: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
-    """Per-example gradients of one linear layer, ordered like ``weight`` then ``bias``."""
-    weight = (d[:, :, None] * a[:, None, :]).reshape(len(a), -1)
-    return torch.cat([weight, d], dim=1)
-
-
 def per_example_gradients(
-    module: nn.Sequential, flat: torch.Tensor, X: torch.Tensor, output: int = 0
+    module: nn.Sequential,
+    flat: torch.Tensor,
+    X: torch.Tensor,
+    output: int = 0,
+    masks: dict[str, torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Gradients of output ``output`` for each row of ``X``, shape ``(len(X), n_params)``.
 
-    Built from the layer outer products (no autograd per example), in the order of
-    ``flatten_parameters``.
+    Built from the layers' gradient factors (no autograd per example), in the order of
+    ``flatten_parameters``; ``masks`` as for :func:`layer_signals`.
 
     Examples
     --------
@@ -99,34 +149,46 @@ def per_example_gradients(
     >>> per_example_gradients(net, flatten_parameters(net), torch.randn(5, 3)).shape
     torch.Size([5, 21])
     """
-    signals = layer_signals(module, flat, X, output)
-    parts = [_layer_jacobian(a, d) for a, d in zip(signals.inputs, signals.deltas)]
-    return torch.cat(parts, dim=1)
+    signals = layer_signals(module, flat, X, output, masks)
+    return torch.cat([f.jacobian() for f in signals.factors], dim=1)
 
 
 def _preconditioned_kernel(
     sx: LayerSignals, sz: LayerSignals, layer_precond: list[torch.Tensor], chunk: int
 ) -> torch.Tensor:
     """Per-layer per-example gradients in ``chunk``-row blocks of X and of Z (bounded memory)."""
-    n, m = len(sx.inputs[0]), len(sz.inputs[0])
-    kernel = sx.inputs[0].new_zeros(n, m)
-    for ax, dx, az, dz, p in zip(sx.inputs, sx.deltas, sz.inputs, sz.deltas, layer_precond):
+    n, m = sx.factors[0].n_rows, sz.factors[0].n_rows
+    kernel = sx.factors[0].tensor.new_zeros(n, m)
+    for fx, fz, p in zip(sx.factors, sz.factors, layer_precond):
         for zs in range(0, m, chunk):
-            jz = _layer_jacobian(az[zs : zs + chunk], dz[zs : zs + chunk]) * p
+            jz = fz.jacobian(slice(zs, zs + chunk)) * p
             for xs in range(0, n, chunk):
-                jx = _layer_jacobian(ax[xs : xs + chunk], dx[xs : xs + chunk])
+                jx = fx.jacobian(slice(xs, xs + chunk))
                 kernel[xs : xs + chunk, zs : zs + chunk] += jx @ jz.T
     return kernel
 
 
-def _split_by_layer(module: nn.Sequential, flat_vector: torch.Tensor) -> list[torch.Tensor]:
-    """Split a flat per-parameter vector into one (weight, bias)-ordered slice per layer."""
-    parts = unflatten_parameters(module, flat_vector)
-    out = []
-    for name, layer in module.named_children():
+def factor_sizes(module: nn.Sequential) -> list[int]:
+    """Parameters of each gradient factor of ``module``, in the flat vector's order.
+
+    Examples
+    --------
+    >>> from sktelescope._core.network import build_mlp
+    >>> factor_sizes(build_mlp(3, (4,), 1))
+    [16, 5]
+    """
+    sizes = []
+    for layer in module.children():
         if isinstance(layer, nn.Linear):
-            out.append(torch.cat([parts[f"{name}.weight"].reshape(-1), parts[f"{name}.bias"]]))
-    return out
+            sizes.append(layer.out_features * (layer.in_features + 1))
+        elif isinstance(layer, TangentLayer):
+            sizes.extend(layer.factor_sizes())
+    return sizes
+
+
+def _split_by_layer(module: nn.Sequential, flat_vector: torch.Tensor) -> list[torch.Tensor]:
+    """Split a flat per-parameter vector into one slice per gradient factor."""
+    return list(torch.split(flat_vector, factor_sizes(module)))
 
 
 def tangent_kernel(
@@ -137,13 +199,15 @@ def tangent_kernel(
     output: int | None = None,
     preconditioner: torch.Tensor | None = None,
     chunk_size: int = 256,
+    dropout_masks: dict[str, torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Empirical tangent kernel ``∇f(X) diag(P) ∇f(Z)ᵀ`` of an MLP at parameters ``flat``.
 
     Parameters
     ----------
     module : torch.nn.Sequential
-        Linear layers and element-wise activations (as built by ``build_mlp``).
+        As built by ``build_mlp``: linear layers, element-wise activations and the
+        layers of :mod:`sktelescope._core.layers` (embeddings, feature scale, dropout).
     flat : torch.Tensor of shape (n_params,)
         Parameters at which the gradients are taken.
     X, Z : torch.Tensor of shape (N, d) and (M, d)
@@ -155,6 +219,12 @@ def tangent_kernel(
     chunk_size : int
         Rows of ``X`` and of ``Z`` per block when a preconditioner forces per-example
         gradients (memory ``2 * chunk_size * largest layer's n_params`` floats).
+    dropout_masks : dict of str -> torch.Tensor, optional
+        Dropout masks for the rows of ``Z``: the kernel of a training step with dropout,
+        ``∇f(X) diag(P) ∇f_mask(Z)ᵀ``, whose ``Z`` side is the network the step's
+        gradient came from and whose ``X`` side the evaluation network the step changes
+        (see :func:`~sktelescope._core.layers.dropout_masks`). Default: both sides the
+        evaluation network.
 
     Returns
     -------
@@ -169,6 +239,7 @@ def tangent_kernel(
     >>> tangent_kernel(net, flatten_parameters(net), torch.randn(4, 3)).shape
     torch.Size([4, 4])
     """
+    same = Z is None and dropout_masks is None
     Z = X if Z is None else Z
     n_outputs = module[-1].out_features
     outputs = range(n_outputs) if output is None else [output]
@@ -178,7 +249,7 @@ def tangent_kernel(
     blocks = []
     for k in outputs:
         sx = layer_signals(module, flat, X, k)
-        sz = sx if Z is X else layer_signals(module, flat, Z, k)
+        sz = sx if same else layer_signals(module, flat, Z, k, dropout_masks)
         if layer_precond is None:
             blocks.append(_plain_kernel(sx, sz))
         else:
@@ -189,14 +260,21 @@ def tangent_kernel(
 
 
 def _signal_floats(module: nn.Sequential) -> tuple[int, int]:
-    """Floats per input that :func:`layer_signals` returns (hidden layer inputs and every
-    layer's backward signal; the input itself is the caller's), and the floats per input
-    computing them needs on top (pre-activations and two gradient buffers)."""
-    layers = [m for m in module.children() if isinstance(m, nn.Linear)]
-    outs = sum(layer.out_features for layer in layers)
-    hidden = outs - layers[-1].out_features
-    widest = max(layer.out_features for layer in layers)
-    return hidden + outs, outs + 2 * widest
+    """Floats per input that :func:`layer_signals` returns (the linear layers' inputs but the
+    network's own, every linear layer's backward signal, the other layers' factors), and
+    the floats per input computing them needs on top (pre-activations and two gradient
+    buffers)."""
+    held, outs, widest, extra = 0, 0, 0, 0
+    for i, layer in enumerate(m for m in module.children() if hasattr(m, "out_features")):
+        widest = max(widest, layer.out_features)
+        if isinstance(layer, nn.Linear):
+            held += layer.out_features + (layer.in_features if i else 0)
+            outs += layer.out_features
+        else:
+            floats = layer.floats()
+            held += floats["signals"]
+            extra += floats["building"] + layer.out_features
+    return held, outs + 2 * widest + extra
 
 
 def tangent_kernel_nbytes(
@@ -225,14 +303,13 @@ def tangent_kernel_nbytes(
     >>> tangent_kernel_nbytes(build_mlp(2, (), 1), n_x=10, n_z=100)  # 3 blocks of 10 x 100
     13880
     """
-    layers = [m for m in module.children() if isinstance(m, nn.Linear)]
     held, building = _signal_floats(module)
     cx, cz = min(chunk_size, n_x), min(chunk_size, n_z)
     rows = cx * n_z * (2 if n_x > cx else 1)  # this chunk's kernel rows and the previous
-    z_copies = 2 if layers[-1].out_features > 1 else 1
-    floats = (n_x + n_z) * (layers[0].in_features + 1) + (z_copies * n_z + cx) * held
+    z_copies = 2 if module[-1].out_features > 1 else 1
+    floats = (n_x + n_z) * (n_inputs(module) + 1) + (z_copies * n_z + cx) * held
     if preconditioned:
-        sizes = [m.out_features * (m.in_features + 1) for m in layers]
+        sizes = factor_sizes(module)
         blocks = max(3 * cz, cz + 3 * cx) * max(sizes) + cx * cz
         work = max(blocks + rows, 2 * cx * n_z) + 2 * sum(sizes)
     else:

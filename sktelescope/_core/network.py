@@ -6,7 +6,8 @@ checkpoint (``flatten_parameters``) so that a training run can be stored as a
 
 Evaluation never writes to a module: ``forward_flat`` and ``forward_stacked`` read the
 layer structure of ``module`` and apply ``torch.nn.functional.linear`` (or a batched
-``baddbmm`` for a stack of checkpoints) to the given parameters. Several threads can
+``baddbmm`` for a stack of checkpoints) to the given parameters, and each other layer's
+own functional ``evaluate`` (:mod:`sktelescope._core.layers`). Several threads can
 therefore evaluate one fitted network at once; ``torch.func.functional_call``, which
 swaps a module's parameters for the duration of the call, cannot.
 """
@@ -18,7 +19,9 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from sktelescope._core.architecture import Architecture, initialise_extra_layers
 from sktelescope._core.autodiff import primal, tangent
+from sktelescope._core.layers import SeededDropout, TangentLayer, layer_parameters
 
 ACTIVATIONS = {
     "relu": nn.ReLU,
@@ -35,12 +38,22 @@ def build_mlp(
     activation: str = "relu",
     init_scale: float = 1.0,
     generator: torch.Generator | None = None,
+    *,
+    architecture: Architecture | None = None,
+    inputs: torch.Tensor | None = None,
 ) -> nn.Sequential:
     """Build an MLP ``Linear -> act -> ... -> Linear`` initialised from ``generator``.
 
     Weights and biases are drawn like PyTorch's default ``nn.Linear`` initialisation
     (uniform on ``±1/sqrt(fan_in)``), but from the given generator so the global RNG
     is never touched, then multiplied by ``init_scale`` (the paper's ``α·θ_0``).
+
+    ``architecture`` adds layers (:class:`~sktelescope._core.architecture.Architecture`:
+    a numerical embedding and a feature scale before the first linear layer, dropout
+    after every hidden activation); their parameters are drawn after the linear layers'
+    and are not multiplied by ``init_scale``. ``inputs`` (training inputs in the network's
+    input space) are needed by the piecewise-linear embedding, which fits its bins on them.
+    Without ``architecture`` the network is the plain one.
 
     Returns
     -------
@@ -54,18 +67,26 @@ def build_mlp(
     >>> net(torch.zeros(2, 3)).shape
     torch.Size([2, 1])
     """
-    sizes = [n_inputs, *hidden_layer_sizes, n_outputs]
-    layers: list[nn.Module] = []
+    arch = Architecture() if architecture is None else architecture
+    sizes = [arch.first_fan_in(n_inputs), *hidden_layer_sizes, n_outputs]
+    layers: list[nn.Module] = arch.front_layers(n_inputs, inputs)
     for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         layers.append(nn.utils.skip_init(nn.Linear, fan_in, fan_out))
         if i < len(sizes) - 2:
             layers.append(ACTIVATIONS[activation]())
+            layers.extend(arch.dropout_layer())
     module = nn.Sequential(*layers)
     _initialise(module, init_scale, generator)
+    initialise_extra_layers(module, generator)
     return module
 
 
-def count_mlp_parameters(n_inputs: int, hidden_layer_sizes: Sequence[int], n_outputs: int) -> int:
+def count_mlp_parameters(
+    n_inputs: int,
+    hidden_layer_sizes: Sequence[int],
+    n_outputs: int,
+    architecture: Architecture | None = None,
+) -> int:
     """Number of parameters ``build_mlp`` would create, computed without allocating them.
 
     Examples
@@ -73,8 +94,8 @@ def count_mlp_parameters(n_inputs: int, hidden_layer_sizes: Sequence[int], n_out
     >>> count_mlp_parameters(20, (256, 256), 1)
     71425
     """
-    sizes = [int(n_inputs), *(int(s) for s in hidden_layer_sizes), int(n_outputs)]
-    return sum((fan_in + 1) * fan_out for fan_in, fan_out in zip(sizes[:-1], sizes[1:]))
+    arch = Architecture() if architecture is None else architecture
+    return arch.count_parameters(n_inputs, hidden_layer_sizes, n_outputs)
 
 
 @torch.no_grad()
@@ -94,6 +115,28 @@ def linear_layers(module: nn.Module) -> list[nn.Linear]:
     3
     """
     return [m for m in module.modules() if isinstance(m, nn.Linear)]
+
+
+def n_inputs(module: nn.Module) -> int:
+    """Number of inputs of an MLP (its first layer's ``in_features``).
+
+    Examples
+    --------
+    >>> n_inputs(build_mlp(3, (4,), 2, architecture=Architecture(embedding="pbld")))
+    3
+    """
+    return next(m for m in module.children() if hasattr(m, "in_features")).in_features
+
+
+def widest_layer(module: nn.Module) -> int:
+    """Largest ``out_features`` of ``module``'s layers (linear or not).
+
+    Examples
+    --------
+    >>> widest_layer(build_mlp(3, (8, 4), 1))
+    8
+    """
+    return max(m.out_features for m in module.children() if hasattr(m, "out_features"))
 
 
 def n_outputs(module: nn.Module) -> int:
@@ -150,8 +193,10 @@ def unflatten_parameters(module: nn.Module, flat: torch.Tensor) -> dict[str, tor
     return out
 
 
-def _apply(module: nn.Sequential, params: dict[str, torch.Tensor], X: torch.Tensor):
-    """The forward pass of ``module``'s structure with ``params``; ``X`` may be batched."""
+def _apply(module: nn.Sequential, params: dict[str, torch.Tensor], X: torch.Tensor, masks=None):
+    """The forward pass of ``module``'s structure with ``params``; ``X`` may be batched.
+
+    Dropout is the identity unless ``masks`` (child name -> mask) are given."""
     h = X
     for name, layer in module.named_children():
         if isinstance(layer, nn.Linear):
@@ -160,15 +205,24 @@ def _apply(module: nn.Sequential, params: dict[str, torch.Tensor], X: torch.Tens
                 h = nn.functional.linear(h, weight, bias)
             else:  # a stack of checkpoints: (K, out, in) weights
                 h = torch.baddbmm(bias.unsqueeze(1), h, weight.transpose(1, 2))
+        elif isinstance(layer, TangentLayer):
+            h = layer.evaluate(layer_parameters(params, name, layer), h)
+        elif isinstance(layer, SeededDropout):
+            h = h if masks is None else h * masks[name]
         else:
             h = layer(h)
     return h
 
 
-def forward_flat(module: nn.Module, flat: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
+def forward_flat(
+    module: nn.Module, flat: torch.Tensor, X: torch.Tensor, masks: dict | None = None
+) -> torch.Tensor:
     """Evaluate ``module``'s architecture at the flat parameters ``flat`` on inputs ``X``.
 
-    The module itself is only read (its layer structure), never modified.
+    The module itself is only read (its layer structure), never modified. Dropout layers
+    are the identity (the evaluation network) unless ``masks`` gives each one's mask for
+    the rows of ``X`` (the network a training step used; see
+    :func:`~sktelescope._core.layers.dropout_masks`).
 
     Examples
     --------
@@ -176,7 +230,7 @@ def forward_flat(module: nn.Module, flat: torch.Tensor, X: torch.Tensor) -> torc
     >>> forward_flat(net, torch.ones(3), torch.ones(4, 2)).flatten().tolist()
     [3.0, 3.0, 3.0, 3.0]
     """
-    return _apply(module, unflatten_parameters(module, flat), X)
+    return _apply(module, unflatten_parameters(module, flat), X, masks)
 
 
 def forward_stacked(

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
 from sktelescope._core.checkpoints import CheckpointStore
+from sktelescope._core.layers import layer_generator_states
 from sktelescope._core.network import flatten_parameters
 from sktelescope._core.optim import record_preconditioner
 from sktelescope._core.training import DivergenceError, Epoch, Step, TrainResult
@@ -79,13 +80,15 @@ class BestEpoch:
 
     ``params`` are the flat parameters after optimizer step ``step``; ``optimizer_state`` a CPU
     copy of the optimizer's ``state_dict`` and ``generator`` the batch-order generator's state
-    at that moment, so a continued fit goes on exactly as if the run had stopped there.
+    at that moment (``layer_generators``: the dropout layers'), so a continued fit goes on
+    exactly as if the run had stopped there.
     """
 
     step: int
     params: torch.Tensor
     optimizer_state: dict
     generator: torch.Tensor
+    layer_generators: dict = field(default_factory=dict)
 
 
 class EarlyStopping(Observer):
@@ -142,6 +145,7 @@ class EarlyStopping(Observer):
                 self.best = BestEpoch(
                     epoch.step, flatten_parameters(trainer.module),
                     cpu_state_copy(trainer.optimizer_state()), trainer.generator.get_state(),
+                    layer_generator_states(trainer.module),
                 )  # fmt: skip
         if self.patience is None or len(self.scores) <= self.patience:
             return

@@ -230,6 +230,7 @@ class Trainer:
     def fit(self, X, Y, W) -> TrainResult:
         """Train for up to ``config.max_iter`` epochs on resident tensors."""
         self.train_data = (X, Y, W)
+        self.module.train()  # training mode (dropout acts), whatever mode it was left in
         self.total_steps = self.step + self.config.max_iter * self.config.steps_per_epoch(len(X))
         result = TrainResult()
         for obs in self.observers:
@@ -271,6 +272,7 @@ class Trainer:
     def run_until(self, X, Y, W, last_step: int) -> None:
         """Train on fresh permutations of the data until ``last_step`` steps are done."""
         self.train_data = (X, Y, W)
+        self.module.train()
         epoch = 0
         while self.step < last_step and self._stop_reason is None:
             self._run_epoch(X, Y, W, epoch, last_step)

@@ -36,6 +36,11 @@ from sktelescope._core.observers import EarlyStopping, StageRecorder
 from sktelescope._core.optim import OPTIMIZERS, SCHEDULES
 from sktelescope._core.training import DivergenceError, TrainConfig, Trainer, TrainResult
 from sktelescope._mlp._fits import DataDigest, FitRecord
+from sktelescope._mlp._network_options import (
+    NETWORK_OPTION_CONSTRAINTS,
+    embedding_inputs,
+    network_architecture,
+)
 from sktelescope._mlp._run import FeatureSpec, Scaling, TrainingRun
 from sktelescope._mlp._scaling import INPUT_SCALINGS, fit_input_scaling
 from sktelescope._mlp._stages import Stage
@@ -84,6 +89,7 @@ class BaseTelescopingMLP(BaseEstimator):
         "random_state": ["random_state"],
         "device": [str],
         "verbose": ["verbose"],
+        **NETWORK_OPTION_CONSTRAINTS,
     }
 
     #: Training rows from which ``early_stopping="auto"`` holds out a validation split.
@@ -126,6 +132,15 @@ class BaseTelescopingMLP(BaseEstimator):
         random_state=None,
         device="cpu",
         verbose=0,
+        numerical_embedding=None,
+        embedding_dim=None,
+        embedding_frequencies=16,
+        embedding_sigma=0.1,
+        embedding_bins=48,
+        embedding_lr_factor=0.1,
+        feature_scaling=False,
+        feature_scaling_lr_factor=6.0,
+        dropout=0.0,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -155,6 +170,15 @@ class BaseTelescopingMLP(BaseEstimator):
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
+        self.numerical_embedding = numerical_embedding
+        self.embedding_dim = embedding_dim
+        self.embedding_frequencies = embedding_frequencies
+        self.embedding_sigma = embedding_sigma
+        self.embedding_bins = embedding_bins
+        self.embedding_lr_factor = embedding_lr_factor
+        self.feature_scaling = feature_scaling
+        self.feature_scaling_lr_factor = feature_scaling_lr_factor
+        self.dropout = dropout
 
     # ---------------------------------------------------------------- subclass hooks
     def _validate_y_kwargs(self) -> dict:
@@ -312,17 +336,21 @@ class BaseTelescopingMLP(BaseEstimator):
         loss = self._make_loss(targets)
         t_mean, t_scale = self._target_scaling(loss.encode(train[1]))
         sizes = checks.check_hidden_layer_sizes(self.hidden_layer_sizes)
-        n_params = count_mlp_parameters(X.shape[1], sizes, loss.n_outputs)
+        architecture = network_architecture(self)
+        n_params = count_mlp_parameters(X.shape[1], sizes, loss.n_outputs, architecture)
         adaptive = OPTIMIZERS[self.optimizer].adaptive
         checks.check_network_memory(n_params, 2 * self.max_stages + 2, adaptive)
         device = checks.resolve_device(self.device)
         generator_seed = int(rng.randint(np.iinfo(np.int32).max))
         generator = torch.Generator().manual_seed(generator_seed)
-        module = build_mlp(X.shape[1], sizes, loss.n_outputs, self.activation,
-                           self.init_scale, generator).to(device)  # fmt: skip
+        input_scaling = fit_input_scaling(X, self.input_scaling)
+        module = build_mlp(X.shape[1], sizes, loss.n_outputs, self.activation, self.init_scale,
+                           generator, architecture=architecture,
+                           inputs=embedding_inputs(architecture, X, input_scaling),
+                           ).to(device)  # fmt: skip
         features = FeatureSpec(X.shape[1], getattr(self, "feature_names_in_", None),
                                type(self).__name__)  # fmt: skip
-        scaling = Scaling(fit_input_scaling(X, self.input_scaling), t_mean, t_scale)
+        scaling = Scaling(input_scaling, t_mean, t_scale)
         run = TrainingRun(module, loss, self._train_config(), scaling, features, targets, seed)
         run.generator_state = generator.get_state()
         return run

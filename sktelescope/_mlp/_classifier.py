@@ -119,6 +119,9 @@ class TelescopingMLPClassifier(ClassifierMixin, BaseTelescopingMLP):
         early_stopping="auto", validation_fraction=0.1, n_iter_no_change=20, tol=1e-4,
         init_scale=1.0, input_scaling="standard", max_stages=50, stage_every=None,
         warm_start=False, n_jobs=None, random_state=None, device="cpu", verbose=0,
+        numerical_embedding=None, embedding_dim=None, embedding_frequencies=16,
+        embedding_sigma=0.1, embedding_bins=48, embedding_lr_factor=0.1,
+        feature_scaling=False, feature_scaling_lr_factor=6.0, dropout=0.0,
     ):  # fmt: skip
         shared = {k: v for k, v in locals().items() if k not in _OWN_LOCALS}
         super().__init__(**shared)

@@ -145,6 +145,54 @@ device : str, default="cpu"
     "verbose": """\
 verbose : int, default=0
     ``1`` shows a progress bar over epochs with the training loss.""",
+    "numerical_embedding": """\
+numerical_embedding : {None, "pbld", "plr", "ple"}, default=None
+    A small learned embedding of each (standardised) feature before the first linear
+    layer; ``None`` is the plain network. "pbld" (RealMLP's): ``embedding_dim − 1``
+    values ``W_j cos(2π c_j x_j + φ_j) + b_j`` and ``x_j`` itself; "plr" (Gorishniy et
+    al. 2022): ``ReLU(W_j [cos(2π c_j x_j), sin(2π c_j x_j)] + b_j)``; "ple":
+    piecewise-linear encoding over ``embedding_bins`` quantile bins of the training
+    inputs, then a per-feature linear layer. Every embedding is a layer of the tangent
+    kernel (stages, kernels, the lens and its monitors see through it).""",
+    "embedding_dim": """\
+embedding_dim : int or None, default=None
+    Outputs per feature: ``None`` is 4 for "pbld" (including ``x_j``), 16 for "plr"
+    and "ple".""",
+    "embedding_frequencies": """\
+embedding_frequencies : int, default=16
+    Learnable frequencies per feature of the periodic embeddings.""",
+    "embedding_sigma": """\
+embedding_sigma : float, default=0.1
+    Standard deviation of the initial frequencies (cycles per standard deviation of
+    the feature).""",
+    "embedding_bins": """\
+embedding_bins : int, default=48
+    Most quantile bins per feature of "ple" (fewer where the feature has fewer
+    distinct values).""",
+    "embedding_lr_factor": """\
+embedding_lr_factor : float, default=0.1
+    Learning-rate factor of the embedding's parameters (RealMLP's for "pbld"). It is
+    a parametrisation, not an optimizer group: the layer computes with ``α φ`` and the
+    optimizer steps ``φ``, with ``α`` the factor for Adam/AdamW (whose steps do not
+    depend on the gradient's scale) and its square root for SGD; so the optimizer has
+    one learning rate and the lens's kernels and preconditioners, taken in the
+    optimizer's coordinates, stay exact.""",
+    "feature_scaling": """\
+feature_scaling : bool, default=False
+    A learnable diagonal scale ``s ⊙ h`` (``s = 1`` at initialisation) on the first
+    linear layer's input, after the embedding (RealMLP's front scale layer).""",
+    "feature_scaling_lr_factor": """\
+feature_scaling_lr_factor : float, default=6.0
+    Learning-rate factor of the scale (RealMLP's), a parametrisation as for
+    ``embedding_lr_factor``.""",
+    "dropout": """\
+dropout : float, default=0.0
+    Dropout probability after every hidden activation. Masks come from the run's own
+    generators (a fit replays bit for bit) and act in training steps only; every
+    prediction, stage and stage kernel is the evaluation network's. A step's own
+    kernel uses its masks on the batch side (``∇f(x)·∇f_mask(x_i)``): the kernel
+    extremity and smoother monitors take it so, and the one-step identity holds with
+    it (see :func:`sktelescope.lens.tangent_kernel`'s ``dropout_masks``).""",
 }
 
 

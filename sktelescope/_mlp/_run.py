@@ -31,12 +31,13 @@ from torch import nn
 
 from sktelescope._checks import check_fitted_features, check_targets, checked_sample_weight
 from sktelescope._core.checkpoints import CheckpointStore
+from sktelescope._core.layers import set_layer_generator_states
 from sktelescope._core.losses import Loss
 from sktelescope._core.network import (
     flatten_parameters,
     forward_flat,
     forward_stacked,
-    linear_layers,
+    n_inputs,
 )
 from sktelescope._core.observers import cpu_state_copy
 from sktelescope._core.training import TrainConfig
@@ -168,13 +169,14 @@ class TrainingRun:
 
     def finish(self, trainer, stopping, record: FitRecord, stage_interval: int) -> None:
         """Keep what a training pass reached: the best epoch under early stopping (with the
-        optimizer and batch-order state of that epoch, so a continuation goes on from the
-        model kept), else the last step; record the fit."""
+        optimizer, batch-order and dropout state of that epoch, so a continuation goes on
+        from the model kept), else the last step; record the fit."""
         best = stopping.best
         if best is not None:
             torch.nn.utils.vector_to_parameters(best.params.to(self.device),
                                                 self.module.parameters())  # fmt: skip
             self.optimizer_state, self.generator_state = best.optimizer_state, best.generator
+            set_layer_generator_states(self.module, best.layer_generators)
         else:
             self.optimizer_state = cpu_state_copy(trainer.optimizer_state())
             self.generator_state = trainer.generator.get_state()
@@ -207,7 +209,7 @@ class TrainingRun:
     @property
     def n_inputs(self) -> int:
         """Number of network inputs (the fitted features)."""
-        return linear_layers(self.module)[0].in_features
+        return n_inputs(self.module)
 
     def validate_features(self, X, name: str = "X") -> np.ndarray:
         """``X`` as float64 after the checks ``predict`` runs; errors name ``name``.

@@ -109,6 +109,10 @@ class Stage(StageBase):
     def kernel(self, X, Z=None, output: int | None = None, preconditioned: bool = False):
         """Tangent kernel ``∇f(X)·∇f(Z)`` at the start of the stage.
 
+        The kernel of the evaluation network (with dropout: no masks, on either side); a
+        training step with dropout smooths with ``∇f(X)·∇f_mask(Z)`` instead, its own masks
+        on its batch (:func:`sktelescope.lens.dropout_masks`).
+
         Parameters
         ----------
         X, Z : array-like of shape (n, n_features) and (m, n_features); ``Z=None`` uses X.

@@ -10,7 +10,6 @@ so every backend gives the same rows (apart from the timing columns).
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ __all__ = [
     "Job",
     "SplitData",
     "execute_job",
+    "fit_seed",
     "make_jobs",
     "make_lens_jobs",
     "run_job",
@@ -51,7 +51,7 @@ class Job:
     params: dict
     seed: int
     data: SplitData
-    n_threads: int | None = 1
+    n_threads: int = 1
 
     @property
     def key(self) -> tuple:
@@ -103,9 +103,8 @@ def run_job(job: Job) -> dict:
     row = _row_start(job)
     try:
         with job_environment(job.n_threads):
-            threads = job.n_threads or os.cpu_count() or 1
             est = build_model(
-                job.model, d.task, job.params, d.categorical_columns, job.seed, threads
+                job.model, d.task, job.params, d.categorical_columns, job.seed, job.n_threads
             )
             start = time.perf_counter()
             est.fit(d.X_train, d.y_train)
@@ -122,13 +121,25 @@ def run_job(job: Job) -> dict:
     return row
 
 
+def fit_seed(base_seed: int, dataset: str, split: int, config: int) -> int:
+    """The seed of the fit jobs ``(dataset, split, *, config)`` of a run with ``base_seed``
+    (every model's configuration ``config`` gets the same).
+
+    Examples
+    --------
+    >>> fit_seed(0, "sklearn:diabetes", 0, 0)
+    45530766
+    """
+    return derive_seed(base_seed, dataset, split, config)
+
+
 def make_jobs(
     datasets: Sequence[Dataset],
     models: Sequence[str],
     budget: int,
     protocol: Protocol,
     quick: bool = False,
-    n_threads: int | None = 1,
+    n_threads: int = 1,
 ) -> list[Job]:
     """All jobs, configuration-major: every model's default runs before any tuned one.
 
@@ -154,7 +165,7 @@ def make_jobs(
             m,
             c,
             configs[m, c],
-            derive_seed(protocol.seed, ds.name, s, c),
+            fit_seed(protocol.seed, ds.name, s, c),
             splits[ds.name, s],
             n_threads,
         )

@@ -38,7 +38,6 @@ the best configuration, the old row no longer answers the question, and the job 
 from __future__ import annotations
 
 import math
-import os
 import time
 from dataclasses import dataclass, field
 
@@ -60,6 +59,7 @@ __all__ = [
     "PROPORTIONS",
     "LensJob",
     "extremity_ratios",
+    "lens_row_start",
     "pair_columns",
     "p_tag",
     "relative_gap",
@@ -142,7 +142,7 @@ class LensJob:
     trees_config: int
     table_scores: dict = field(default_factory=dict)
     quick: bool = False
-    n_threads: int | None = 1
+    n_threads: int = 1
     max_train: int = LENS_MAX_TRAIN
     max_test: int = LENS_MAX_TEST
 
@@ -178,12 +178,7 @@ def run_lens_job(job: LensJob) -> dict:
     >>> row["status"], row["gap_p000"]  # doctest: +SKIP
     ('ok', 1.0)
     """
-    d = job.data
-    row = dict(zip(LENS_KEY, job.key))
-    row.update(task=d.task, status="ok", seed=job.seed, network=NETWORK,
-               loss="mse" if d.task == "regression" else "log_loss",
-               n_train=len(d.y_train), n_test=len(d.y_test),
-               lens_max_train=job.max_train, lens_max_test=job.max_test)  # fmt: skip
+    row = lens_row_start(job)
     start = time.perf_counter()
     try:
         _check_configs(job)
@@ -192,6 +187,26 @@ def run_lens_job(job: LensJob) -> dict:
     except Exception as exc:  # noqa: BLE001 - a failing lens is a result, not a crash
         row.update(status="error", error=error_text(exc))
     row["lens_seconds"] = time.perf_counter() - start
+    return row
+
+
+def lens_row_start(job: LensJob) -> dict:
+    """The cells of a lens job's row known before it runs (its key, task, seed, sizes).
+
+    Examples
+    --------
+    >>> from sktelescope.bench._protocol import Protocol, split_data
+    >>> from sktelescope.datasets import load_sklearn_dataset
+    >>> data = split_data(load_sklearn_dataset("diabetes"), 0, Protocol(n_splits=1))
+    >>> lens_row_start(LensJob("sklearn:diabetes", 0, 0, data, "hgb", 1, 0))["n_test"]
+    88
+    """
+    d = job.data
+    row = dict(zip(LENS_KEY, job.key))
+    row.update(task=d.task, status="ok", seed=job.seed, network=NETWORK,
+               loss="mse" if d.task == "regression" else "log_loss",
+               n_train=len(d.y_train), n_test=len(d.y_test),
+               lens_max_train=job.max_train, lens_max_test=job.max_test)  # fmt: skip
     return row
 
 
@@ -209,8 +224,7 @@ def _refit(model: str, config: int, job: LensJob):
     d = job.data
     params = get_config(model, config, job.base_seed, job.quick)
     seed = derive_seed(job.base_seed, job.dataset, job.split, config)
-    threads = job.n_threads or os.cpu_count() or 1
-    est = build_model(model, d.task, params, d.categorical_columns, seed, threads)
+    est = build_model(model, d.task, params, d.categorical_columns, seed, job.n_threads)
     return est.fit(d.X_train, d.y_train)
 
 

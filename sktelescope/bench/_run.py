@@ -26,6 +26,7 @@ from sktelescope.bench._lock import ResultsLock
 from sktelescope.bench._models import default_models, get_model
 from sktelescope.bench._protocol import Protocol
 from sktelescope.bench._report import best_configs, failure_counts, write_report
+from sktelescope.bench._resume import check_settings_file, finished_keys, lost_job_result
 from sktelescope.bench._store import LENS_CSV_NAME, ResultStore
 from sktelescope.datasets import DatasetRef, resolve_datasets
 
@@ -190,10 +191,9 @@ def resolve_lens_trees(lens: bool, models: Sequence[str], lens_trees: str | None
     return chosen
 
 
-def _todo(store: ResultStore, jobs: Sequence, retry_errors: bool) -> list:
-    """The jobs not finished in ``store`` (repaired first)."""
-    store.repair()
-    finished = store.finished_keys(retry_errors)
+def _todo(store: ResultStore, jobs: Sequence, retry_errors: bool, refit_bad_rows: bool) -> list:
+    """The jobs not finished in ``store``: every row checked against its job first."""
+    finished = finished_keys(store, jobs, retry_errors, refit_bad_rows)
     return [job for job in jobs if job.key not in finished]
 
 
@@ -205,8 +205,12 @@ def _stream(
     address: str | None,
     progress: bool,
     written_before: int = 0,
+    done_before: int = 0,
 ) -> dict[str, int]:
-    """Run ``todo`` on the backend, writing each row to its kind's store as it arrives."""
+    """Run ``todo`` on the backend, writing each row to its kind's store as it arrives.
+
+    The progress bar counts from ``done_before``, the jobs of this kind already in the store
+    (a resumed run starts at ``142/364``, not ``0/222``)."""
     from tqdm.auto import tqdm
 
     done = dict.fromkeys(stores, 0)
@@ -217,11 +221,12 @@ def _stream(
             for store in stores.values():
                 stack.enter_context(store)
             rows = stack.enter_context(
-                parallel_results(execute_job, todo, backend, n_jobs, address)
+                parallel_results(execute_job, todo, backend, n_jobs, address, lost_job_result)
             )
             kind = "lens" if isinstance(todo[0], LensJob) else "fit"
-            bar = tqdm(rows, total=len(todo), desc=f"sktelescope bench ({kind})", unit="job",
-                       disable=not progress, smoothing=0.1)  # fmt: skip
+            bar = tqdm(rows, total=done_before + len(todo), initial=done_before, unit="job",
+                       desc=f"sktelescope bench ({kind})", disable=not progress,
+                       smoothing=0.1)  # fmt: skip
             for kind, row in bar:
                 stores[kind].write(row)
                 done[kind] += 1
@@ -252,6 +257,7 @@ def run_benchmark(
     lens: bool = True,
     lens_trees: str | None = None,
     retry_errors: bool = False,
+    refit_bad_rows: bool = False,
 ) -> BenchResult:
     """Run the tabular benchmark: every model, ``budget`` configurations, every split.
 
@@ -274,8 +280,10 @@ def run_benchmark(
     out : path-like
         Results folder.
     n_jobs, backend, address
-        Parallelism: joblib ``n_jobs``; ``"loky"``, ``"dask"`` (scheduler ``address``) or
-        ``"ray"`` (cluster ``address``). Several jobs at once run one thread each.
+        Parallelism: joblib ``n_jobs`` (-1: every core this process may use; the command
+        line's default); ``"loky"``, ``"dask"`` (scheduler ``address``) or ``"ray"`` (cluster
+        ``address``). Each job gets its share of the cores, ``cores // n_jobs`` threads for
+        every library (:func:`~sktelescope.bench._backends.threads_per_job`).
     quick : bool, default=False
         Cap epochs and trees (smoke tests); recorded in the run settings.
     lens : bool, default=True
@@ -290,6 +298,12 @@ def run_benchmark(
         paper's, when it is run, else the first trees model of ``models``.
     retry_errors : bool, default=False
         Refit the jobs whose row is an error; the new row replaces the old one.
+    refit_bad_rows : bool, default=False
+        Every row of ``results.csv`` and ``lens.csv`` is compared with the job it claims to be
+        (:mod:`sktelescope.bench._resume`); a bad row (another run's, a damaged score, a
+        re-typed key) stops the run with a :class:`ValueError` that names it. With
+        ``refit_bad_rows`` the bad rows move to ``results.csv.refused`` (``lens.csv.refused``)
+        instead and their jobs run again.
 
     Returns
     -------
@@ -299,6 +313,9 @@ def run_benchmark(
     ------
     BenchmarkInterrupted
         On Ctrl-C (a :class:`KeyboardInterrupt`): the rows written so far are kept.
+    ValueError
+        For bad arguments, a results folder of other settings, or a bad row (see
+        ``refit_bad_rows``).
 
     Examples
     --------
@@ -310,18 +327,22 @@ def run_benchmark(
     (1, 0)
     """
     _check_arguments(budget, n_splits, kfold, max_train, n_jobs, backend)
-    models = resolve_models(models)
-    trees_model = resolve_lens_trees(lens, models, lens_trees)
-    refs = resolve_datasets(datasets, data_dir=data_dir, tier=tier)
+    with _notes_after_checks():
+        models = resolve_models(models)
+        refs = resolve_datasets(datasets, data_dir=data_dir, tier=tier)
+        trees_model = resolve_lens_trees(lens, models, lens_trees)
     loaded = [ref.load() for ref in refs]
     protocol = Protocol(n_splits=n_splits, kfold=kfold, max_train=max_train, seed=seed)
-    jobs = make_jobs(loaded, models, budget, protocol, quick, threads_per_job(backend, n_jobs))
+    threads = threads_per_job(backend, n_jobs, address)
+    jobs = make_jobs(loaded, models, budget, protocol, quick, threads)
     store = ResultStore(out)
     run = ([r.name for r in refs], models, budget, n_splits)
     with ResultsLock(store.out):
+        check_settings_file(store)
         store.check_settings(_settings(protocol, quick, refs))
-        todo = _todo(store, jobs, retry_errors)
-        ran = _stream(todo, {"fit": store}, backend, n_jobs, address, progress)
+        todo = _todo(store, jobs, retry_errors, refit_bad_rows)
+        ran = _stream(todo, {"fit": store}, backend, n_jobs, address, progress,
+                      done_before=len(jobs) - len(todo))  # fmt: skip
         result = BenchResult(store.out, store.csv_path, len(jobs), ran["fit"],
                              len(jobs) - len(todo))  # fmt: skip
         lens_store, lens_keys = None, None
@@ -329,9 +350,9 @@ def run_benchmark(
             best = best_configs(store, *run)
             lens_jobs = make_lens_jobs(jobs, best, trees_model, protocol.seed, quick)
             lens_store = ResultStore(out, LENS_CSV_NAME, LENS_COLUMNS, LENS_KEY)
-            lens_todo = _todo(lens_store, lens_jobs, retry_errors)
+            lens_todo = _todo(lens_store, lens_jobs, retry_errors, refit_bad_rows)
             lens_ran = _stream(lens_todo, {"lens": lens_store}, backend, n_jobs, address,
-                               progress, ran["fit"])  # fmt: skip
+                               progress, ran["fit"], len(lens_jobs) - len(lens_todo))  # fmt: skip
             lens_keys = {job.key for job in lens_jobs}
             result.lens_path = lens_store.csv_path
             result.n_lens_total, result.n_lens_run = len(lens_jobs), lens_ran["lens"]
@@ -339,6 +360,18 @@ def run_benchmark(
         if report:
             result.summary = write_report(store, *run, lens_store, lens_keys)
     return result
+
+
+@contextlib.contextmanager
+def _notes_after_checks():
+    """Hold back the warnings (notes) of the block until it has finished without an error,
+    so that a note such as "lens step skipped" never comes before an error that stops the
+    run ("Unknown dataset"); an error drops them."""
+    with warnings.catch_warnings(record=True) as notes:
+        warnings.simplefilter("always")
+        yield
+    for note in notes:
+        warnings.warn_explicit(note.message, note.category, note.filename, note.lineno)
 
 
 def _count_failures(result: BenchResult, failures: pd.DataFrame) -> None:

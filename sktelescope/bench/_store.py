@@ -6,6 +6,12 @@ it is moved to ``results.csv.partial`` and its job runs again), then reads the f
 ``(dataset, split, model, config)`` and skips them. When a key has several rows (an error row
 refitted with ``--retry-errors``), the last one counts.
 
+Nothing in the CSV is skipped without a word: a line with the wrong number of cells, an integer
+key that is not written as one (``0.0`` after a spreadsheet re-save) or a status other than
+``ok``/``error`` is a bad row (:class:`ResultsRowError` names the first one), and so is a row that
+is not its job's (:mod:`sktelescope.bench._resume` compares them). Bad rows move to
+``results.csv.refused`` only when the user asks to refit them (:meth:`ResultStore.set_aside`).
+
 The settings that change what a row means (seed, split protocol, profile, data sources) are kept
 in ``run.json``; a rerun with different settings is refused rather than mixed into the same CSV,
 and so is a folder holding results but no ``run.json`` (their settings are unknown).
@@ -18,13 +24,14 @@ No absolute local path is written: error messages keep only the file names of pa
 from __future__ import annotations
 
 import csv
-import io
 import json
 import math
 import os
 import re
 import traceback
 import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from sktelescope.bench._protocol import ALL_METRICS
@@ -32,8 +39,12 @@ from sktelescope.bench._protocol import ALL_METRICS
 __all__ = [
     "COLUMNS",
     "KEY",
+    "REFIT_BAD_ROWS",
     "ResultStore",
     "ResultsFolderError",
+    "ResultsRowError",
+    "StoredRow",
+    "cell_text",
     "error_text",
     "escape_cell",
     "prepare_folder",
@@ -52,6 +63,10 @@ COLUMNS = (
     + ("params", "error")
 )
 CSV_NAME, LENS_CSV_NAME, CONFIG_NAME = "results.csv", "lens.csv", "run.json"
+#: The command-line flag that refits the jobs of bad rows (``refit_bad_rows=True``).
+REFIT_BAD_ROWS = "--refit-bad-rows"
+#: The statuses a row can have.
+STATUSES = ("ok", "error")
 #: First characters that make a spreadsheet read a cell as a formula (and ``'``, the escape).
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "'")
 #: An absolute path (POSIX or Windows) not preceded by a word character, ``:`` or ``/``
@@ -71,6 +86,46 @@ class ResultsFolderError(OSError):
     """
 
 
+class ResultsRowError(ValueError):
+    """Rows of a results CSV that are not its jobs' results; the message (one line) names the
+    file, the first bad row's line and its problem, and what to do.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+        The CSV.
+    problems : dict
+        ``line -> problem`` of every bad row (line 1 is the header).
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> print(ResultsRowError(Path("out/results.csv"), {3: "status is 'oops'"}))
+    ... # doctest: +NORMALIZE_WHITESPACE
+    out/results.csv line 3: status is 'oops'. A bad row is no result of this run: rerun with
+    --refit-bad-rows to move it to results.csv.refused and refit its job, or pass another --out
+    folder.
+    """
+
+    def __init__(self, path: Path, problems: dict[int, str]):
+        self.path, self.problems = Path(path), dict(sorted(problems.items()))
+        super().__init__(self._message())
+
+    def _message(self) -> str:
+        (line, problem), *more = self.problems.items()
+        others = ""
+        if more:
+            shown = ", ".join(str(n) for n, _ in more[:5]) + (", …" if len(more) > 5 else "")
+            others = f" (and {len(more)} more bad row{'s' * (len(more) > 1)}: line {shown})"
+        one = not more
+        return (
+            f"{self.path} line {line}: {problem}{others}. A bad row is no result of this run: "
+            f"rerun with {REFIT_BAD_ROWS} to move {'it' if one else 'them'} to "
+            f"{self.path.name}.refused and refit {'its job' if one else 'their jobs'}, or pass "
+            "another --out folder."
+        )
+
+
 def escape_cell(text: str) -> str:
     """A text cell that spreadsheets show as text: line breaks become spaces and a leading
     formula character (``= + - @``, tab, ``'``) gets a ``'`` before it.
@@ -86,6 +141,17 @@ def escape_cell(text: str) -> str:
 
 def _unescape_cell(text: str) -> str:
     return text[1:] if text.startswith("'") else text
+
+
+def cell_text(value) -> str:
+    """A value as its CSV cell reads back: ``""`` for ``None`` and NaN, floats by ``repr``.
+
+    Examples
+    --------
+    >>> cell_text(3), cell_text(float("nan")), cell_text("=x"), cell_text(0.1)
+    ('3', '', '=x', '0.1')
+    """
+    return _unescape_cell(_format(value))
 
 
 def scrub_paths(text: str) -> str:
@@ -162,6 +228,50 @@ def _write_failed(path: Path, exc: OSError) -> ResultsFolderError:
     )
 
 
+@dataclass(frozen=True)
+class StoredRow:
+    """One row of a results CSV as :meth:`ResultStore.stored_rows` reads it.
+
+    Attributes
+    ----------
+    line : int
+        Its first line in the file (line 1 is the header).
+    cells : dict
+        Column -> text (unescaped); empty when the row has the wrong number of cells.
+    raw : str
+        Its text in the file, line break included.
+    key : tuple or None
+        Its key (:meth:`ResultStore.key_of`); ``None`` when a key cell is damaged.
+    problem : str or None
+        What is wrong with it on its own (cell count, key, status); ``None`` when nothing is.
+    """
+
+    line: int
+    cells: dict
+    raw: str
+    key: tuple | None
+    problem: str | None
+
+
+def _is_integer(text: str) -> bool:
+    """Whether ``text`` is an integer as this module writes one (``"3"``, not ``"3.0"``)."""
+    return re.fullmatch(r"-?(0|[1-9][0-9]*)", text) is not None
+
+
+def _integer(text: str) -> int:
+    if not _is_integer(text):
+        raise ValueError(f"{text!r} is not an integer")
+    return int(text)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 class ResultStore:
     """Append-only CSV of benchmark rows plus the ``run.json`` settings file.
 
@@ -212,7 +322,7 @@ class ResultStore:
         """
         merged = dict(settings)
         if self.config_path.exists():
-            old = self._read_settings()
+            old = self.read_settings()
             diffs = _settings_diffs(old, settings)
             if diffs:
                 raise ValueError(
@@ -231,7 +341,8 @@ class ResultStore:
         except OSError as exc:
             raise _write_failed(self.config_path, exc) from None
 
-    def _read_settings(self) -> dict:
+    def read_settings(self) -> dict:
+        """The settings in ``run.json`` (which must exist and hold a JSON object)."""
         try:
             old = json.loads(self.config_path.read_text())
         except (OSError, ValueError) as exc:
@@ -286,46 +397,113 @@ class ResultStore:
         )
 
     def key_of(self, row: dict) -> tuple:
-        """The key of a row (its :attr:`key` columns; integer ones parsed)."""
-        return tuple(int(row[k]) if k in INTEGER_KEYS else row[k] for k in self.key)
+        """The key of a row (its :attr:`key` columns; integer ones parsed).
 
-    def read_rows(self) -> list[dict]:
-        """The CSV's rows as dicts of strings: complete lines only (a last line without its
-        newline, lines with the wrong number of cells or a non-integer split or config are
-        skipped), the last row per key."""
-        if not self.csv_path.exists():
-            return []
-        with open(self.csv_path, newline="") as fh:
-            text = fh.read()
-        text = text[: text.rfind("\n") + 1]
-        reader = csv.reader(io.StringIO(text, newline=""))
+        Raises
+        ------
+        ValueError
+            When an integer key cell is not an integer written as one (``"0.0"``, ``"x"``).
+        """
+        return tuple(_integer(row[k]) if k in INTEGER_KEYS else row[k] for k in self.key)
+
+    def stored_rows(self) -> list[StoredRow]:
+        """Every row of the CSV's complete lines (a last line without its newline is left out;
+        :meth:`repair` moves it aside), in file order, each with its line and its problem.
+
+        Raises
+        ------
+        ValueError
+            When the header is not this version's columns.
+        """
+        lines = self._complete_lines()
+        reader = csv.reader(lines)
         header = next(reader, None)
         if header is None:
             return []
         if tuple(header) != self.columns:
             raise ValueError(
                 f"{self.csv_path} has columns that this version of sktelescope does not "
-                "write. Pass another --out folder."
+                "write (line 1, its header, was changed or belongs to another file). Restore "
+                "it, or pass another --out folder."
             )
-        latest = {}
-        for cells in reader:
-            if len(cells) != len(header):
-                continue
-            row = dict(zip(header, map(_unescape_cell, cells)))
+        rows, first = [], reader.line_num
+        while True:
             try:
-                latest[self.key_of(row)] = row
-            except ValueError:  # a hand-edited key that is not a number: not a finished row
-                continue
-        return list(latest.values())
+                cells = next(reader)
+            except StopIteration:
+                return rows
+            except csv.Error as exc:
+                cells = exc
+            raw, line, first = "".join(lines[first : reader.line_num]), first + 1, reader.line_num
+            if isinstance(cells, csv.Error):
+                rows.append(StoredRow(line, {}, raw, None, f"it cannot be read as CSV ({cells})"))
+            elif cells:  # a blank line holds no row
+                rows.append(self._stored_row(line, cells, raw))
+
+    def _complete_lines(self) -> list[str]:
+        if not self.csv_path.exists():
+            return []
+        with open(self.csv_path, newline="") as fh:
+            text = fh.read()
+        return [line + "\n" for line in text.split("\n")[:-1]]  # only "\n" ends a line
+
+    def _stored_row(self, line: int, cells: list[str], raw: str) -> StoredRow:
+        if len(cells) != len(self.columns):
+            problem = f"it has {len(cells)} cells, the header {len(self.columns)}"
+            return StoredRow(line, {}, raw, None, problem)
+        row = dict(zip(self.columns, map(_unescape_cell, cells)))
+        bad_key = next((k for k in self.key if k in INTEGER_KEYS and not _is_integer(row[k])), None)
+        if bad_key is not None:
+            retyped = " (re-typed as a decimal, e.g. by a spreadsheet)" * _is_number(row[bad_key])
+            problem = f"{bad_key} is {row[bad_key]!r}, not an integer{retyped}"
+            return StoredRow(line, row, raw, None, problem)
+        key = self.key_of(row)
+        if row["status"] not in STATUSES:
+            return StoredRow(line, row, raw, key, f"status is {row['status']!r}, not ok or error")
+        return StoredRow(line, row, raw, key, None)
+
+    def read_rows(self) -> list[dict]:
+        """The CSV's rows as dicts of strings, the last row per key (complete lines only).
+
+        Raises
+        ------
+        ResultsRowError
+            When a row is damaged (see :meth:`stored_rows`): no row is skipped silently.
+        """
+        rows = self.stored_rows()
+        bad = {row.line: row.problem for row in rows if row.problem}
+        if bad:
+            raise ResultsRowError(self.csv_path, bad)
+        return list({row.key: row.cells for row in rows}.values())
 
     def finished_keys(self, retry_errors: bool = False) -> set[tuple]:
         """The keys (default ``(dataset, split, model, config)``) already in the CSV; with
-        ``retry_errors``, only those whose last row succeeded."""
+        ``retry_errors``, only those whose last row succeeded. The rows are not compared with
+        any job here (:func:`sktelescope.bench._resume.finished_keys` does)."""
         return {
             self.key_of(row)
             for row in self.read_rows()
             if not retry_errors or row["status"] == "ok"
         }
+
+    def set_aside(self, lines: Iterable[int]) -> Path:
+        """Move the rows on ``lines`` to ``<csv>.refused`` (a CSV with the same header), so that
+        their jobs run again; the CSV is rewritten without them. Returns the ``.refused`` path.
+        """
+        lines = set(lines)
+        header = self._complete_lines()[0]  # the column names: always one line
+        rows = self.stored_rows()
+        aside = self.csv_path.with_name(self.csv_path.name + ".refused")
+        moved = "".join(row.raw for row in rows if row.line in lines)
+        kept = "".join(row.raw for row in rows if row.line not in lines)
+        try:
+            new = not aside.exists() or aside.stat().st_size == 0
+            with open(aside, "a", newline="") as fh:
+                fh.write((header if new else "") + moved)
+            _replace_text(self.csv_path, header + kept)
+        except OSError as exc:
+            raise _write_failed(self.csv_path, exc) from None
+        return aside
 
     def open(self) -> ResultStore:
         """Open the CSV for appending (writing the header when new)."""
@@ -385,7 +563,7 @@ def _replace_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically (a temporary file renamed over it)."""
     tmp = path.with_name(path.name + ".tmp")
     try:
-        tmp.write_text(text)
+        tmp.write_text(text, newline="")
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

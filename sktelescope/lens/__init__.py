@@ -16,6 +16,8 @@ allows, boosted trees through :class:`sktelescope.trees.TreeTelescope`).
   :func:`interpolate`, :func:`spawn_children`, :func:`weight_average`.
 - Monitors are training observers (:class:`Observer`): attach them to your own fit with
   ``est.fit(X, y, monitors=[monitor])``, or let the functions above replay a fitted model.
+  Under dropout, :func:`dropout_masks` gives the masks of the step an observer sees, for
+  that step's kernel (``tangent_kernel(..., dropout_masks=...)``).
 """
 
 from sktelescope._core.kernels import (
@@ -25,6 +27,7 @@ from sktelescope._core.kernels import (
     tangent_kernel_nbytes,
     tangent_kernel_row_norms,
 )
+from sktelescope._core.layers import dropout_masks
 from sktelescope._core.observers import Observer
 from sktelescope._core.training import Epoch, Step
 from sktelescope._staged import EffectiveParameters
@@ -73,6 +76,7 @@ __all__ = [
     "Step",
     "TelescopingMonitor",
     "TelescopingTrace",
+    "dropout_masks",
     "effective_parameters",
     "evaluate_parameters",
     "gradient_change",

@@ -25,12 +25,14 @@ from numbers import Integral
 import numpy as np
 import torch
 from sklearn.utils.validation import check_is_fitted
+from tqdm.auto import tqdm
 
-from sktelescope._checks import format_bytes, positive_int
-from sktelescope._core.network import flatten_parameters, forward_stacked, linear_layers
+from sktelescope._checks import format_bytes, n_rows, positive_int
+from sktelescope._core.network import flatten_parameters, forward_stacked, widest_layer
 from sktelescope._core.observers import Observer
 from sktelescope._core.training import Trainer
 from sktelescope.lens._calls import legacy_call
+from sktelescope.lens._progress import Progress
 from sktelescope.lens._replay import replay
 from sktelescope.lens._subject import Subject, resolve
 
@@ -185,7 +187,7 @@ def interpolate(
         raise ValueError(f"n_points must be an integer >= 2, got {n_points!r}.")
     theta_a = _check_theta(subject, theta_a, "theta_a")
     theta_b = _check_theta(subject, theta_b, "theta_b")
-    _check_grid_memory(subject, n_points, _n_rows(X), positive_int(max_bytes, "max_bytes"))
+    _check_grid_memory(subject, n_points, n_rows(X), positive_int(max_bytes, "max_bytes"))
     alphas = np.linspace(0.0, 1.0, n_points)
     a = torch.as_tensor(alphas, dtype=torch.float64)[:, None]
     flats = theta_b + a * (theta_a - theta_b)  # exactly theta_b everywhere when a == b
@@ -203,7 +205,7 @@ def _check_grid_memory(subject, n_points: int, n_rows: int, max_bytes: int) -> N
     """Refuse an interpolation grid whose float64 parameters and outputs exceed ``max_bytes``."""
     run = subject.model.run_
     n_params = run.final_parameters.numel()
-    widest = max(m.out_features for m in linear_layers(run.module))
+    widest = widest_layer(run.module)
     need = 8 * n_points * (n_params + 2 * n_rows * widest)
     if need > max_bytes:
         raise ValueError(
@@ -319,7 +321,7 @@ class _SpawnAt(Observer):
             self.trainer = step.trainer
 
 
-def _replay_to(subject, X, y, step: int, sample_weight, fit_params) -> Trainer:
+def _replay_to(subject, X, y, step: int, sample_weight, fit_params, progress=None) -> Trainer:
     """Re-run the parent's fit up to ``step`` optimizer steps; the trainer there."""
     est = subject.model
     if len(est.run_.fits) > 1:
@@ -335,17 +337,14 @@ def _replay_to(subject, X, y, step: int, sample_weight, fit_params) -> Trainer:
             f"best_step_={last}), got {step!r}."
         )
     spawn = _SpawnAt(int(step))
-    replay(subject, X, y, [spawn], sample_weight=sample_weight, fit_params=fit_params,
+    bar = Progress("spawn_children: replay to the spawn step", n_rows(X), progress)
+    replay(subject, X, y, [spawn, bar], sample_weight=sample_weight, fit_params=fit_params,
            until=int(step))  # fmt: skip
     return spawn.trainer
 
 
 def _is_seed(seed) -> bool:
     return isinstance(seed, Integral) and not isinstance(seed, bool) and 0 <= seed < 2**63
-
-
-def _n_rows(X) -> int:
-    return int(getattr(X, "shape", (len(X),))[0])
 
 
 def _train_child(point: Trainer, n_steps: int, generator: torch.Generator) -> torch.Tensor:
@@ -407,7 +406,7 @@ class SpawnResult:
 
 def spawn_children(
     est, X, y, spawn_step: int, n_children: int = 2, seeds=None, sample_weight=None, *,
-    fit_params: dict | None = None, max_bytes: int = 2**30,
+    fit_params: dict | None = None, max_bytes: int = 2**30, progress: bool | None = None,
 ) -> SpawnResult:  # fmt: skip
     """Train children from step ``spawn_step`` of ``est``'s run that differ only in data order.
 
@@ -434,6 +433,9 @@ def spawn_children(
         ``X_val``, ``y_val`` if they were given to ``fit``.
     max_bytes : int, default=2**30
         Refuse (before any work) children whose parameters would need more.
+    progress : bool or None, default=None
+        Progress bars over the replay to the spawn step and over the children (each trains
+        ``best_step_ - spawn_step`` steps); ``None`` shows them when the output is a terminal.
 
     Returns
     -------
@@ -461,11 +463,13 @@ def spawn_children(
             f"seeds must be {n_children} non-negative integers (one per child), got {seeds!r}."
         )
     parent = subject.model
-    point = _replay_to(subject, X, y, spawn_step, sample_weight, fit_params)
+    point = _replay_to(subject, X, y, spawn_step, sample_weight, fit_params, progress)
     _check_spawn_point(parent, point)
     last = parent.best_step_
+    disable = None if progress is None else not progress
     children = [
-        _train_child(point, last, torch.Generator().manual_seed(int(seed))) for seed in seeds
+        _train_child(point, last, torch.Generator().manual_seed(int(seed)))
+        for seed in tqdm(seeds, desc="spawn_children: children", disable=disable, leave=False)
     ]
     spawn_parameters = flatten_parameters(point.module)
     return SpawnResult(point.step, last, spawn_parameters, torch.stack(children), seeds)

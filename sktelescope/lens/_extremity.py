@@ -38,11 +38,14 @@ import torch
 from sklearn.exceptions import NotFittedError
 from sklearn.utils import check_random_state
 
+from sktelescope._checks import n_rows
 from sktelescope._core.kernels import tangent_kernel
+from sktelescope._core.layers import dropout_masks
 from sktelescope._core.observers import Observer
 from sktelescope._core.optim import applied_preconditioner
 from sktelescope._staged import StageLike
 from sktelescope.lens._calls import legacy_call, looks_like_features
+from sktelescope.lens._progress import Progress
 from sktelescope.lens._replay import as_network_inputs, replay
 from sktelescope.lens._subject import resolve
 
@@ -141,11 +144,6 @@ def _max_norms(model, X_eval, X_train, kwargs) -> np.ndarray:
     return np.array([kernel_row_norms(s, X_eval, X_train, **kwargs).max() for s in _stages(model)])
 
 
-def _n_rows(X) -> int:
-    shape = getattr(X, "shape", None)
-    return int(shape[0]) if shape is not None else len(X)
-
-
 def _stages(model) -> list:
     stages = getattr(model, "stages_", None)
     if stages is None:
@@ -189,7 +187,7 @@ class KernelExtremity:
 
 def _subsample_rows(X_train, max_train_samples, random_state):
     X_train = np.asarray(X_train) if not hasattr(X_train, "iloc") else X_train
-    n = _n_rows(X_train)
+    n = n_rows(X_train)
     if max_train_samples is None or max_train_samples >= n:
         return X_train
     if int(max_train_samples) < 1:
@@ -209,6 +207,7 @@ def kernel_extremity_ratio(
     random_state=0,
     sample_weight=None,
     fit_params: dict | None = None,
+    progress: bool | None = None,
     **kwargs,
 ) -> KernelExtremity:
     """Kernel-extremity ratio ``R`` of ``model`` on ``X_test``.
@@ -236,6 +235,9 @@ def kernel_extremity_ratio(
         Draws the subset.
     sample_weight, fit_params
         What was given to ``fit`` (``method="step"`` only).
+    progress : bool or None, default=None
+        ``method="step"``: a progress bar over the replay's steps, with its work (steps x
+        rows x parameters) and an ETA; ``None`` shows it when the output is a terminal.
     **kwargs
         ``preconditioned``, ``chunk_size``, ``max_memory_bytes`` of network stages
         (``method="step"``: ``preconditioned`` only).
@@ -262,13 +264,13 @@ def kernel_extremity_ratio(
     X_test = subject.eval_inputs(X_test, "X_test")
     if method == "step" and subject.is_network:
         return _per_step_ratio(subject, X, y, X_test, max_train_samples, random_state,
-                               sample_weight, fit_params, kwargs)  # fmt: skip
+                               sample_weight, fit_params, progress, kwargs)  # fmt: skip
     X_train = _trained_rows(subject, subject.training_inputs(X, y))
     X_sub = _subsample_rows(X_train, max_train_samples, random_state)
     test_max = _max_norms(subject.model, X_test, X_sub, kwargs)
     train_max = _max_norms(subject.model, X_sub, X_sub, kwargs)
     ratio = float(test_max.mean() / train_max.mean())
-    return KernelExtremity(ratio, test_max, train_max, _n_rows(X_sub), "stage",
+    return KernelExtremity(ratio, test_max, train_max, n_rows(X_sub), "stage",
                            np.ones(len(test_max)))  # fmt: skip
 
 
@@ -307,7 +309,7 @@ def _trained_rows(subject, X):
 
 
 def _per_step_ratio(subject, X, y, X_test, max_train_samples, random_state, sample_weight,
-                    fit_params, kwargs):  # fmt: skip
+                    fit_params, progress, kwargs):  # fmt: skip
     if y is None:
         raise ValueError("method='step' replays the fit and needs y, the targets given to fit.")
     unknown = set(kwargs) - {"preconditioned"}
@@ -316,7 +318,9 @@ def _per_step_ratio(subject, X, y, X_test, max_train_samples, random_state, samp
     monitor = KernelExtremityMonitor(
         X_test, max_train_samples=max_train_samples, random_state=random_state, **kwargs
     )
-    replay(subject, X, y, [monitor], sample_weight=sample_weight, fit_params=fit_params)
+    columns = n_rows(X) if max_train_samples is None else min(n_rows(X), max_train_samples)
+    bar = Progress("kernel_extremity_ratio", n_rows(X_test) + columns, progress)
+    replay(subject, X, y, [monitor, bar], sample_weight=sample_weight, fit_params=fit_params)
     return monitor.result()
 
 
@@ -391,8 +395,10 @@ class KernelExtremityMonitor(Observer):
             pre = applied_preconditioner(step.optimizer, step.module.parameters())
         if self.preconditioned and pre is None:
             raise ValueError("preconditioned=True needs an Adam or AdamW run.")
+        masks = dropout_masks(step.module, like=step.params_before)  # the step's network
         with torch.no_grad():
-            K = tangent_kernel(self._module, step.params_before, self._X, X_batch, None, pre)
+            K = tangent_kernel(self._module, step.params_before, self._X, X_batch, None, pre,
+                               dropout_masks=masks)  # fmt: skip
         K = K.reshape(-1, len(self._X), len(idx))  # (n_outputs, n_rows, batch)
         scale = self._weights[idx] / len(idx) * step.learning_rate
         norms = (K * scale).pow(2).sum(dim=(0, 2)).sqrt()

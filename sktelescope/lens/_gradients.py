@@ -15,6 +15,9 @@ The per-example gradient of a linear layer is the outer product ``δ aᵀ`` (wei
     ||δ' a'ᵀ − δ aᵀ||² = |δ'|²|a'|² + |δ|²|a|² − 2 (δ'·δ)(a'·a),
 
 computed in float64 (the cancellation costs nothing at that precision for these sizes).
+The other blocks of parameters (an embedding's frequencies and per-feature linear layer, a
+feature scale) are compared through their own gradient factors
+(:mod:`sktelescope._core.factors`), one row each.
 """
 
 from __future__ import annotations
@@ -29,30 +32,42 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from sktelescope._core.kernels import LayerSignals, layer_signals
+from sktelescope._core.layers import TangentLayer
 from sktelescope._core.network import n_outputs
 from sktelescope.lens._calls import legacy_call
 from sktelescope.lens._subject import resolve
 
-__all__ = ["GradientChange", "gradient_change", "layer_gradient_change"]
+__all__ = ["GradientChange", "gradient_change", "layer_gradient_change", "layer_names"]
 
 
-def _linear_layers(module: nn.Sequential) -> list[nn.Linear]:
-    return [m for m in module.children() if isinstance(m, nn.Linear)]
+def _squared_change(a: LayerSignals, b: LayerSignals) -> torch.Tensor:
+    """Mean squared gradient difference of one output per block of parameters, shape
+    (n_blocks,)."""
+    return torch.stack([f0.squared_change(f1).mean() / f0.n_params
+                        for f0, f1 in zip(a.factors, b.factors)])  # fmt: skip
 
 
-def _squared_change(a: LayerSignals, b: LayerSignals, module: nn.Sequential) -> torch.Tensor:
-    """Per-layer mean squared gradient difference of one output, shape (n_layers,)."""
-    out = []
-    for layer, a0, d0, a1, d1 in zip(
-        _linear_layers(module), a.inputs, a.deltas, b.inputs, b.deltas
-    ):
-        n0, n1 = d0.pow(2).sum(1), d1.pow(2).sum(1)
-        weight = n1 * a1.pow(2).sum(1) + n0 * a0.pow(2).sum(1)
-        weight = weight - 2 * (d1 * d0).sum(1) * (a1 * a0).sum(1)
-        bias = (d1 - d0).pow(2).sum(1)
-        n_params = layer.out_features * (layer.in_features + 1)
-        out.append((weight + bias).mean() / n_params)
-    return torch.stack(out)
+def layer_names(module: nn.Sequential) -> list[str]:
+    """One name per block of parameters (gradient factor), input to output.
+
+    Linear layers are ``"layer k (in->out)"`` (``k`` counts linear layers); the others
+    say what they are, e.g. ``"embedding frequencies (8 x 16)"``.
+
+    Examples
+    --------
+    >>> from sktelescope._core.architecture import Architecture
+    >>> from sktelescope._core.network import build_mlp
+    >>> layer_names(build_mlp(2, (4,), 1, architecture=Architecture(feature_scaling=True)))
+    ['feature scale (2)', 'layer 0 (2->4)', 'layer 1 (4->1)']
+    """
+    names, k = [], 0
+    for layer in module.children():
+        if isinstance(layer, nn.Linear):
+            names.append(f"layer {k} ({layer.in_features}->{layer.out_features})")
+            k += 1
+        elif isinstance(layer, TangentLayer):
+            names.extend(layer.factor_names())
+    return names
 
 
 def layer_gradient_change(
@@ -67,7 +82,8 @@ def layer_gradient_change(
     Parameters
     ----------
     module : torch.nn.Sequential
-        Linear layers and element-wise activations (as built by ``build_mlp``).
+        As built by ``build_mlp`` (linear layers, activations, embeddings, a feature
+        scale, dropout: the evaluation network, where dropout is the identity).
     flat_a, flat_b : torch.Tensor of shape (n_params,)
     X : torch.Tensor of shape (N, d)
         Inputs in the network's input space, same dtype as the parameters.
@@ -76,9 +92,11 @@ def layer_gradient_change(
 
     Returns
     -------
-    change : torch.Tensor of shape (n_linear_layers,)
-        Mean over inputs, parameters of the layer (weight and bias) and outputs of the
-        squared difference, in squared output units per squared parameter unit.
+    change : torch.Tensor of shape (n_blocks,)
+        One value per block of parameters (each linear layer's weight and bias, and each
+        block of the other layers, named by :func:`layer_names`): the mean over inputs,
+        the block's parameters and outputs of the squared difference, in squared output
+        units per squared parameter unit.
 
     Examples
     --------
@@ -93,7 +111,7 @@ def layer_gradient_change(
     total = None
     for k in outputs:
         change = _squared_change(
-            layer_signals(module, flat_a, X, k), layer_signals(module, flat_b, X, k), module
+            layer_signals(module, flat_a, X, k), layer_signals(module, flat_b, X, k)
         )
         total = change if total is None else total + change
     return total / len(outputs)
@@ -108,7 +126,9 @@ class GradientChange:
     steps_from, steps_to : ndarray of int, shape (n_pairs,)
         Optimizer steps of the two checkpoints compared (0 is the initialisation).
     layers : list of str
-        One name per linear layer, input to output, e.g. ``"layer 0 (20->256)"``.
+        One name per block of parameters, input to output: ``"layer 0 (20->256)"`` for
+        linear layers, e.g. ``"embedding frequencies (20 x 16)"`` for the others
+        (:func:`layer_names`).
     values : ndarray of shape (n_pairs, n_layers)
         Mean squared gradient change, in standardised output units.
     """
@@ -180,10 +200,7 @@ def gradient_change(
     _check_output(output, n_outputs(run.module))
     Xt = run.inputs(subject.transform(X_eval), name="X_eval")
     values = _changes(run, pairs, Xt, output)
-    layers = [
-        f"layer {k} ({m.in_features}->{m.out_features})"
-        for k, m in enumerate(_linear_layers(run.module))
-    ]
+    layers = layer_names(run.module)
     steps = np.asarray(store.steps)
     first, second = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
     return GradientChange(steps[first], steps[second], layers, values)

@@ -23,7 +23,7 @@ import torch
 from sklearn.base import clone, is_regressor
 
 from sktelescope._checks import check_features, check_targets, checked_sample_weight
-from sktelescope._core.network import linear_layers
+from sktelescope._core.network import n_inputs
 from sktelescope._core.observers import Observer
 from sktelescope._mlp import BaseTelescopingMLP, FitRecord, TrainingRun
 from sktelescope.lens._subject import Subject, resolve
@@ -269,10 +269,10 @@ def as_network_inputs(trainer, X, name: str = "X") -> torch.Tensor:
     """
     raw = X.detach().cpu().numpy() if isinstance(X, torch.Tensor) else X
     checked = check_features(raw, name)
-    n_inputs = linear_layers(trainer.module)[0].in_features
-    if checked.shape[1] != n_inputs:
+    inputs = n_inputs(trainer.module)
+    if checked.shape[1] != inputs:
         raise ValueError(
-            f"{name} has {checked.shape[1]} features, but the network takes {n_inputs} "
+            f"{name} has {checked.shape[1]} features, but the network takes {inputs} "
             "inputs (the features it is fitted on)."
         )
     if trainer.input_transform is not None:

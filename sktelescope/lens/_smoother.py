@@ -37,21 +37,25 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from sktelescope._checks import checked_sample_weight, format_bytes, positive_int
+from sktelescope._checks import checked_sample_weight, format_bytes, n_rows, positive_int
 from sktelescope._core.autodiff import TangentEngine, cache_floats
 from sktelescope._core.kernels import per_example_gradients, tangent_kernel, tangent_kernel_nbytes
+from sktelescope._core.layers import dropout_masks
 from sktelescope._core.network import (
     flatten_parameters,
-    linear_layers,
+    forward_flat,
+    n_inputs,
     n_outputs,
     n_parameters,
     unflatten_parameters,
+    widest_layer,
 )
 from sktelescope._core.observers import Observer
 from sktelescope._core.optim import optimizer_spec, shared_value
 from sktelescope._staged import EffectiveParameters
 from sktelescope.lens._calls import data_call
 from sktelescope.lens._channels import ChannelOptimizer
+from sktelescope.lens._progress import Progress
 from sktelescope.lens._replay import as_network_inputs, replay
 from sktelescope.lens._subject import resolve
 
@@ -73,7 +77,7 @@ class SmootherMonitor(Observer):
         only with ``X_train`` (by default the run's own weights are used).
     every : int, default=1
         Record effective parameters every ``every`` steps (``S`` is updated every step).
-    max_bytes : int, default=2**30
+    max_bytes : int, default=2**31
         Refuse in ``on_train_begin`` when the float64 state would need more.
     chunk_size : int, default=256
         Inputs per block of per-example gradients (``chunk_size·p·8`` bytes).
@@ -114,7 +118,7 @@ class SmootherMonitor(Observer):
 
     def __init__(
         self, X_train=None, X_eval=None, *, sample_weight=None, every: int = 1,
-        max_bytes: int = 2**30, chunk_size: int = 256, method: str = "auto",
+        max_bytes: int = 2**31, chunk_size: int = 256, method: str = "auto",
     ) -> None:  # fmt: skip
         if method not in ("auto", "channels"):
             raise ValueError(f"method must be 'auto' or 'channels', got {method!r}.")
@@ -152,8 +156,7 @@ class SmootherMonitor(Observer):
         """
         n_all, n_params = n + n_eval, n_parameters(module)
         held, building = cache_floats(module)
-        widest = max(m.out_features for m in linear_layers(module))
-        first = linear_layers(module)[0].in_features
+        widest, first = widest_layer(module), n_inputs(module)
         floats = n_all * n + n_all * (first + 2 * held + building + 2 * widest + 6)
         if self.uses_kernel(optimizer):
             kernel = tangent_kernel_nbytes(module, n_all, batch_size, False, n_all, 8) // 8
@@ -203,10 +206,12 @@ class SmootherMonitor(Observer):
         theta_prev = step.params_before.double()
         theta_new = flatten_parameters(step.module).double()
         # s is updated in place (no second (n + n_eval) x n array): nothing below reads it.
+        masks = dropout_masks(step.module, like=theta_prev)
+        lr = step.optimizer.param_groups[0]["lr"]
         if self._kernel:
-            dc = self._kernel_step(theta_prev, step.batch, step.optimizer.param_groups[0]["lr"])
+            dc = self._kernel_step(theta_prev, step.batch, lr, masks)
         else:
-            gradients = self._channel_gradients(theta_prev, step.batch)
+            gradients = self._channel_gradients(theta_prev, step.batch, masks)
             d_S, d_C = self.channels_.step(step.optimizer, *gradients, step.module.parameters())
             del gradients  # the step's gradient is not needed while propagating
             dc = self._propagate(theta_prev, d_S, d_C)
@@ -245,14 +250,26 @@ class SmootherMonitor(Observer):
         return Xtr, _normalised_weights(self.sample_weight, len(Xtr), Xtr)
 
     # ------------------------------------------------------------------ steps
-    def _channel_gradients(self, theta: torch.Tensor, batch: torch.Tensor):
-        """y- and constant channel of the batch gradient ``Σ_i (w_i/b)(f_i − y_i)∇f_i``."""
+    def _channel_gradients(self, theta: torch.Tensor, batch: torch.Tensor, masks=None):
+        """y- and constant channel of the batch gradient ``Σ_i (w_i/b)(f_i − y_i)∇f_i``
+        (with dropout, of the network the step trained: see :meth:`_batch_constant`)."""
         idx = batch.to(self._s.device)
-        jac = per_example_gradients(self._module, theta, self._Z[idx])
+        jac = per_example_gradients(self._module, theta, self._Z[idx], masks=masks)
         jac *= (self._weights[idx] / len(idx))[:, None]
         grad_S = jac.T @ self._s[idx]
         grad_S[:, idx] -= jac.T
-        return grad_S, jac.T @ self._c[idx]
+        return grad_S, jac.T @ self._batch_constant(theta, idx, masks)
+
+    def _batch_constant(self, theta: torch.Tensor, idx: torch.Tensor, masks) -> torch.Tensor:
+        """``c`` on the batch rows, plus, under dropout, the step's network's departure from
+        the evaluation network there (``f_mask − f``): the residual the step's gradient saw
+        is ``s·y + c + (f_mask − f)``, and the departure is kept in the constant channel,
+        as the second-order remainder is, so that the channels stay the parameters."""
+        constant = self._c[idx]
+        if masks is not None:
+            f_mask = forward_flat(self._module, theta, self._Z[idx], masks)[:, 0]
+            constant = constant + (f_mask - self._f[idx])
+        return constant
 
     def _propagate(self, theta: torch.Tensor, d_S: torch.Tensor, d_C: torch.Tensor):
         """Add ``∇f(Z)ᵀ ΔD^S`` to ``s`` in chunks of Z; return ``∇f(Z)ᵀ ΔD^C`` (N,)."""
@@ -264,16 +281,18 @@ class SmootherMonitor(Observer):
             dc[rows] = jac @ d_C
         return dc
 
-    def _kernel_step(self, theta: torch.Tensor, batch: torch.Tensor, lr: float):
+    def _kernel_step(self, theta: torch.Tensor, batch: torch.Tensor, lr: float, masks=None):
         """Plain SGD: add ``Δs(Z) = −γ K(Z, B) diag(w/b) (S[B] − E_B)`` to ``s`` (no p×n
-        state); return the constant part's change (N,)."""
+        state); return the constant part's change (N,). Under dropout ``K(Z, B)`` is the
+        step's kernel (the batch side through the step's masks)."""
         idx = batch.to(self._s.device)
-        kernel = tangent_kernel(self._module, theta, self._Z, self._Z[idx], output=0)
+        kernel = tangent_kernel(self._module, theta, self._Z, self._Z[idx], output=0,
+                                dropout_masks=masks)  # fmt: skip
         kernel *= (-lr * self._weights[idx] / len(idx))[None, :]
         residual = self._s[idx]  # a copy (advanced indexing), taken before s changes
         residual[torch.arange(len(idx)), idx] -= 1.0
         self._s.addmm_(kernel, residual)
-        return kernel @ self._c[idx]
+        return kernel @ self._batch_constant(theta, idx, masks)
 
     def _record(self, step: int) -> None:
         n, s = self._n, self._s
@@ -363,15 +382,19 @@ class SmootherTrace(EffectiveParameters):
         return (self.s_eval @ self.y_network + c) * self.t_scale + self.t_mean
 
 
-def _replay_smoother(subject, X, y, X_eval, sample_weight, fit_params, every, max_bytes):
+def _replay_smoother(what, subject, X, y, X_eval, sample_weight, fit_params, every, max_bytes,
+                     progress):  # fmt: skip
     monitor = SmootherMonitor(X_eval=subject.transform(X_eval), every=every, max_bytes=max_bytes)
-    twin = replay(subject, X, y, [monitor], sample_weight=sample_weight, fit_params=fit_params)
+    rows = n_rows(X) + (0 if X_eval is None else n_rows(X_eval))
+    bar = Progress(what, rows, progress)
+    twin = replay(subject, X, y, [monitor, bar], sample_weight=sample_weight,
+                  fit_params=fit_params)  # fmt: skip
     return monitor, twin
 
 
 def effective_parameters(
     est, X=None, y=None, X_eval=None, *, sample_weight=None, fit_params=None, every: int = 1,
-    max_bytes: int = 2**30, **legacy,
+    max_bytes: int = 2**31, progress: bool | None = None, **legacy,
 ) -> EffectiveParameters:  # fmt: skip
     """Replay the fit of ``est`` and return ``p^train`` and ``p^test`` over its steps.
 
@@ -394,9 +417,12 @@ def effective_parameters(
         ``X_val``, ``y_val`` if they were given to ``fit``.
     every : int, default=1
         Record every ``every``-th step.
-    max_bytes : int, default=2**30
+    max_bytes : int, default=2**31
         Refuse runs whose float64 smoother state would need more (about
         ``8·p·n·(3 or 4)`` bytes for ``p`` parameters and ``n`` training points).
+    progress : bool or None, default=None
+        A progress bar over the replay's steps, with its work (steps x rows x parameters)
+        and an ETA; ``None`` shows it when the output is a terminal.
 
     Returns
     -------
@@ -421,15 +447,16 @@ def effective_parameters(
     if not subject.is_network:  # a TreeTelescope: the ensemble is its own record
         return subject.model.effective_parameters(subject.transform(X_eval))
     monitor, twin = _replay_smoother(
-        subject, X, y, X_eval, sample_weight, fit_params, every, max_bytes
-    )
+        "effective_parameters", subject, X, y, X_eval, sample_weight, fit_params, every,
+        max_bytes, progress,
+    )  # fmt: skip
     rows = twin.run_.fits[-1].train_rows
     return EffectiveParameters(monitor.steps_, monitor.p_train_, monitor.p_test_, rows)
 
 
 def smoother_trace(
     est, X=None, y=None, X_eval=None, *, sample_weight=None, fit_params=None, every: int = 1,
-    max_bytes: int = 2**30, **legacy,
+    max_bytes: int = 2**31, progress: bool | None = None, **legacy,
 ) -> SmootherTrace:  # fmt: skip
     """Replay the fit of ``est`` and return its final smoother ``S``, ``s(x)``, ``c``.
 
@@ -456,8 +483,9 @@ def smoother_trace(
     X, y = data_call("smoother_trace", X, y, legacy)
     subject = resolve(est, "smoother_trace", trees=False)
     monitor, twin = _replay_smoother(
-        subject, X, y, X_eval, sample_weight, fit_params, every, max_bytes
-    )
+        "smoother_trace", subject, X, y, X_eval, sample_weight, fit_params, every, max_bytes,
+        progress,
+    )  # fmt: skip
     run, n = twin.run_, len(monitor.S_)
     rows = run.fits[-1].train_rows
     t_mean = float(np.asarray(run.scaling.t_mean).reshape(-1)[0])

@@ -10,35 +10,22 @@ measurement applies to trees. :func:`resolve` finds the model and the input tran
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 from sklearn.exceptions import NotFittedError
-from sklearn.pipeline import Pipeline
 
 from sktelescope._checks import check_targets
 from sktelescope._mlp import BaseTelescopingMLP
+from sktelescope._wrapped import Wrapped, unwrap
 
 __all__ = ["Subject", "resolve"]
 
 
-@dataclass
-class Subject:
+class Subject(Wrapped):
     """The model a lens function measures, and how raw inputs reach it.
 
-    Attributes
-    ----------
-    model : TelescopingMLP* estimator or TreeTelescope
-        The telescoping model (a Pipeline's last step, a search's best estimator).
-    steps : list of (name, transformer)
-        The fitted transformers in front of it (empty for a bare model).
-    source : str
-        What the user passed, for messages ("Pipeline", "GridSearchCV", ...).
+    A :class:`~sktelescope._wrapped.Wrapped` (``model``, ``steps``, ``source``,
+    ``transform``) with the lens's checks of the data given to it.
     """
-
-    model: object
-    steps: list = field(default_factory=list)
-    source: str = ""
 
     @property
     def is_network(self) -> bool:
@@ -54,14 +41,6 @@ class Subject:
     def wrapped(self) -> bool:
         """Whether the model was inside a Pipeline or a search."""
         return bool(self.source)
-
-    def transform(self, X):
-        """Raw inputs -> the model's inputs (the pipeline's transformers, in order)."""
-        if X is None:
-            return None
-        for _, step in self.steps:
-            X = step.transform(X)
-        return X
 
     def training_inputs(self, X, y=None, name: str = "X"):
         """``X`` (transformed for a Pipeline), refused unless its rows are rows of the data the
@@ -130,7 +109,15 @@ def resolve(model, what: str = "This measurement", *, trees: bool = True) -> Sub
     ...
     TypeError: kernels needs a TelescopingMLPRegressor or ... got StandardScaler.
     """
-    subject = _unwrap(model, what, [], "")
+    inner = unwrap(model, what)
+    if not isinstance(inner.model, BaseTelescopingMLP) and not hasattr(inner.model, "stages_"):
+        raise TypeError(
+            f"{what} needs a TelescopingMLPRegressor or TelescopingMLPClassifier, a Pipeline "
+            "ending in one, a fitted GridSearchCV/RandomizedSearchCV over one, or a "
+            f"sktelescope.trees.TreeTelescope (a model with stages_); got "
+            f"{type(inner.model).__name__}."
+        )
+    subject = Subject(inner.model, inner.steps, inner.source)
     if not subject.is_network and not trees:
         raise TypeError(
             f"{what} needs a TelescopingMLPRegressor or TelescopingMLPClassifier (trees have "
@@ -141,34 +128,3 @@ def resolve(model, what: str = "This measurement", *, trees: bool = True) -> Sub
             f"This {subject.source} is not fitted yet: fit it, then pass it to {what}."
         )
     return subject
-
-
-def _unwrap(model, what: str, steps: list, source: str) -> Subject:
-    if isinstance(model, BaseTelescopingMLP):
-        return Subject(model, steps, source)
-    if isinstance(model, Pipeline):
-        if not model.steps:
-            raise TypeError(f"{what} got an empty Pipeline.")
-        front = [(n, step) for n, step in model.steps[:-1] if step not in (None, "passthrough")]
-        return _unwrap(model.steps[-1][1], what, steps + front, source or "Pipeline")
-    if hasattr(model, "cv_results_") or hasattr(model, "param_distributions"):
-        return _unwrap_search(model, what, steps, source)
-    if hasattr(model, "stages_"):  # a TreeTelescope, or any model of the stage protocol
-        return Subject(model, steps, source)
-    raise TypeError(
-        f"{what} needs a TelescopingMLPRegressor or TelescopingMLPClassifier, a Pipeline "
-        "ending in one, a fitted GridSearchCV/RandomizedSearchCV over one, or a "
-        f"sktelescope.trees.TreeTelescope (a model with stages_); got {type(model).__name__}."
-    )
-
-
-def _unwrap_search(search, what: str, steps: list, source: str) -> Subject:
-    name = type(search).__name__
-    if not hasattr(search, "cv_results_"):
-        raise NotFittedError(f"This {name} is not fitted yet: fit it, then pass it to {what}.")
-    if not hasattr(search, "best_estimator_"):
-        raise ValueError(
-            f"This {name} was fitted with refit=False, so it has no best_estimator_ to "
-            f"measure; fit it with refit=True, or pass the estimator you refitted."
-        )
-    return _unwrap(search.best_estimator_, what, steps, source or name)

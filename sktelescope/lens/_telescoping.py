@@ -21,11 +21,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from sktelescope._checks import format_bytes, positive_int
+from sktelescope._checks import format_bytes, n_rows, positive_int
 from sktelescope._core.autodiff import TangentEngine, cache_floats
 from sktelescope._core.losses import Loss
-from sktelescope._core.network import linear_layers, n_outputs
+from sktelescope._core.network import n_inputs, n_outputs, n_parameters, widest_layer
 from sktelescope._core.observers import Observer
+from sktelescope.lens._progress import Progress
 from sktelescope.lens._replay import as_network_inputs, replay
 from sktelescope.lens._subject import resolve
 
@@ -111,19 +112,15 @@ class TelescopingMonitor(Observer):
         buffers; and up to five parameter-sized vectors (snapshot, cached points,
         differences).
         """
-        layers = linear_layers(module)
-        n_out, n_params = (
-            n_outputs(module),
-            sum(m.out_features * (m.in_features + 1) for m in layers),
-        )
+        n_out, n_params = n_outputs(module), n_parameters(module)
         held, building = cache_floats(module)
-        widest = max(m.out_features for m in layers)
+        widest = widest_layer(module)
         stepping = self.linear or self.trapezoid
         points = (2 if stepping else 1) + int(self.lazy and stepping)
         vectors = 1 + 2 * int(stepping) + 2 * int(self.lazy)
         per_input = (
             (n_steps // self.every + 2) * n_out * (1 + len(self.models))  # records
-            + layers[0].in_features  # the inputs
+            + n_inputs(module)  # the inputs
             + points * held
             + building
             + 2 * widest  # caches, one being built, tangents
@@ -292,6 +289,7 @@ class TelescopingTrace:
 def telescoping_trace(
     est, X, y, X_eval, *, sample_weight=None, fit_params=None, linear: bool = True,
     trapezoid: bool = True, lazy: bool = True, every: int = 1, max_bytes: int = 2**30,
+    progress: bool | None = None,
 ) -> TelescopingTrace:  # fmt: skip
     """Replay the fit of ``est`` on ``(X, y)`` and trace its telescoping models on ``X_eval``.
 
@@ -315,6 +313,9 @@ def telescoping_trace(
         ``X_val``, ``y_val`` if they were given to ``fit``.
     linear, trapezoid, lazy, every, max_bytes
         As for :class:`TelescopingMonitor`.
+    progress : bool or None, default=None
+        A progress bar over the replay's steps, with its work (steps x rows x parameters)
+        and an ETA; ``None`` shows it when the output is a terminal.
 
     Returns
     -------
@@ -335,7 +336,9 @@ def telescoping_trace(
         subject.transform(X_eval), linear=linear, trapezoid=trapezoid, lazy=lazy, every=every,
         max_bytes=max_bytes,
     )  # fmt: skip
-    run = replay(subject, X, y, [monitor], sample_weight=sample_weight, fit_params=fit_params).run_
+    bar = Progress("telescoping_trace", n_rows(X_eval), progress)
+    twin = replay(subject, X, y, [monitor, bar], sample_weight=sample_weight, fit_params=fit_params)
+    run = twin.run_
     return TelescopingTrace(
         steps=monitor.steps_, **_records_in_output_units(monitor, run),
         classes=run.classes, loss=run.loss, memory_bytes=monitor.memory_bytes_,

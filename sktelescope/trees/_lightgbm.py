@@ -18,7 +18,7 @@ multi-class models.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -204,10 +204,9 @@ def lightgbm_spec(model, y_train: np.ndarray) -> BoosterSpec:
     counts, ancestors = zip(*[_walk(tree) for tree in trees]) if trees else ((), ())
     notes = _approximations(params)
 
-    def staged(X, k: int) -> np.ndarray:
-        if k == 0:
-            return np.full(X.shape[0], init)
-        return np.asarray(booster.predict(X, raw_score=True, num_iteration=k), dtype=np.float64)
+    def staged(X) -> Iterator[np.ndarray]:
+        for k in range(1, n_stages + 1):
+            yield np.asarray(booster.predict(X, raw_score=True, num_iteration=k), dtype=np.float64)
 
     return BoosterSpec.of(
         model,

@@ -58,7 +58,10 @@ class BoosterSpec:
     raw_predict : callable
         ``raw_predict(X) -> ndarray (n_samples,)``, the library's own final raw prediction.
     staged_raw_predict : callable
-        ``staged_raw_predict(X, k) -> ndarray``, the library's raw prediction after k rounds.
+        ``staged_raw_predict(X) -> iterator of ndarray``: the library's own raw prediction
+        after each round ``1..n_stages``, in order, from one pass over the trees (a library
+        whose staged prediction restarts at round 0 for every k would cost
+        ``n_stages**2 / 2`` tree evaluations).
     y : ndarray
         Training targets as the library's loss sees them (0/1 for binary classifiers, rounded
         to float32 where the library stores labels in float32).
@@ -116,7 +119,7 @@ class BoosterSpec:
     leaf_values: list[np.ndarray]
     init: Callable[[np.ndarray], np.ndarray]
     raw_predict: Callable[[np.ndarray], np.ndarray]
-    staged_raw_predict: Callable[[np.ndarray, int], np.ndarray]
+    staged_raw_predict: Callable[[np.ndarray], Iterator[np.ndarray]]
     y: np.ndarray
     fit_masks: list[np.ndarray]
     approximations: list[str] = field(default_factory=list)

@@ -163,9 +163,13 @@ class TreeStage(StageBase):
         >>> bool(np.allclose(stage.weights(X) @ stage.pseudo_residuals, stage.predict(X)))
         True
         """
-        scaled = self._indicator(X, "X") @ sparse.diags_array(
-            self._learning_rate * self._inv_denominator
-        )
+        return self.weights_of_leaves(self._leaves(X, "X"))
+
+    def weights_of_leaves(self, leaves: np.ndarray) -> sparse.csr_array:
+        """:meth:`weights` of inputs that fall in the leaves ``leaves`` of this round's tree
+        (their leaf ids, already validated; the telescope's own bookkeeping)."""
+        indicator = leaf_indicator(leaves, self._train_indicator.shape[1])
+        scaled = indicator @ sparse.diags_array(self._learning_rate * self._inv_denominator)
         return sparse.csr_array(scaled @ self._train_indicator.T)
 
     def kernel_row_norms(self, X, Z=None) -> np.ndarray:

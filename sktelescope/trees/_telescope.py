@@ -12,6 +12,7 @@ from sklearn.exceptions import NotFittedError
 import sktelescope.trees._sklearn as sk
 import sktelescope.trees._smoother as sm
 from sktelescope._staged import EffectiveParameters, check_training_rows, row_fingerprints
+from sktelescope._wrapped import unwrap
 from sktelescope.trees._check import check_inputs, check_training_data
 from sktelescope.trees._lightgbm import lightgbm_spec
 from sktelescope.trees._smoother import TreeSmoother
@@ -75,11 +76,14 @@ class TreeTelescope:
 
     Parameters
     ----------
-    model : fitted estimator
+    model : fitted estimator, Pipeline or search
         One of ``xgboost.XGBRegressor`` / ``XGBClassifier`` (binary), ``lightgbm.LGBMRegressor``
         / ``LGBMClassifier`` (binary), scikit-learn's ``GradientBoostingRegressor`` /
         ``GradientBoostingClassifier`` (binary) or ``HistGradientBoostingRegressor`` /
-        ``HistGradientBoostingClassifier`` (binary), with squared-error or log-loss objective.
+        ``HistGradientBoostingClassifier`` (binary), with squared-error or log-loss objective;
+        or a fitted Pipeline ending in one (every input of every method is then raw data,
+        passed through the pipeline's transformers as ``predict`` passes it), or a fitted
+        ``GridSearchCV``/``RandomizedSearchCV`` over one (its ``best_estimator_``).
     X_train : array-like of shape (n_train, n_features)
         The inputs the model was fitted on (all of them, including any internal validation
         split: that split is re-drawn and its points get zero weight).
@@ -125,8 +129,9 @@ class TreeTelescope:
         if y_train.ndim != 1:
             raise ValueError(f"y_train must be 1-dimensional, got shape {y_train.shape}.")
         self.model = model
-        self._spec = spec = _spec_for(model, y_train)
-        self._X_train = check_inputs(X_train, spec, "X_train", copy=True)
+        self._wrapped = inner = unwrap(model, "TreeTelescope")
+        self._spec = spec = _spec_for(inner.model, y_train)
+        self._X_train = self._inputs(X_train, "X_train", copy=True)
         if self._X_train.shape[0] != y_train.shape[0]:
             raise ValueError(
                 f"X_train has {self._X_train.shape[0]} rows but y_train has "
@@ -156,13 +161,17 @@ class TreeTelescope:
             for k, (r, h) in enumerate(gradients)
         ]  # fmt: skip
 
+    def _inputs(self, X, name: str, copy: bool = False) -> np.ndarray:
+        """Raw inputs -> the booster's (through a Pipeline's transformers), checked."""
+        return check_inputs(self._wrapped.transform(X), self._spec, name, copy=copy)
+
     def _validated(self, X, name: str) -> tuple[np.ndarray, np.ndarray]:
         """``X`` checked (feature count, NaN/inf) and its leaf ids (n_samples, n_stages).
 
         The leaf ids of the last array seen are remembered by content, never by identity, so
         an array changed in place is looked up again.
         """
-        X = check_inputs(X, self._spec, name)
+        X = self._inputs(X, name)
         digest = hashlib.blake2b(np.ascontiguousarray(X).tobytes()).digest()
         key = (X.shape, digest)
         if self._leaf_cache is None or self._leaf_cache[0] != key:
@@ -217,7 +226,7 @@ class TreeTelescope:
         >>> tel.check_training_inputs(X[:5]).shape
         (5, 10)
         """
-        X = check_inputs(X, self._spec, name)
+        X = self._inputs(X, name)
         check_training_rows(X, self._fingerprints, name)
         return X
 
@@ -272,9 +281,9 @@ class TreeTelescope:
             X, leaves = self._validated(X, "X")
         parts = self._parts(X, leaves)
         staged = np.cumsum(parts, axis=1)
-        library = [self._spec.staged_raw_predict(X, k) for k in range(1, self.n_stages_ + 1)]
+        library = list(self._spec.staged_raw_predict(X))
         weights = [
-            np.max(np.abs(s.weights(X) @ s.pseudo_residuals - parts[:, k + 1]))
+            np.max(np.abs(s.weights_of_leaves(leaves[:, k]) @ s.pseudo_residuals - parts[:, k + 1]))
             for k, s in enumerate(self.stages_)
         ]
         return {
@@ -293,15 +302,19 @@ class TreeTelescope:
             )
         n = self._spec.y.shape[0]
         sm.check_size(n, n, max_entries, "training")
-        init_eval = None
+        init_eval = leaves_eval = None
         if X_eval is not None:
-            X_eval, _ = self._validated(X_eval, "X_eval")
+            X_eval, leaves_eval = self._validated(X_eval, "X_eval")
             sm.check_size(X_eval.shape[0], n, max_entries, "evaluation")
             init_eval = self._spec.init(X_eval).astype(np.float64)
         init_train = self._spec.init(self._X_train).astype(np.float64)
         start = sm.initial_smoother(init_train, init_eval, self._spec.y, self._fit_mask)
-        w_train = (s.weights(self._X_train) for s in self.stages_)
-        w_eval = (None if X_eval is None else s.weights(X_eval) for s in self.stages_)
+        train = self._leaves_train
+        w_train = (s.weights_of_leaves(train[:, k]) for k, s in enumerate(self.stages_))
+        w_eval = (
+            None if X_eval is None else s.weights_of_leaves(leaves_eval[:, k])
+            for k, s in enumerate(self.stages_)
+        )
         return sm.run_recursion(w_train, w_eval, start)
 
     def smoother(self, X_eval=None, *, max_entries: int = MAX_SMOOTHER_ENTRIES) -> TreeSmoother:

@@ -15,6 +15,7 @@ categorical features, multi-class and multi-target models.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import numpy as np
 from scipy.special import logit
@@ -218,10 +219,9 @@ def xgboost_spec(model, y_train: np.ndarray) -> BoosterSpec:
     trees = trees["trees"][:n_stages]
     loss = _OBJECTIVES[objective]
 
-    def staged(X, k: int) -> np.ndarray:
-        if k == 0:
-            return np.full(X.shape[0], init)
-        return _margin(model, X, iteration_range=(0, k))
+    def staged(X) -> Iterator[np.ndarray]:
+        for k in range(1, n_stages + 1):
+            yield _margin(model, X, iteration_range=(0, k))
 
     return BoosterSpec.of(
         model,
