@@ -6,15 +6,12 @@ estimators' parameter constraints, the trainer (:func:`make_optimizer`) and the 
 preconditioner and channel replay all read it. :data:`SCHEDULES` does the same for
 ``lr_schedule``.
 
-Parameters are split into optimizer parameter groups by their per-parameter factors
-(:func:`parameter_groups`): a group's learning rate is the scheduled rate times its
-``lr_factor`` and its weight decay ``weight_decay`` times its ``wd_factor``. A submodule
-sets the factors of its own parameters with ``lr_factor`` / ``wd_factor`` attributes
-(RealMLP's convention: a layer can learn faster or slower than the rest), and
-``weight_decay_biases=False`` gives every bias a ``wd_factor`` of 0. A network without
-factors is one group, exactly as torch builds it from a parameter list. Everything the
-lens reads per coordinate (:func:`coordinate_values`, :func:`applied_preconditioner`) is
-laid out in the network's flat parameter order, whatever the grouping.
+With ``weight_decay_biases=False`` the biases form an optimizer parameter group without
+weight decay (:func:`parameter_groups`); otherwise, and whenever there is no decay, the
+network is one group, exactly as torch builds it from a parameter list. Everything the lens
+reads per coordinate (:func:`coordinate_values`, :func:`applied_preconditioner`) is laid
+out in the network's flat parameter order, whatever the grouping. (Layers that learn at
+their own rate are a parametrisation, not a group: :mod:`sktelescope._core.layers`.)
 """
 
 from __future__ import annotations
@@ -121,41 +118,29 @@ def is_adaptive(optimizer: torch.optim.Optimizer) -> bool:
 
 
 def parameter_groups(module: nn.Module, settings) -> list[dict] | list[nn.Parameter]:
-    """The module's parameters as optimizer groups, by their learning-rate and decay factors.
-
-    A submodule's ``lr_factor`` and ``wd_factor`` attributes (default 1) apply to the
-    parameters it holds directly; ``settings.weight_decay_biases=False`` sets the decay
-    factor of every parameter named ``bias`` to 0. Each group carries its ``lr_factor``,
-    its ``lr`` (``settings.learning_rate`` times the factor) and its ``weight_decay``
-    (``settings.weight_decay`` times the decay factor). When every factor is 1 the result
-    is the plain parameter list (one group, as torch builds it).
+    """The module's parameters as optimizer groups: with ``settings.weight_decay > 0`` and
+    ``settings.weight_decay_biases=False``, one group of the weights and one of the
+    parameters named ``bias`` (decay 0), in the order they first appear; else the plain
+    parameter list (one group, as torch builds it).
 
     Examples
     --------
     >>> from types import SimpleNamespace
     >>> net = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.ReLU(), torch.nn.Linear(3, 1))
-    >>> settings = SimpleNamespace(learning_rate=0.01, weight_decay=0.1, weight_decay_biases=False)
-    >>> groups = parameter_groups(net, settings)
+    >>> groups = parameter_groups(net, SimpleNamespace(weight_decay=0.1, weight_decay_biases=False))
     >>> [(len(g["params"]), g["weight_decay"]) for g in groups]
     [(2, 0.1), (2, 0.0)]
     """
-    skip_biases = not getattr(settings, "weight_decay_biases", True)
-    keyed: dict[tuple[float, float], list[nn.Parameter]] = {}
-    for sub in module.modules():
-        lr_factor = float(getattr(sub, "lr_factor", 1.0))
-        wd_factor = float(getattr(sub, "wd_factor", 1.0))
-        for name, p in sub.named_parameters(recurse=False):
-            decay = 0.0 if skip_biases and name == "bias" else wd_factor
-            keyed.setdefault((lr_factor, decay), []).append(p)
-    if not keyed or list(keyed) == [(1.0, 1.0)]:
+    if settings.weight_decay == 0 or getattr(settings, "weight_decay_biases", True):
         return list(module.parameters())
-    return [
-        {
-            "params": params, "lr_factor": lr, "lr": settings.learning_rate * lr,
-            "weight_decay": settings.weight_decay * wd,
-        }
-        for (lr, wd), params in keyed.items()
-    ]  # fmt: skip
+    decayed, biases = [], []
+    for name, p in module.named_parameters():
+        (biases if name.rsplit(".", 1)[-1] == "bias" else decayed).append(p)
+    groups = [
+        {"params": decayed, "weight_decay": settings.weight_decay},
+        {"params": biases, "weight_decay": 0.0},
+    ]
+    return [g for g in groups if g["params"]]
 
 
 def make_optimizer(module: nn.Module, settings) -> torch.optim.Optimizer:
@@ -301,10 +286,7 @@ def coordinate_values(
     >>> coordinate_values(opt, "weight_decay", [w, b]).tolist(), coordinate_values(opt, "lr")
     ([0.5, 0.5, 0.0], 0.1)
     """
-    return _values(_flat_groups(optimizer, parameters), key, default)
-
-
-def _values(pairs, key: str, default: float) -> float | torch.Tensor:
+    pairs = _flat_groups(optimizer, parameters)
     values = [float(g.get(key, default)) for _, g in pairs]
     if len(set(values)) <= 1:
         return values[0] if values else float(default)
@@ -317,8 +299,8 @@ def _values(pairs, key: str, default: float) -> float | torch.Tensor:
 class PreconditionerRecord:
     """What Adam's most recent step leaves to compute its preconditioner from, later.
 
-    A flat copy of the second moment ``v_t``, the step count, β₂, ε and the
-    learning-rate factors: :meth:`value` is :func:`applied_preconditioner` of that step, to
+    A flat copy of the second moment ``v_t``, the step count, β₂ and ε: :meth:`value` is
+    :func:`applied_preconditioner` of that step, to
     the bit. Recording costs one copy of ``v`` (``4 p`` bytes) and defers the arithmetic
     (a square root and a division per coordinate) to the first time it is read, which most
     runs never do (the stage recorder takes one at every stage).
@@ -336,16 +318,12 @@ class PreconditionerRecord:
     step: float
     beta2: float
     eps: float
-    factors: float | torch.Tensor = 1.0
 
     def value(self) -> torch.Tensor:
-        """``factors / (sqrt(v / (1 - β2^step)) + ε)``, 0 where ``v`` is 0."""
+        """``1 / (sqrt(v / (1 - β2^step)) + ε)``, 0 where ``v`` is 0."""
         v = self.exp_avg_sq
         v_hat = v / (1 - self.beta2**self.step)
-        inverse = torch.where(v > 0, 1.0 / (v_hat.sqrt() + self.eps), torch.zeros_like(v))
-        if isinstance(self.factors, float) and self.factors == 1.0:
-            return inverse
-        return inverse * torch.as_tensor(self.factors).to(inverse)
+        return torch.where(v > 0, 1.0 / (v_hat.sqrt() + self.eps), torch.zeros_like(v))
 
     @property
     def nbytes(self) -> int:
@@ -356,44 +334,36 @@ class PreconditionerRecord:
         """This record with its tensors on the CPU (itself when they are there)."""
         if self.exp_avg_sq.device.type == "cpu":
             return self
-        factors = self.factors
-        if isinstance(factors, torch.Tensor):
-            factors = factors.cpu()
-        return replace(self, exp_avg_sq=self.exp_avg_sq.cpu(), factors=factors)
+        return replace(self, exp_avg_sq=self.exp_avg_sq.cpu())
 
 
 def record_preconditioner(
-    optimizer: torch.optim.Optimizer, parameters: Iterable | None = None,
-    lr_factors: bool = True,
-) -> PreconditionerRecord | torch.Tensor | None:  # fmt: skip
-    """What :func:`applied_preconditioner` returns, without its arithmetic yet.
-
-    For Adam/AdamW a :class:`PreconditionerRecord` (``None`` before the first step); for
-    SGD the per-coordinate learning-rate factors, or ``None`` when they are all 1.
-    Arguments as for :func:`applied_preconditioner`.
+    optimizer: torch.optim.Optimizer, parameters: Iterable | None = None
+) -> PreconditionerRecord | None:
+    """What :func:`applied_preconditioner` returns, without its arithmetic yet: for
+    Adam/AdamW a :class:`PreconditionerRecord` (``None`` before the first step), for SGD
+    ``None``. Arguments as for :func:`applied_preconditioner`.
 
     Examples
     --------
     >>> record_preconditioner(torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1))
     """
-    pairs = _flat_groups(optimizer, parameters)
-    factors = _values(pairs, "lr_factor", 1.0) if lr_factors else 1.0
     if not is_adaptive(optimizer):
-        return None if isinstance(factors, float) and factors == 1.0 else _as_vector(factors, pairs)
+        return None
+    pairs = _flat_groups(optimizer, parameters)
     states = [optimizer.state.get(p) for p, _ in pairs]
     if not pairs or not all(states):
         return None
     v = torch.cat([state["exp_avg_sq"].reshape(-1) for state in states])  # a copy
     return PreconditionerRecord(
         v, float(states[0]["step"]), shared_value(optimizer, "betas")[1],
-        shared_value(optimizer, "eps"), factors,
+        shared_value(optimizer, "eps"),
     )  # fmt: skip
 
 
 def applied_preconditioner(
-    optimizer: torch.optim.Optimizer, parameters: Iterable | None = None,
-    lr_factors: bool = True,
-) -> torch.Tensor | None:  # fmt: skip
+    optimizer: torch.optim.Optimizer, parameters: Iterable | None = None
+) -> torch.Tensor | None:
     """The diagonal preconditioner the optimizer's most recent step applied, flat.
 
     Call it right after ``optimizer.step()``, with the network's parameters (their order
@@ -402,11 +372,8 @@ def applied_preconditioner(
     ``sqrt(v_t / (1 - β2^t)) + ε``, where ``v_t`` already includes the step's own squared
     gradient, so this returns ``1 / (sqrt(v_t / (1 - β2^t)) + ε)`` (PyTorch's ε placement
     and bias correction). A coordinate whose second moment is still zero never received a
-    gradient and was not moved: it gets 0, not ``1/ε``. A group's ``lr_factor`` multiplies
-    its coordinates (unless ``lr_factors=False``), so that the step is
-    ``-lr · preconditioner ⊙ direction`` with one scheduled ``lr`` for all. Returns
-    ``None`` before Adam's first step and for SGD whose coordinates all have factor 1 (no
-    preconditioning).
+    gradient and was not moved: it gets 0, not ``1/ε``. Returns ``None`` for other
+    optimizers and before the first step.
 
     Examples
     --------
@@ -416,15 +383,8 @@ def applied_preconditioner(
     >>> applied_preconditioner(opt)  # 1 / (|g| + eps) after one step; 0 where no gradient
     tensor([0.5000, 0.0000])
     """
-    record = record_preconditioner(optimizer, parameters, lr_factors)
-    return record.value() if isinstance(record, PreconditionerRecord) else record
-
-
-def _as_vector(values: float | torch.Tensor, pairs) -> torch.Tensor:
-    if isinstance(values, torch.Tensor):
-        return values.to(pairs[0][0].dtype)
-    n = sum(p.numel() for p, _ in pairs)
-    return torch.full((n,), values, dtype=pairs[0][0].dtype)
+    record = record_preconditioner(optimizer, parameters)
+    return None if record is None else record.value()
 
 
 # ----------------------------------------------------------------------------- schedules

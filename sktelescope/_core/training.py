@@ -95,8 +95,7 @@ class Step:
 
     ``params_before`` is the flat parameter vector before the step, filled only when an
     observer sets ``wants_previous_params = True``. ``batch`` holds the indices (into the
-    training tensors) of the mini-batch. ``learning_rate`` is the scheduled rate of the
-    step, before any parameter group's ``lr_factor``.
+    training tensors) of the mini-batch. ``learning_rate`` is the step's scheduled rate.
     """
 
     step: int
@@ -316,7 +315,7 @@ class Trainer:
         )
         self._rate = cfg.learning_rate * factor
         for group in self.optimizer.param_groups:
-            group["lr"] = self._rate * group.get("lr_factor", 1.0)
+            group["lr"] = self._rate
 
     def _notify(self, epoch: int, batch: torch.Tensor, loss: torch.Tensor) -> None:
         record = Step(

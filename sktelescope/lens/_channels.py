@@ -126,7 +126,6 @@ class ChannelOptimizer:
         self.buffers[0].mul_(beta1).add_(g_S, alpha=1 - beta1)
         self.buffers[1].mul_(beta1).add_(g_C, alpha=1 - beta1)
         first = next(iter(optimizer.state.values()))
-        # 1/(sqrt(v̂)+ε) without lr factors: the groups' own rates enter through `lr`
-        inverse = applied_preconditioner(optimizer, parameters, lr_factors=False)
+        inverse = applied_preconditioner(optimizer, parameters)
         scale = _rows(-lr / (1 - beta1 ** float(first["step"])), inverse.to(g_S))
         return scale[:, None] * self.buffers[0], scale * self.buffers[1]

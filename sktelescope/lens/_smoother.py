@@ -136,8 +136,7 @@ class SmootherMonitor(Observer):
         except ValueError:  # not in the table: the channel replay names it
             return False
         plain = not adaptive and all(
-            g["momentum"] == 0 and g["weight_decay"] == 0 and g.get("lr_factor", 1.0) == 1.0
-            for g in optimizer.param_groups
+            g["momentum"] == 0 and g["weight_decay"] == 0 for g in optimizer.param_groups
         )
         return self.method == "auto" and plain
 
