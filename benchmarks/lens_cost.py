@@ -46,7 +46,7 @@ from sktelescope._core.network import (
     linearised_increment,
 )
 from sktelescope._core.training import TrainConfig, Trainer
-from sktelescope.lens import SmootherMonitor, TelescopingMonitor, telescoping_trace
+from sktelescope.lens import Observer, SmootherMonitor, TelescopingMonitor, telescoping_trace
 
 MONITORS = {
     "plain": None,
@@ -60,7 +60,7 @@ REFERENCE = "reference floor: forward + torch.func.jvp"
 MONITORS[REFERENCE] = {}
 
 
-class NaiveFirstOrder:
+class NaiveFirstOrder(Observer):
     """Reference floor: a plain forward pass plus one ``torch.func.jvp`` per step."""
 
     wants_previous_params = True
@@ -68,16 +68,10 @@ class NaiveFirstOrder:
     def __init__(self, X_eval):
         self.X_eval = X_eval
 
-    def on_train_begin(self, trainer):
-        pass
-
     def on_step(self, step):
         new = flatten_parameters(step.module)
         forward_flat(step.module, new, self.X_eval).detach()
         linearised_increment(step.module, step.params_before, new - step.params_before, self.X_eval)
-
-    def on_train_end(self, trainer, result):
-        pass
 
 
 def seconds_per_step(
@@ -88,7 +82,7 @@ def seconds_per_step(
     net = build_mlp(X.shape[1], hidden, 1, generator=gen)
     observers = [] if make_observer is None else [make_observer()]
     cfg = TrainConfig(optimizer=optimizer, learning_rate=1e-3, batch_size=batch,
-                      max_epochs=epochs, n_iter_no_change=None, momentum=momentum)  # fmt: skip
+                      max_iter=epochs, momentum=momentum)  # fmt: skip
     trainer = Trainer(net, SquaredError(), cfg, gen, observers)
     start = CLOCK[0]()
     result = trainer.fit(X, Y, torch.ones(len(X)))
@@ -132,6 +126,7 @@ def smoother_refusal(n: int) -> str:
     X = torch.randn(n, 20)
     net = build_mlp(20, (256, 256), 1)
     trainer = Trainer(net, SquaredError(), TrainConfig(), torch.Generator())
+    trainer.train_data = (X, torch.zeros(n, 1), torch.ones(n))  # as fit sets them
     try:
         SmootherMonitor(X).on_train_begin(trainer)
     except ValueError as exc:

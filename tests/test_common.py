@@ -1,4 +1,5 @@
-"""scikit-learn's estimator checks on both estimators, with small budgets."""
+"""scikit-learn's estimator checks on both estimators, with small budgets, at the defaults,
+with the network options and with the optimisation options on."""
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
@@ -13,6 +14,16 @@ OPTIONS = [
     dict(numerical_embedding="pbld", embedding_frequencies=4, feature_scaling=True, dropout=0.1),
     dict(numerical_embedding="ple", embedding_bins=8, embedding_dim=4),
 ]
+
+#: The optimisation options (tests/test_training_options.py): each is on in one of the two.
+REGRESSOR_OPTIONS = dict(
+    input_scaling="robust", lr_schedule="coslog4", optimizer="adamw", weight_decay=0.05,
+    weight_decay_biases=False, beta_2=0.95,
+)  # fmt: skip
+CLASSIFIER_OPTIONS = dict(
+    input_scaling="quantile", lr_schedule="flat_cosine", label_smoothing=0.1,
+    weight_decay=0.01, weight_decay_biases=False,
+)  # fmt: skip
 
 MINIBATCH_REASON = (
     "mini-batch training visits samples in batches: a zero weight and a removed sample, "
@@ -33,6 +44,8 @@ EXPECTED_FAILED_CHECKS = {
 @parametrize_with_checks(
     [
         *(cls(**SMALL, **options) for options in [{}, *OPTIONS] for cls in ESTIMATORS),
+        TelescopingMLPRegressor(**SMALL, **REGRESSOR_OPTIONS),
+        TelescopingMLPClassifier(**SMALL, **CLASSIFIER_OPTIONS),
     ],
     expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS.get(type(est).__name__, {}),
 )

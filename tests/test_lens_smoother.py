@@ -59,7 +59,19 @@ OPTIMIZERS = {
     "sgd-nesterov": dict(optimizer="sgd", momentum=0.9, nesterov=True, learning_rate=0.05),
     "adam-wd": dict(optimizer="adam", weight_decay=0.01, learning_rate=0.01),
     "adamw": dict(optimizer="adamw", weight_decay=0.1, learning_rate=0.01),
-}
+    # issue 18's options: two parameter groups (biases not decayed), schedules, β₂, scaling
+    "sgd-momentum-decay-weights-only": dict(optimizer="sgd", momentum=0.9, weight_decay=0.05,
+                                            weight_decay_biases=False, learning_rate=0.05),
+    "sgd-decay-weights-only": dict(optimizer="sgd", momentum=0.0, weight_decay=0.05,
+                                   weight_decay_biases=False, learning_rate=0.1),
+    "adam-decay-weights-only": dict(optimizer="adam", weight_decay=0.05,
+                                    weight_decay_biases=False, learning_rate=0.01),
+    "adamw-decay-weights-only-coslog4": dict(optimizer="adamw", weight_decay=0.1,
+                                             weight_decay_biases=False, learning_rate=0.01,
+                                             lr_schedule="coslog4", beta_2=0.95),
+    "adam-flat-cosine-robust": dict(optimizer="adam", learning_rate=0.01,
+                                    lr_schedule="flat_cosine", input_scaling="robust"),
+}  # fmt: skip
 
 
 @pytest.mark.parametrize("name", sorted(OPTIMIZERS))
@@ -122,6 +134,25 @@ def test_classifier_and_effective_parameters_api():
     np.testing.assert_allclose(trace.predict_train(), clf.fit(X, labels).decision_function(X),
                                atol=ROUND_OFF)  # fmt: skip
     np.testing.assert_allclose(trace.p_train[res.steps], res.p_train, rtol=1e-12)
+
+
+@pytest.mark.parametrize("method", ["auto", "channels"])
+def test_smoothed_squared_error_classifier_is_its_smoother(method):
+    X, y, _ = _data(n=48)
+    labels = (y > np.median(y)).astype(int)
+    clf = TelescopingMLPClassifier((8,), loss="squared_error", label_smoothing=0.2,
+                                   optimizer="sgd", momentum=0.0, learning_rate=0.05,
+                                   weight_decay=0.01, weight_decay_biases=False, batch_size=16,
+                                   max_iter=4, n_iter_no_change=None, early_stopping=False,
+                                   random_state=0)  # fmt: skip
+    trace = smoother_trace(clf, X, labels)
+    np.testing.assert_allclose(trace.y_network, 0.8 * (2.0 * labels - 1.0))
+    np.testing.assert_allclose(trace.predict_train(), clf.fit(X, labels).decision_function(X),
+                               atol=ROUND_OFF)  # fmt: skip
+    mon = SmootherMonitor(X, method=method)
+    clf.fit(X, labels, monitors=[mon])
+    assert mon.channels_ is not None  # decay on the weights only: the channel replay
+    np.testing.assert_allclose(mon.S_, trace.S, rtol=0, atol=1e-12)
 
 
 def test_refusals_speak_the_users_language():

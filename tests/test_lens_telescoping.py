@@ -36,7 +36,7 @@ def _float64_run(optimizer="sgd", lr=0.05, steps_epochs=3, hidden=(6, 5)):
     X_eval = torch.randn(7, 3, dtype=torch.float64)
     mon, rec = TelescopingMonitor(X_eval), _ParamRecorder()
     cfg = TrainConfig(optimizer=optimizer, learning_rate=lr, batch_size=10,
-                      max_epochs=steps_epochs)  # fmt: skip
+                      max_iter=steps_epochs)  # fmt: skip
     Trainer(net, SquaredError(), cfg, torch.Generator().manual_seed(2), [mon, rec]).fit(
         X, Y, torch.ones(40, dtype=torch.float64)
     )

@@ -3,7 +3,10 @@
 The store keeps one flat parameter vector per stage boundary (float32, ``4 * n_params``
 bytes each, on the CPU) and, for Adam-family optimizers, the diagonal preconditioner that
 the first step *of each stage* applied (another ``4 * n_params`` bytes per stage), so that
-``stage.kernel(..., preconditioned=True)`` is the kernel that step used.
+``stage.kernel(..., preconditioned=True)`` is the kernel that step used. A preconditioner
+may be stored as a record of the optimizer's second moment
+(:class:`~sktelescope._core.optim.PreconditionerRecord`) and computed when first read
+(:meth:`CheckpointStore.preconditioner`): recording a stage then costs copies only.
 """
 
 from __future__ import annotations
@@ -21,8 +24,9 @@ class CheckpointStore:
 
     ``steps[k]`` is the optimizer step after which ``flats[k]`` was taken (0: the initial
     parameters); stage ``k`` covers steps ``steps[k] + 1 .. steps[k + 1]``.
-    ``preconditioners[k]`` is the preconditioner the step ``steps[k] + 1`` applied (``None``
-    for SGD, and for the last boundary, which starts no stage).
+    ``preconditioner(k)`` is the preconditioner the step ``steps[k] + 1`` applied (``None``
+    for SGD, and for the last boundary, which starts no stage); ``preconditioners[k]``
+    holds it or the record it is computed from.
 
     Examples
     --------
@@ -34,24 +38,45 @@ class CheckpointStore:
 
     steps: list[int] = field(default_factory=list)
     flats: list[torch.Tensor] = field(default_factory=list)
-    preconditioners: list[torch.Tensor | None] = field(default_factory=list)
+    preconditioners: list = field(default_factory=list)
 
     @property
     def n_stages(self) -> int:
         """Number of stages (boundaries minus one)."""
         return max(len(self.flats) - 1, 0)
 
-    def record(self, step: int, flat: torch.Tensor) -> None:
-        """Append the parameters reached after optimizer step ``step`` (copied to the CPU)."""
+    def record(self, step: int, flat: torch.Tensor, *, owned: bool = False) -> None:
+        """Append the parameters reached after optimizer step ``step`` (copied to the CPU;
+        ``owned=True`` for a tensor nothing else holds, e.g. a fresh ``flatten_parameters``,
+        which is then kept without a copy when already on the CPU)."""
         self.steps.append(int(step))
-        self.flats.append(flat.detach().to("cpu", copy=True))
+        self.flats.append(flat.detach().to("cpu", copy=not owned))
         self.preconditioners.append(None)
 
-    def set_last_preconditioner(self, preconditioner: torch.Tensor | None) -> None:
-        """Attach the preconditioner of the stage that starts at the last boundary."""
-        if preconditioner is not None:
+    def set_last_preconditioner(self, preconditioner) -> None:
+        """Attach the preconditioner of the stage that starts at the last boundary: a
+        tensor (copied to the CPU), a record to compute it from (see the module doc), or
+        ``None``."""
+        if isinstance(preconditioner, torch.Tensor):
             preconditioner = preconditioner.detach().to("cpu", copy=True)
+        elif preconditioner is not None:
+            preconditioner = preconditioner.cpu()
         self.preconditioners[-1] = preconditioner
+
+    def preconditioner(self, k: int) -> torch.Tensor | None:
+        """The preconditioner of stage ``k`` (computed from its record on first read).
+
+        Examples
+        --------
+        >>> store = CheckpointStore()
+        >>> store.record(0, torch.zeros(2)); store.set_last_preconditioner(torch.ones(2))
+        >>> store.preconditioner(0)
+        tensor([1., 1.])
+        """
+        value = self.preconditioners[k]
+        if value is not None and not isinstance(value, torch.Tensor):
+            value = self.preconditioners[k] = value.value()
+        return value
 
     def thin(self) -> None:
         """Keep every other boundary (the first one included): half as many stages.
@@ -81,5 +106,10 @@ class CheckpointStore:
 
     def nbytes(self) -> int:
         """Bytes held by the checkpoints and preconditioners."""
-        tensors = self.flats + [p for p in self.preconditioners if p is not None]
-        return sum(t.numel() * t.element_size() for t in tensors)
+        held = sum(t.numel() * t.element_size() for t in self.flats)
+        for p in self.preconditioners:
+            if isinstance(p, torch.Tensor):
+                held += p.numel() * p.element_size()
+            elif p is not None:
+                held += p.nbytes
+        return held

@@ -13,6 +13,13 @@ A loss call is ``loss(outputs, targets, weights)``: the weighted mean over sampl
 per-sample loss, with weights normalised to mean one by the estimator (unit weights give
 exactly the unweighted loss). Classification losses receive class *indices* ``0..K-1``
 in :meth:`Loss.encode`; the estimator maps labels to indices.
+
+Label smoothing (``label_smoothing=ε``) trains a classifier on ``(1 - ε)`` times its
+one-hot target plus ``ε/K`` on every class. The squared-error losses smooth the encoded
+targets themselves (±1 becomes ±(1 - ε)), so the run stays a regression on fixed targets
+(the lens's smoother needs that) and ``predict_proba`` undoes the map before clipping; the
+log-losses smooth inside the loss, and their probabilities stay the sigmoid/softmax of the
+model (pulled towards uniform by ε: use ε = 0 where calibrated probabilities matter).
 """
 
 from __future__ import annotations
@@ -99,8 +106,13 @@ class SquaredError(Loss):
 class _Classification(Loss):
     """Common part of the classification losses: class indices in, probabilities out."""
 
-    def __init__(self, n_classes: int) -> None:
+    def __init__(self, n_classes: int, label_smoothing: float = 0.0) -> None:
         self.n_classes = int(n_classes)
+        self.label_smoothing = float(label_smoothing)
+
+    def __repr__(self) -> str:
+        smoothing = f", label_smoothing={self.label_smoothing}" if self.label_smoothing else ""
+        return f"{type(self).__name__}(n_outputs={self.n_outputs}{smoothing})"
 
     def class_index(self, raw: np.ndarray) -> np.ndarray:
         """Predicted class index from raw outputs (shape (n,) or (n, n_outputs))."""
@@ -124,13 +136,18 @@ class BinaryLogLoss(_Classification):
     0.6931
     >>> loss.predict_proba(np.array([0.0])).tolist()
     [[0.5, 0.5]]
+    >>> BinaryLogLoss(label_smoothing=0.2).encode(np.array([0, 1])).ravel().tolist()
+    [0.1, 0.9]
     """
 
-    def __init__(self) -> None:
-        super().__init__(2)
+    def __init__(self, label_smoothing: float = 0.0) -> None:
+        super().__init__(2, label_smoothing)
 
     def encode(self, y):
-        return np.asarray(y, dtype=np.float64).reshape(-1, 1)
+        targets = np.asarray(y, dtype=np.float64).reshape(-1, 1)
+        if self.label_smoothing:
+            targets = (1.0 - self.label_smoothing) * targets + 0.5 * self.label_smoothing
+        return targets
 
     def __call__(self, outputs, targets, weights):
         per_sample = F.binary_cross_entropy_with_logits(outputs, targets, reduction="none")
@@ -154,15 +171,19 @@ class MulticlassLogLoss(_Classification):
 
     target_dtype = torch.int64
 
-    def __init__(self, n_classes: int) -> None:
-        super().__init__(n_classes)
+    def __init__(self, n_classes: int, label_smoothing: float = 0.0) -> None:
+        super().__init__(n_classes, label_smoothing)
         self.n_outputs = self.n_classes
 
     def encode(self, y):
+        """Class indices (smoothing, if any, acts inside the loss)."""
         return np.asarray(y, dtype=np.int64)
 
     def __call__(self, outputs, targets, weights):
-        return (weights * F.cross_entropy(outputs, targets, reduction="none")).mean()
+        per_sample = F.cross_entropy(
+            outputs, targets, reduction="none", label_smoothing=self.label_smoothing
+        )
+        return (weights * per_sample).mean()
 
     def predict_proba(self, raw):
         shifted = np.exp(raw - raw.max(axis=1, keepdims=True))
@@ -176,20 +197,28 @@ class BinarySquaredError(_Classification):
     --------
     >>> BinarySquaredError().encode(np.array([0, 1])).ravel().tolist()
     [-1.0, 1.0]
+    >>> smooth = BinarySquaredError(label_smoothing=0.2)
+    >>> smooth.encode(np.array([0, 1])).ravel().tolist(), smooth.predict_proba(np.array([0.8]))
+    ([-0.8, 0.8], array([[0., 1.]]))
     """
 
     is_squared_error = True
 
-    def __init__(self) -> None:
-        super().__init__(2)
+    def __init__(self, label_smoothing: float = 0.0) -> None:
+        super().__init__(2, label_smoothing)
 
     def encode(self, y):
-        return (2.0 * np.asarray(y, dtype=np.float64) - 1.0).reshape(-1, 1)
+        targets = (2.0 * np.asarray(y, dtype=np.float64) - 1.0).reshape(-1, 1)
+        if self.label_smoothing:
+            targets = (1.0 - self.label_smoothing) * targets
+        return targets
 
     def __call__(self, outputs, targets, weights):
         return half_squared_error(outputs, targets, weights)
 
     def predict_proba(self, raw):
+        if self.label_smoothing:
+            raw = raw / (1.0 - self.label_smoothing)
         p1 = np.clip((raw + 1.0) / 2.0, 0.0, 1.0)
         return np.column_stack([1.0 - p1, p1])
 
@@ -204,38 +233,49 @@ class MulticlassSquaredError(_Classification):
     --------
     >>> MulticlassSquaredError(3).encode(np.array([2])).tolist()
     [[0.0, 0.0, 1.0]]
+    >>> MulticlassSquaredError(4, label_smoothing=0.2).encode(np.array([2])).round(3).tolist()
+    [[0.05, 0.05, 0.85, 0.05]]
     """
 
     is_squared_error = True
 
-    def __init__(self, n_classes: int) -> None:
-        super().__init__(n_classes)
+    def __init__(self, n_classes: int, label_smoothing: float = 0.0) -> None:
+        super().__init__(n_classes, label_smoothing)
         self.n_outputs = self.n_classes
 
     def encode(self, y):
-        return np.eye(self.n_classes)[np.asarray(y, dtype=np.int64)]
+        targets = np.eye(self.n_classes)[np.asarray(y, dtype=np.int64)]
+        if self.label_smoothing:
+            eps = self.label_smoothing
+            targets = (1.0 - eps) * targets + eps / self.n_classes
+        return targets
 
     def __call__(self, outputs, targets, weights):
         return half_squared_error(outputs, targets, weights)
 
     def predict_proba(self, raw):
+        if self.label_smoothing:
+            eps = self.label_smoothing
+            raw = (raw - eps / self.n_classes) / (1.0 - eps)
         clipped = np.clip(raw, 0.0, None)
         total = clipped.sum(axis=1, keepdims=True)
         uniform = np.full_like(clipped, 1.0 / clipped.shape[1])
         return np.where(total > 0, clipped / np.where(total > 0, total, 1.0), uniform)
 
 
-def classification_loss(name: str, n_classes: int) -> _Classification:
+def classification_loss(name: str, n_classes: int, label_smoothing: float = 0.0) -> _Classification:
     """The loss object for ``loss=name`` on ``n_classes`` classes.
 
     Examples
     --------
     >>> classification_loss("log_loss", 3)
     MulticlassLogLoss(n_outputs=3)
+    >>> classification_loss("squared_error", 2, label_smoothing=0.1)
+    BinarySquaredError(n_outputs=1, label_smoothing=0.1)
     """
-    binary = n_classes == 2
+    binary, eps = n_classes == 2, label_smoothing
     if name == "log_loss":
-        return BinaryLogLoss() if binary else MulticlassLogLoss(n_classes)
+        return BinaryLogLoss(eps) if binary else MulticlassLogLoss(n_classes, eps)
     if name == "squared_error":
-        return BinarySquaredError() if binary else MulticlassSquaredError(n_classes)
+        return BinarySquaredError(eps) if binary else MulticlassSquaredError(n_classes, eps)
     raise ValueError(f"Unknown loss {name!r}; expected 'log_loss' or 'squared_error'.")

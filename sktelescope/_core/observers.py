@@ -20,7 +20,7 @@ import torch
 from sktelescope._core.checkpoints import CheckpointStore
 from sktelescope._core.layers import layer_generator_states
 from sktelescope._core.network import flatten_parameters
-from sktelescope._core.optim import applied_preconditioner
+from sktelescope._core.optim import record_preconditioner
 from sktelescope._core.training import DivergenceError, Epoch, Step, TrainResult
 
 __all__ = ["BestEpoch", "EarlyStopping", "Observer", "StageRecorder", "cpu_state_copy"]
@@ -144,7 +144,7 @@ class EarlyStopping(Observer):
                 trainer = epoch.trainer
                 self.best = BestEpoch(
                     epoch.step, flatten_parameters(trainer.module),
-                    cpu_state_copy(trainer.optimizer.state_dict()), trainer.generator.get_state(),
+                    cpu_state_copy(trainer.optimizer_state()), trainer.generator.get_state(),
                     layer_generator_states(trainer.module),
                 )  # fmt: skip
         if self.patience is None or len(self.scores) <= self.patience:
@@ -211,10 +211,11 @@ class StageRecorder(Observer):
 
     def on_step(self, step: Step) -> None:
         if self._pending_preconditioner:
-            self.store.set_last_preconditioner(applied_preconditioner(step.optimizer))
+            pre = record_preconditioner(step.optimizer, step.module.parameters())
+            self.store.set_last_preconditioner(pre)
             self._pending_preconditioner = False
         if step.step % self.every == 0:
-            self.store.record(step.step, flatten_parameters(step.module))
+            self.store.record(step.step, flatten_parameters(step.module), owned=True)
             self._pending_preconditioner = True
             if self.thinning and self.store.n_stages > self.max_stages:
                 self.store.thin()

@@ -12,15 +12,21 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from sktelescope._core.fused_step import OptimizerStep
 from sktelescope._core.network import flatten_parameters
-from sktelescope._core.optim import learning_rate_factor, make_optimizer
+from sktelescope._core.optim import (
+    learning_rate_factor,
+    load_optimizer_state,
+    make_optimizer,
+    save_optimizer_state,
+)
 
 __all__ = ["DivergenceError", "Epoch", "Step", "TrainConfig", "TrainResult", "Trainer"]
 
@@ -31,19 +37,36 @@ class DivergenceError(RuntimeError):
 
 @dataclass
 class TrainConfig:
-    """Optimisation settings (see the estimators' docstrings for their meaning)."""
+    """Optimisation settings, under the estimators' own parameter names (their docstrings
+    say what each means); ``max_iter`` counts epochs.
+
+    Examples
+    --------
+    >>> TrainConfig.from_params({"optimizer": "sgd", "max_iter": 3, "random_state": 0})
+    ... # doctest: +ELLIPSIS
+    TrainConfig(optimizer='sgd', ..., max_iter=3, verbose=0)
+    """
 
     optimizer: str = "adam"
     learning_rate: float = 1e-3
     momentum: float = 0.9
     nesterov: bool = False
-    betas: tuple[float, float] = (0.9, 0.999)
+    beta_1: float = 0.9
+    beta_2: float = 0.999
     weight_decay: float = 0.0
+    weight_decay_biases: bool = True
     lr_schedule: str = "constant"
     warmup_steps: int = 0
     batch_size: int | None = 256
-    max_epochs: int = 200
+    max_iter: int = 200
     verbose: int = 0
+
+    @classmethod
+    def from_params(cls, params: Mapping) -> TrainConfig:
+        """The settings among ``params`` (e.g. an estimator's ``get_params()``) that are
+        fields of this class; the others keep their defaults."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{name: value for name, value in params.items() if name in names})
 
     def batch(self, n_samples: int) -> int:
         """Mini-batch size for ``n_samples`` training points.
@@ -72,7 +95,7 @@ class Step:
 
     ``params_before`` is the flat parameter vector before the step, filled only when an
     observer sets ``wants_previous_params = True``. ``batch`` holds the indices (into the
-    training tensors) of the mini-batch.
+    training tensors) of the mini-batch. ``learning_rate`` is the step's scheduled rate.
     """
 
     step: int
@@ -83,6 +106,7 @@ class Step:
     optimizer: torch.optim.Optimizer
     trainer: Trainer
     params_before: torch.Tensor | None = None
+    learning_rate: float = 0.0
 
 
 @dataclass
@@ -152,7 +176,7 @@ class Trainer:
     >>> from sktelescope._core.network import build_mlp
     >>> X, y = torch.randn(32, 2), torch.randn(32, 1)
     >>> loss = lambda out, t, w: (w * (out - t).pow(2).sum(1)).mean()
-    >>> trainer = Trainer(build_mlp(2, (), 1), loss, TrainConfig(batch_size=8, max_epochs=2),
+    >>> trainer = Trainer(build_mlp(2, (), 1), loss, TrainConfig(batch_size=8, max_iter=2),
     ...                   torch.Generator().manual_seed(0))
     >>> trainer.fit(X, y, torch.ones(32)).n_steps
     8
@@ -175,38 +199,42 @@ class Trainer:
         self.observers = list(observers)
         self.input_transform = input_transform
         self._snapshot_before = any(o.wants_previous_params for o in self.observers)
-        self.optimizer = optimizer or _build_optimizer(module, config)
+        self.optimizer = optimizer or make_optimizer(module, config)
+        self._optimizer_step = OptimizerStep(self.optimizer)
         self.step = int(step)
         self.total_steps = self.step
         self.train_data: tuple[torch.Tensor, ...] | None = None
         self._stop_reason: str | None = None
         self._before: torch.Tensor | None = None
+        self._rate = float(config.learning_rate)
+
+    def optimizer_state(self) -> dict:
+        """The optimizer's ``state_dict`` with parameters numbered in the network's flat
+        order (see :func:`~sktelescope._core.optim.save_optimizer_state`): what
+        :meth:`resume_optimizer` takes, whatever the parameter groups of either trainer."""
+        return save_optimizer_state(self.optimizer, self.module.parameters())
 
     def resume_optimizer(self, state: dict) -> None:
-        """Continue from an earlier optimizer's ``state_dict`` (moments, step counts) with this
+        """Continue from an earlier :meth:`optimizer_state` (moments, step counts) with this
         trainer's own settings: every hyperparameter of ``config`` (learning rate, momentum,
-        betas, weight decay) applies, not the ones the state was saved with."""
-        own = self.optimizer.state_dict()["param_groups"]
-        groups = [
-            {**saved, **{k: v for k, v in mine.items() if k != "params"}}
-            for saved, mine in zip(state["param_groups"], own, strict=True)
-        ]
-        self.optimizer.load_state_dict({"state": copy.deepcopy(state["state"]),
-                                        "param_groups": groups})  # fmt: skip
+        betas, weight decay, which parameters are decayed) applies, not the ones the state
+        was saved with."""
+        state = {**state, "state": copy.deepcopy(state["state"])}
+        load_optimizer_state(self.optimizer, state, self.module.parameters())
 
     def request_stop(self, reason: str = "requested") -> None:
         """End the run after the current optimizer step (observers call this)."""
         self._stop_reason = reason
 
     def fit(self, X, Y, W) -> TrainResult:
-        """Train for up to ``config.max_epochs`` epochs on resident tensors."""
+        """Train for up to ``config.max_iter`` epochs on resident tensors."""
         self.train_data = (X, Y, W)
         self.module.train()  # training mode (dropout acts), whatever mode it was left in
-        self.total_steps = self.step + self.config.max_epochs * self.config.steps_per_epoch(len(X))
+        self.total_steps = self.step + self.config.max_iter * self.config.steps_per_epoch(len(X))
         result = TrainResult()
         for obs in self.observers:
             obs.on_train_begin(self)
-        bar = tqdm(range(self.config.max_epochs), disable=not self.config.verbose, desc="epochs")
+        bar = tqdm(range(self.config.max_iter), disable=not self.config.verbose, desc="epochs")
         try:
             for epoch in bar:
                 if self._stop_reason is not None:
@@ -272,10 +300,10 @@ class Trainer:
         self.step += 1
         self._set_learning_rate()
         self._before = flatten_parameters(self.module) if self._snapshot_before else None
-        self.optimizer.zero_grad(set_to_none=True)
+        self._optimizer_step.zero_grad()
         loss = self.loss_fn(self.module(xb), yb, wb)
         loss.backward()
-        self.optimizer.step()
+        self._optimizer_step()
         return loss.detach()
 
     def _set_learning_rate(self) -> None:
@@ -285,13 +313,15 @@ class Trainer:
         factor = learning_rate_factor(
             self.step, self.total_steps, cfg.lr_schedule, cfg.warmup_steps
         )
+        self._rate = cfg.learning_rate * factor
         for group in self.optimizer.param_groups:
-            group["lr"] = cfg.learning_rate * factor
+            group["lr"] = self._rate
 
     def _notify(self, epoch: int, batch: torch.Tensor, loss: torch.Tensor) -> None:
         record = Step(
-            self.step, epoch, batch, loss, self.module, self.optimizer, self, self._before
-        )
+            self.step, epoch, batch, loss, self.module, self.optimizer, self, self._before,
+            self._rate,
+        )  # fmt: skip
         for obs in self.observers:
             obs.on_step(record)
 
@@ -299,11 +329,3 @@ class Trainer:
         record = Epoch(epoch, self.step, loss, self)
         for obs in self.observers:
             obs.on_epoch_end(record)
-
-
-def _build_optimizer(module: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    return make_optimizer(
-        list(module.parameters()), config.optimizer, learning_rate=config.learning_rate,
-        momentum=config.momentum, nesterov=config.nesterov, betas=config.betas,
-        weight_decay=config.weight_decay,
-    )  # fmt: skip

@@ -29,11 +29,11 @@ from sktelescope._checks import (
     check_fitted_features,
     check_targets,
     checked_sample_weight,
-    standardisation,
     user_stacklevel,
 )
 from sktelescope._core.network import build_mlp, count_mlp_parameters
 from sktelescope._core.observers import EarlyStopping, StageRecorder
+from sktelescope._core.optim import OPTIMIZERS, SCHEDULES
 from sktelescope._core.training import DivergenceError, TrainConfig, Trainer, TrainResult
 from sktelescope._mlp._fits import DataDigest, FitRecord
 from sktelescope._mlp._network_options import (
@@ -42,6 +42,7 @@ from sktelescope._mlp._network_options import (
     network_architecture,
 )
 from sktelescope._mlp._run import FeatureSpec, Scaling, TrainingRun
+from sktelescope._mlp._scaling import INPUT_SCALINGS, fit_input_scaling
 from sktelescope._mlp._stages import Stage
 from sktelescope._mlp._threads import resolve_threads, torch_threads
 from sktelescope._version import __version__
@@ -59,14 +60,15 @@ class BaseTelescopingMLP(BaseEstimator):
         "hidden_layer_sizes": ["array-like"],
         "activation": [StrOptions({"relu", "gelu", "tanh", "identity"})],
         "loss": [StrOptions({"auto", "squared_error", "log_loss"})],
-        "optimizer": [StrOptions({"sgd", "adam", "adamw"})],
+        "optimizer": [StrOptions(set(OPTIMIZERS))],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "momentum": [Interval(Real, 0, 1, closed="left")],
         "nesterov": ["boolean"],
         "beta_1": [Interval(Real, 0, 1, closed="left")],
         "beta_2": [Interval(Real, 0, 1, closed="left")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
-        "lr_schedule": [StrOptions({"constant", "linear", "cosine"})],
+        "weight_decay_biases": ["boolean"],
+        "lr_schedule": [StrOptions(set(SCHEDULES))],
         "warmup_steps": [Interval(Integral, 0, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left"), None],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
@@ -75,6 +77,7 @@ class BaseTelescopingMLP(BaseEstimator):
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), None],
         "tol": [Interval(Real, 0, None, closed="left")],
         "init_scale": [Interval(Real, 0, None, closed="neither")],
+        "input_scaling": [StrOptions(set(INPUT_SCALINGS))],
         "max_stages": [Interval(Integral, 1, None, closed="left")],
         "stage_every": [Interval(Integral, 1, None, closed="left"), None],
         "warm_start": ["boolean"],
@@ -111,6 +114,7 @@ class BaseTelescopingMLP(BaseEstimator):
         beta_1=0.9,
         beta_2=0.999,
         weight_decay=0.0,
+        weight_decay_biases=True,
         lr_schedule="constant",
         warmup_steps=0,
         batch_size=256,
@@ -120,6 +124,7 @@ class BaseTelescopingMLP(BaseEstimator):
         n_iter_no_change=20,
         tol=1e-4,
         init_scale=1.0,
+        input_scaling="standard",
         max_stages=50,
         stage_every=None,
         warm_start=False,
@@ -147,6 +152,7 @@ class BaseTelescopingMLP(BaseEstimator):
         self.beta_1 = beta_1
         self.beta_2 = beta_2
         self.weight_decay = weight_decay
+        self.weight_decay_biases = weight_decay_biases
         self.lr_schedule = lr_schedule
         self.warmup_steps = warmup_steps
         self.batch_size = batch_size
@@ -156,6 +162,7 @@ class BaseTelescopingMLP(BaseEstimator):
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
         self.init_scale = init_scale
+        self.input_scaling = input_scaling
         self.max_stages = max_stages
         self.stage_every = stage_every
         self.warm_start = warm_start
@@ -327,22 +334,23 @@ class BaseTelescopingMLP(BaseEstimator):
     def _new_run(self, train, targets, seed: int, rng) -> TrainingRun:
         X = train[0]
         loss = self._make_loss(targets)
-        x_mean, x_scale = standardisation(X, "X")
         t_mean, t_scale = self._target_scaling(loss.encode(train[1]))
         sizes = checks.check_hidden_layer_sizes(self.hidden_layer_sizes)
         architecture = network_architecture(self)
         n_params = count_mlp_parameters(X.shape[1], sizes, loss.n_outputs, architecture)
-        checks.check_network_memory(n_params, 2 * self.max_stages + 2, self.optimizer != "sgd")
+        adaptive = OPTIMIZERS[self.optimizer].adaptive
+        checks.check_network_memory(n_params, 2 * self.max_stages + 2, adaptive)
         device = checks.resolve_device(self.device)
         generator_seed = int(rng.randint(np.iinfo(np.int32).max))
         generator = torch.Generator().manual_seed(generator_seed)
+        input_scaling = fit_input_scaling(X, self.input_scaling)
         module = build_mlp(X.shape[1], sizes, loss.n_outputs, self.activation, self.init_scale,
                            generator, architecture=architecture,
-                           inputs=embedding_inputs(architecture, X, x_mean, x_scale),
+                           inputs=embedding_inputs(architecture, X, input_scaling),
                            ).to(device)  # fmt: skip
         features = FeatureSpec(X.shape[1], getattr(self, "feature_names_in_", None),
                                type(self).__name__)  # fmt: skip
-        scaling = Scaling(x_mean, x_scale, t_mean, t_scale)
+        scaling = Scaling(input_scaling, t_mean, t_scale)
         run = TrainingRun(module, loss, self._train_config(), scaling, features, targets, seed)
         run.generator_state = generator.get_state()
         return run
@@ -437,13 +445,7 @@ class BaseTelescopingMLP(BaseEstimator):
             self.validation_score_ = scores
 
     def _train_config(self) -> TrainConfig:
-        return TrainConfig(
-            optimizer=self.optimizer, learning_rate=self.learning_rate, momentum=self.momentum,
-            nesterov=self.nesterov, betas=(self.beta_1, self.beta_2),
-            weight_decay=self.weight_decay, lr_schedule=self.lr_schedule,
-            warmup_steps=self.warmup_steps, batch_size=self.batch_size, max_epochs=self.max_iter,
-            verbose=self.verbose,
-        )  # fmt: skip
+        return TrainConfig.from_params(self.get_params(deep=False))
 
     # ---------------------------------------------------------------- evaluation
     def _fitted_run(self) -> TrainingRun:
@@ -509,7 +511,7 @@ class _TensorMaker:
         targets = run.scale_targets(run.loss.encode(indices))
         t = torch.as_tensor(targets, dtype=run.loss.target_dtype, device=run.device)
         w = torch.as_tensor(weights / weights.mean(), dtype=torch.float32, device=run.device)
-        scaled = (X - run.scaling.x_mean) / run.scaling.x_scale
+        scaled = run.scaling.inputs.transform(X)
         return torch.as_tensor(scaled, dtype=torch.float32, device=run.device), t, w
 
 
@@ -525,7 +527,10 @@ class _Split:
 
 
 #: Settings a ``warm_start`` continuation cannot change: they define the fitted network.
-_ARCHITECTURE = ("hidden_layer_sizes", "activation", "loss", "optimizer", "init_scale", "device")
+_ARCHITECTURE = (
+    "hidden_layer_sizes", "activation", "loss", "optimizer", "init_scale", "device",
+    "input_scaling", "label_smoothing",
+)  # fmt: skip
 
 
 def _integer_seed(random_state) -> int:

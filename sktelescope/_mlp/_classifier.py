@@ -3,20 +3,50 @@
 from __future__ import annotations
 
 import math
+from numbers import Real
 
 import numpy as np
 from sklearn.base import ClassifierMixin
 from sklearn.preprocessing import LabelEncoder
-from sklearn.utils._param_validation import StrOptions
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 
 from sktelescope._core.losses import classification_loss
 from sktelescope._mlp._base import BaseTelescopingMLP
+from sktelescope._mlp._docs import document_parameters
 from sktelescope._mlp._targets import ClassTargets
 
 __all__ = ["TelescopingMLPClassifier"]
 
+_OWN_LOCALS = {"self", "__class__", "label_smoothing"}
 
+
+_LOSS = """\
+loss : {"auto", "log_loss", "squared_error"}, default="auto"
+    "auto" is "log_loss" (a logit for binary problems, softmax cross-entropy for
+    multiclass); "squared_error" regresses one output on ±1 (binary) or one output per
+    class on one-hot targets, as in the paper, and gives uncalibrated
+    ``predict_proba`` (clipped outputs)."""
+
+_LABEL_SMOOTHING = """\
+label_smoothing : float in [0, 1), default=0.0
+    Train on ``1 - label_smoothing`` times the one-hot target plus
+    ``label_smoothing / n_classes`` on every class (RealMLP uses 0.1). With
+    ``loss="squared_error"`` the regression targets themselves are smoothed (±1 becomes
+    ±(1 - label_smoothing)), so the lens's smoother acts on them, and ``predict_proba``
+    maps them back; with "log_loss" ``predict_proba`` is the model's sigmoid/softmax,
+    pulled towards uniform: keep 0 where calibrated probabilities matter."""
+
+_EARLY_STOPPING = """\
+early_stopping : "auto" or bool, default="auto"
+    Hold out ``validation_fraction`` of the data (or use ``X_val, y_val`` given to
+    ``fit``), stop when the validation loss stops improving and keep the best epoch.
+    "auto" enables it from 1,000 samples on: below that, holding out a validation
+    split costs the classifier more accuracy than early stopping saves (measured on
+    scikit-learn's bundled datasets at 10 to 160 rows; ``benchmarks/defaults.py``)."""
+
+
+@document_parameters(loss=_LOSS, label_smoothing=_LABEL_SMOOTHING, early_stopping=_EARLY_STOPPING)
 class TelescopingMLPClassifier(ClassifierMixin, BaseTelescopingMLP):
     """MLP classifier whose training run is an additive, boosting-like ensemble of stages.
 
@@ -26,128 +56,7 @@ class TelescopingMLPClassifier(ClassifierMixin, BaseTelescopingMLP):
 
     Parameters
     ----------
-    hidden_layer_sizes : tuple of int, default=(256, 256)
-        Width of each hidden layer; ``()`` gives a linear model, for which the
-        telescoping model is exact.
-    activation : {"relu", "gelu", "tanh", "identity"}, default="relu"
-        Activation after each hidden layer.
-    loss : {"auto", "log_loss", "squared_error"}, default="auto"
-        "auto" is "log_loss" (a logit for binary problems, softmax cross-entropy for
-        multiclass); "squared_error" regresses one output on ±1 (binary) or one output per
-        class on one-hot targets, as in the paper, and gives uncalibrated
-        ``predict_proba`` (clipped outputs).
-    optimizer : {"adam", "adamw", "sgd"}, default="adam"
-        The torch optimizer (fused implementation where available).
-    learning_rate : float, default=1e-3
-        Base step size; see ``lr_schedule`` and ``warmup_steps``.
-    momentum : float, default=0.9
-        SGD momentum, in PyTorch's convention ``buf = μ buf + g``.
-    nesterov : bool, default=False
-        Nesterov momentum for SGD.
-    beta_1 : float, default=0.9
-        Adam/AdamW first-moment decay.
-    beta_2 : float, default=0.999
-        Adam/AdamW second-moment decay (the paper's AdamW runs use 0.99).
-    weight_decay : float, default=0.0
-        Coupled L2 penalty for "sgd"/"adam", decoupled decay for "adamw".
-    lr_schedule : {"constant", "linear", "cosine"}, default="constant"
-        Decay of the learning rate after warm-up, over the planned steps.
-    warmup_steps : int, default=0
-        Optimizer steps of linear learning-rate warm-up.
-    batch_size : int or None, default=256
-        Mini-batch size; ``None`` trains full batch.
-    max_iter : int, default=200
-        Maximum number of epochs (passes over the training data).
-    early_stopping : "auto" or bool, default="auto"
-        Hold out ``validation_fraction`` of the data (or use ``X_val, y_val`` given to
-        ``fit``), stop when the validation loss stops improving and keep the best epoch.
-        "auto" enables it from 1,000 samples on: below that, holding out a validation
-        split costs the classifier more accuracy than early stopping saves (measured on
-        scikit-learn's bundled datasets at 10 to 160 rows; ``benchmarks/defaults.py``).
-    validation_fraction : float, default=0.1
-        Share of the training data held out for early stopping.
-    n_iter_no_change : int or None, default=20
-        Epochs without an improvement of more than ``tol`` (validation loss with early
-        stopping, training loss without) before training stops; ``None`` trains
-        ``max_iter`` epochs. 20 rather than scikit-learn's 10: on the 20 core datasets of
-        the benchmark it ranked ahead on 11, tied on 5 and was never worse by more than one
-        split-std (``benchmarks/defaults.py``), for about 1.4x the fit time.
-    tol : float, default=1e-4
-        Smallest improvement of the loss that counts, in the network's units.
-    init_scale : float, default=1.0
-        Multiplies the initial weights and biases (the paper's ``α`` for grokking).
-    max_stages : int, default=50
-        Most stages kept. Stages adapt to the run actually made: checkpoints are taken
-        every ``k`` steps, starting with ``k = 1``; when more than ``max_stages`` stages
-        exist, every other one is merged and ``k`` doubles, so a run of at least
-        ``max_stages`` steps ends with between ``max_stages // 2`` and ``max_stages``
-        stages, whether it stops early, is interrupted or runs to ``max_iter``. Each stage
-        holds ``4 * n_params`` bytes (``8 * n_params`` with Adam/AdamW, whose
-        preconditioner is kept too): a 20-256-256-1 network has 71,425 parameters, 286 kB
-        per stage, 571 kB with Adam.
-    stage_every : int or None, default=None
-        A fixed number of optimizer steps per stage instead (refused when the planned run
-        would need more than ``max_stages`` stages).
-    warm_start : bool, default=False
-        When fitted, ``fit`` continues training from the current parameters and
-        optimizer state and adds stages (like ``GradientBoostingRegressor``'s
-        ``warm_start`` adds trees); the input and target scaling (and the classes) of
-        the first fit are kept. The learning-rate schedule is re-planned over all steps.
-    n_jobs : int or None, default=None
-        torch threads while fitting. ``None``: one thread for networks whose per-step work
-        (batch size x parameters) is below 2**27 multiply-adds, where a second thread gains
-        little and costs much on a loaded machine, else every available thread; ``-1``:
-        every available thread. Never more than ``OMP_NUM_THREADS``,
-        ``threadpoolctl.threadpool_limits`` and ``torch.set_num_threads`` allow.
-    random_state : int, RandomState instance or None, default=None
-        Seeds initialisation, batch order and the validation split through private
-        generators; the global torch RNG is not touched. An integer makes the run
-        replayable by the lens.
-    device : str, default="cpu"
-        Where to train: any torch device string this machine has ("cpu", "cuda",
-        "cuda:1", "mps", ...) or "auto" (CUDA when available). Fitted models pickle on
-        the CPU whatever device trained them.
-    verbose : int, default=0
-        ``1`` shows a progress bar over epochs with the training loss.
-    numerical_embedding : {None, "pbld", "plr", "ple"}, default=None
-        A small learned embedding of each (standardised) feature before the first linear
-        layer; ``None`` is the plain network. "pbld" (RealMLP's): ``embedding_dim − 1``
-        values ``W_j cos(2π c_j x_j + φ_j) + b_j`` and ``x_j`` itself; "plr" (Gorishniy et
-        al. 2022): ``ReLU(W_j [cos(2π c_j x_j), sin(2π c_j x_j)] + b_j)``; "ple":
-        piecewise-linear encoding over ``embedding_bins`` quantile bins of the training
-        inputs, then a per-feature linear layer. Every embedding is a layer of the tangent
-        kernel (stages, kernels, the lens and its monitors see through it).
-    embedding_dim : int or None, default=None
-        Outputs per feature: ``None`` is 4 for "pbld" (including ``x_j``), 16 for "plr"
-        and "ple".
-    embedding_frequencies : int, default=16
-        Learnable frequencies per feature of the periodic embeddings.
-    embedding_sigma : float, default=0.1
-        Standard deviation of the initial frequencies (cycles per standard deviation of
-        the feature).
-    embedding_bins : int, default=48
-        Most quantile bins per feature of "ple" (fewer where the feature has fewer
-        distinct values).
-    embedding_lr_factor : float, default=0.1
-        Learning-rate factor of the embedding's parameters (RealMLP's for "pbld"). It is
-        a parametrisation, not an optimizer group: the layer computes with ``α φ`` and the
-        optimizer steps ``φ``, with ``α`` the factor for Adam/AdamW (whose steps do not
-        depend on the gradient's scale) and its square root for SGD; so the optimizer has
-        one learning rate and the lens's kernels and preconditioners, taken in the
-        optimizer's coordinates, stay exact.
-    feature_scaling : bool, default=False
-        A learnable diagonal scale ``s ⊙ h`` (``s = 1`` at initialisation) on the first
-        linear layer's input, after the embedding (RealMLP's front scale layer).
-    feature_scaling_lr_factor : float, default=6.0
-        Learning-rate factor of the scale (RealMLP's), a parametrisation as for
-        ``embedding_lr_factor``.
-    dropout : float, default=0.0
-        Dropout probability after every hidden activation. Masks come from the run's own
-        generators (a fit replays bit for bit) and act in training steps only; every
-        prediction, stage and stage kernel is the evaluation network's. A step's own
-        kernel uses its masks on the batch side (``∇f(x)·∇f_mask(x_i)``): the kernel
-        extremity and smoother monitors take it so, and the one-step identity holds with
-        it (see :func:`sktelescope.lens.tangent_kernel`'s ``dropout_masks``).
+    {parameters}
 
     Attributes
     ----------
@@ -197,7 +106,26 @@ class TelescopingMLPClassifier(ClassifierMixin, BaseTelescopingMLP):
     _parameter_constraints = {
         **BaseTelescopingMLP._parameter_constraints,
         "loss": [StrOptions({"auto", "log_loss", "squared_error"})],
+        "label_smoothing": [Interval(Real, 0, 1, closed="left")],
     }
+
+    # Every parameter of BaseTelescopingMLP, plus label_smoothing (tests/test_docs.py checks
+    # that the two signatures agree).
+    def __init__(
+        self, hidden_layer_sizes=(256, 256), activation="relu", *, loss="auto",
+        label_smoothing=0.0, optimizer="adam", learning_rate=1e-3, momentum=0.9,
+        nesterov=False, beta_1=0.9, beta_2=0.999, weight_decay=0.0, weight_decay_biases=True,
+        lr_schedule="constant", warmup_steps=0, batch_size=256, max_iter=200,
+        early_stopping="auto", validation_fraction=0.1, n_iter_no_change=20, tol=1e-4,
+        init_scale=1.0, input_scaling="standard", max_stages=50, stage_every=None,
+        warm_start=False, n_jobs=None, random_state=None, device="cpu", verbose=0,
+        numerical_embedding=None, embedding_dim=None, embedding_frequencies=16,
+        embedding_sigma=0.1, embedding_bins=48, embedding_lr_factor=0.1,
+        feature_scaling=False, feature_scaling_lr_factor=6.0, dropout=0.0,
+    ):  # fmt: skip
+        shared = {k: v for k, v in locals().items() if k not in _OWN_LOCALS}
+        super().__init__(**shared)
+        self.label_smoothing = label_smoothing
 
     def _target_spec(self, y) -> ClassTargets:
         check_classification_targets(y)
@@ -214,7 +142,7 @@ class TelescopingMLPClassifier(ClassifierMixin, BaseTelescopingMLP):
 
     def _make_loss(self, targets):
         name = "log_loss" if self.loss == "auto" else self.loss
-        return classification_loss(name, len(targets.classes))
+        return classification_loss(name, len(targets.classes), self.label_smoothing)
 
     def _stratify(self, indices, targets) -> np.ndarray | None:
         counts = np.bincount(indices, minlength=len(targets.classes))

@@ -16,6 +16,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from sktelescope._core.architecture import Architecture
 from sktelescope._core.layers import lr_scale
+from sktelescope._core.optim import OPTIMIZERS
+from sktelescope._mlp._scaling import InputScaling
 
 __all__ = ["NETWORK_OPTION_CONSTRAINTS", "embedding_inputs", "network_architecture"]
 
@@ -45,7 +47,7 @@ def network_architecture(est) -> Architecture:
     >>> network_architecture(sgd).scaling_lr_scale  # SGD moves a scaled parameter α² as far
     2.0
     """
-    adaptive = est.optimizer != "sgd"
+    adaptive = OPTIMIZERS[est.optimizer].adaptive
     return Architecture(
         embedding=est.numerical_embedding,
         embedding_dim=est.embedding_dim,
@@ -59,17 +61,19 @@ def network_architecture(est) -> Architecture:
     )
 
 
-def embedding_inputs(architecture: Architecture, X, x_mean, x_scale) -> torch.Tensor | None:
-    """The training inputs as the network sees them (standardised, float32), when the
-    embedding needs them ("ple" fits its bins on them); else ``None``.
+def embedding_inputs(architecture: Architecture, X, scaling: InputScaling) -> torch.Tensor | None:
+    """The training inputs as the network sees them (scaled by ``scaling``, the run's input
+    scaling, float32), when the embedding needs them ("ple" fits its bins on them); else
+    ``None``.
 
     Examples
     --------
-    >>> X = np.array([[1.0], [3.0]])
-    >>> embedding_inputs(Architecture(embedding="ple"), X, np.array([2.0]), np.array([1.0]))
+    >>> from sktelescope._mlp._scaling import StandardScaling
+    >>> X, scaling = np.array([[1.0], [3.0]]), StandardScaling(np.array([2.0]), np.array([1.0]))
+    >>> embedding_inputs(Architecture(embedding="ple"), X, scaling)
     tensor([[-1.],
             [ 1.]])
     """
     if architecture.embedding != "ple":
         return None
-    return torch.as_tensor(np.asarray((X - x_mean) / x_scale), dtype=torch.float32)
+    return torch.as_tensor(np.asarray(scaling.transform(X)), dtype=torch.float32)

@@ -6,7 +6,7 @@ else reaches into the estimator:
 
 - the network's architecture (``module``) and its parameters at every stage boundary
   (``checkpoints``), with the preconditioners the optimizer applied;
-- the input mapping (``inputs``: validate and standardise raw features, as training did)
+- the input mapping (``inputs``: validate and scale raw features, as training did)
   and the output mapping (``outputs``: network units back to prediction units);
 - the loss object (``loss``: target encoding, the training loss, the inverse link);
 - the training tensors of any data (``training_tensors``) exactly as the fit encodes them;
@@ -42,6 +42,7 @@ from sktelescope._core.network import (
 from sktelescope._core.observers import cpu_state_copy
 from sktelescope._core.training import TrainConfig
 from sktelescope._mlp._fits import DataDigest, FitRecord
+from sktelescope._mlp._scaling import InputScaling
 from sktelescope._mlp._targets import ClassTargets, ValueTargets
 from sktelescope._staged import check_training_rows, row_hashes
 
@@ -50,14 +51,14 @@ __all__ = ["FeatureSpec", "Scaling", "TrainingRun"]
 
 @dataclass
 class Scaling:
-    """Standardisation of the inputs and (regression) targets learnt at fit time.
+    """Scaling of the inputs and (regression) targets learnt at fit time.
 
-    Network inputs are ``(X - x_mean) / x_scale``; network targets are
-    ``(encoded_y - t_mean) / t_scale``, so predictions are ``raw * t_scale + t_mean``.
+    Network inputs are ``inputs.transform(X)`` (the estimator's ``input_scaling``, see
+    :mod:`sktelescope._mlp._scaling`); network targets are ``(encoded_y - t_mean) /
+    t_scale``, so predictions are ``raw * t_scale + t_mean``.
     """
 
-    x_mean: np.ndarray
-    x_scale: np.ndarray
+    inputs: InputScaling
     t_mean: np.ndarray | float = 0.0
     t_scale: np.ndarray | float = 1.0
 
@@ -103,7 +104,7 @@ class TrainingRun:
     config : TrainConfig
         The optimisation settings of the last fit.
     scaling : Scaling
-        Input and target standardisation.
+        Input and target scaling.
     features : FeatureSpec
         The fitted features (number, names).
     targets : ValueTargets or ClassTargets
@@ -177,7 +178,7 @@ class TrainingRun:
             self.optimizer_state, self.generator_state = best.optimizer_state, best.generator
             set_layer_generator_states(self.module, best.layer_generators)
         else:
-            self.optimizer_state = cpu_state_copy(trainer.optimizer.state_dict())
+            self.optimizer_state = cpu_state_copy(trainer.optimizer_state())
             self.generator_state = trainer.generator.get_state()
         self.module.eval()
         self._sync_last_checkpoint(best is not None)
@@ -218,22 +219,22 @@ class TrainingRun:
         return self.features.validate(X, name)
 
     def inputs(self, X, dtype: torch.dtype = torch.float64, name: str = "X") -> torch.Tensor:
-        """Validate raw features like ``predict`` does and standardise them, as a tensor.
+        """Validate raw features like ``predict`` does and scale them, as a tensor.
 
         Raises ``ValueError`` (naming ``name``) for a wrong feature count, NaN/inf,
-        non-numeric data, or values so far from the training data that standardising
+        non-numeric data, or values so far from the training data that scaling
         them overflows ``dtype``.
         """
         return self.scaled(self.validate_features(X, name), dtype, name)
 
     def scaled(self, X: np.ndarray, dtype: torch.dtype = torch.float64, name: str = "X"):
-        """Already validated float64 features -> standardised network inputs (a tensor)."""
+        """Already validated float64 features -> scaled network inputs (a tensor)."""
         with np.errstate(over="ignore", invalid="ignore"):
-            scaled = torch.as_tensor((X - self.scaling.x_mean) / self.scaling.x_scale, dtype=dtype)
+            scaled = torch.as_tensor(self.scaling.inputs.transform(X), dtype=dtype)
         if not torch.isfinite(scaled).all():
             raise ValueError(
-                f"{name} has values too far from the training data: standardised with the "
-                f"training mean and scale they overflow {str(dtype).replace('torch.', '')} "
+                f"{name} has values too far from the training data: scaled as the training "
+                f"inputs were, they overflow {str(dtype).replace('torch.', '')} "
                 f"(largest input {np.max(np.abs(X)):.3g}). Check their units, or rescale X "
                 "before fitting (e.g. a log transform in a Pipeline)."
             )

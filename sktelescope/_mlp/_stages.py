@@ -70,7 +70,7 @@ class Stage(StageBase):
         ``None`` for SGD. Later steps of a multi-step stage apply slightly different
         diagonals: use one-step stages (``stage_every=1``) where that matters.
         """
-        return self._run.checkpoints.preconditioners[self.index]
+        return self._run.checkpoints.preconditioner(self.index)
 
     def predict(self, X, linear: bool = False) -> np.ndarray:
         """Contribution of this stage to the prediction on ``X``.

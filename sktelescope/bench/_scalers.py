@@ -1,10 +1,10 @@
-"""Robust scaling with smooth clipping, RealMLP's input preprocessing (Holzmüller et al. 2024).
+"""Robust scaling with smooth clipping, RealMLP's input preprocessing (Holzmüller et al. 2024),
+as a scikit-learn transformer for the benchmark's pipelines.
 
-Each column is centred by its median and divided by its interquartile range (half its range
-where the IQR is zero, e.g. a mostly-constant or binary column; constant columns become 0),
-then squashed smoothly: ``x / sqrt(1 + (x / 3)**2)``, which is the identity near 0 and tends
-to ±3 for outliers. Unlike a quantile transform it keeps the order *and* the spacing of the
-bulk of the data, and unlike standardisation a single outlier cannot compress everything else.
+The math is the estimators' own ``input_scaling="robust"`` (``sktelescope._mlp``):
+each column is centred by its median and divided by its interquartile range (half its range
+where the IQR is zero; constant columns become 0), then squashed smoothly by
+``x / sqrt(1 + (x / 3)**2)``, the identity near 0 tending to ±3 for outliers.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
+
+from sktelescope._mlp import robust_center_scale, smooth_clip
 
 __all__ = ["RobustSmoothClipScaler"]
 
@@ -38,16 +40,11 @@ class RobustSmoothClipScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
     def fit(self, X, y=None):
         """Learn the medians and scales of ``X``'s columns."""
         X = validate_data(self, X, dtype=np.float64)
-        self.center_ = np.median(X, axis=0)
-        spread = np.quantile(X, 0.75, axis=0) - np.quantile(X, 0.25, axis=0)
-        half_range = 0.5 * (X.max(axis=0) - X.min(axis=0))
-        spread = np.where(spread == 0.0, half_range, spread)
-        self.scale_ = np.divide(1.0, spread, out=np.zeros_like(spread), where=spread > 0)
+        self.center_, self.scale_ = robust_center_scale(X)
         return self
 
     def transform(self, X):
         """Scale and smoothly clip ``X``."""
         check_is_fitted(self, "scale_")
         X = validate_data(self, X, dtype=np.float64, reset=False)
-        scaled = (X - self.center_) * self.scale_
-        return scaled / np.sqrt(1.0 + (scaled / 3.0) ** 2)
+        return smooth_clip((X - self.center_) * self.scale_)

@@ -5,13 +5,32 @@ along the first-order dynamics: ``θ_t = D^S_t y + D^C_t`` with ``D^S`` of shape
 ``D^C`` of shape (p,). Every optimizer state is kept the same way (momentum buffers,
 Adam's first moment), and each step applies exactly the update PyTorch applies, with
 Adam's second moment frozen at its actual value (see the docs' :ref:`math-smoother`).
+Parameter groups may differ in learning rate and weight decay (e.g. biases without decay):
+both then act per coordinate, read from the optimizer's groups
+(:func:`~sktelescope._core.optim.coordinate_values`).
 """
 
 from __future__ import annotations
 
 import torch
 
-from sktelescope._core.optim import applied_preconditioner, is_adaptive
+from sktelescope._core.optim import (
+    applied_preconditioner,
+    coordinate_values,
+    optimizer_spec,
+    shared_value,
+)
+
+
+def _rows(values: float | torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
+    """``values`` (a float or one value per row) times each row of ``matrix``."""
+    if isinstance(values, torch.Tensor):
+        values = values.to(matrix).reshape(-1, *([1] * (matrix.dim() - 1)))
+    return values * matrix
+
+
+def _is_zero(values: float | torch.Tensor) -> bool:
+    return not bool(torch.as_tensor(values).any())
 
 
 class ChannelOptimizer:
@@ -44,63 +63,69 @@ class ChannelOptimizer:
     @staticmethod
     def n_buffers(optimizer: torch.optim.Optimizer) -> int:
         """Number of (p, n) y-channel buffers the optimizer needs besides ``D^S``."""
-        if is_adaptive(optimizer):
+        try:
+            spec = optimizer_spec(optimizer)
+        except ValueError:
+            raise ValueError(
+                f"The smoother supports torch.optim.SGD, Adam and AdamW, got "
+                f"{type(optimizer).__name__}."
+            ) from None
+        if spec.adaptive:
             return 1
-        if isinstance(optimizer, torch.optim.SGD):
-            return int(optimizer.param_groups[0]["momentum"] != 0)
-        raise ValueError(
-            f"The smoother supports torch.optim.SGD, Adam and AdamW, got "
-            f"{type(optimizer).__name__}."
-        )
+        return int(shared_value(optimizer, "momentum", 0.0) != 0)
 
-    def step(self, optimizer, grad_S: torch.Tensor, grad_C: torch.Tensor):
+    def step(self, optimizer, grad_S: torch.Tensor, grad_C: torch.Tensor, parameters=None):
         """Apply one optimizer step to the channels; return ``(ΔD^S, ΔD^C)``.
 
         ``grad_S`` (p, n) and ``grad_C`` (p,) are the y-channel and constant channel of the
         batch gradient; call after ``optimizer.step()`` so Adam's state is the one it used.
+        ``parameters`` are the network's in flat order (needed when the optimizer has more
+        than one parameter group; default the optimizer's own order).
         """
-        group = optimizer.param_groups[0]
-        if isinstance(optimizer, torch.optim.AdamW):
-            delta = self._adam(optimizer, group, grad_S, grad_C)
-            decay = -group["lr"] * group["weight_decay"]
-            delta = (delta[0] + decay * self.S, delta[1] + decay * self.C)
-        elif isinstance(optimizer, torch.optim.Adam):
-            grads = self._with_decay(group, grad_S, grad_C)
-            delta = self._adam(optimizer, group, *grads)
+        spec = optimizer_spec(optimizer)
+        parameters = None if parameters is None else list(parameters)
+        lr = coordinate_values(optimizer, "lr", parameters)
+        wd = coordinate_values(optimizer, "weight_decay", parameters, default=0.0)
+        if spec.adaptive and spec.decoupled_decay:
+            delta = self._adam(optimizer, lr, grad_S, grad_C, parameters)
+            if not _is_zero(wd):
+                decay = -lr * wd
+                delta = (delta[0] + _rows(decay, self.S), delta[1] + _rows(decay, self.C))
+        elif spec.adaptive:
+            delta = self._adam(optimizer, lr, *self._with_decay(wd, grad_S, grad_C), parameters)
         else:
-            delta = self._sgd(group, *self._with_decay(group, grad_S, grad_C))
+            delta = self._sgd(optimizer, lr, *self._with_decay(wd, grad_S, grad_C))
         self.S += delta[0]
         self.C += delta[1]
         return delta
 
-    def _with_decay(self, group, grad_S, grad_C):
-        wd = group["weight_decay"]
-        if wd == 0:
+    def _with_decay(self, wd, grad_S, grad_C):
+        if _is_zero(wd):
             return grad_S, grad_C
-        return grad_S + wd * self.S, grad_C + wd * self.C
+        return grad_S + _rows(wd, self.S), grad_C + _rows(wd, self.C)
 
-    def _sgd(self, group, d_S, d_C):
-        mu, lr = group["momentum"], group["lr"]
+    def _sgd(self, optimizer, lr, d_S, d_C):
+        mu = shared_value(optimizer, "momentum", 0.0)
         if mu != 0:
             if self.buffers is None:
                 self.buffers = (d_S.clone(), d_C.clone())
             else:
-                damp = 1.0 - group["dampening"]
+                damp = 1.0 - shared_value(optimizer, "dampening", 0.0)
                 self.buffers[0].mul_(mu).add_(d_S, alpha=damp)
                 self.buffers[1].mul_(mu).add_(d_C, alpha=damp)
-            if group["nesterov"]:
+            if shared_value(optimizer, "nesterov", False):
                 d_S, d_C = d_S + mu * self.buffers[0], d_C + mu * self.buffers[1]
             else:
                 d_S, d_C = self.buffers
-        return -lr * d_S, -lr * d_C
+        return _rows(-lr, d_S), _rows(-lr, d_C)
 
-    def _adam(self, optimizer, group, g_S, g_C):
-        beta1 = group["betas"][0]
+    def _adam(self, optimizer, lr, g_S, g_C, parameters):
+        beta1 = shared_value(optimizer, "betas")[0]
         if self.buffers is None:
             self.buffers = (torch.zeros_like(g_S), torch.zeros_like(g_C))
         self.buffers[0].mul_(beta1).add_(g_S, alpha=1 - beta1)
         self.buffers[1].mul_(beta1).add_(g_C, alpha=1 - beta1)
         first = next(iter(optimizer.state.values()))
-        scale = -group["lr"] / (1 - beta1 ** float(first["step"]))
-        precond = applied_preconditioner(optimizer).to(g_S)
-        return (scale * precond[:, None]) * self.buffers[0], scale * precond * self.buffers[1]
+        inverse = applied_preconditioner(optimizer, parameters)
+        scale = _rows(-lr / (1 - beta1 ** float(first["step"])), inverse.to(g_S))
+        return scale[:, None] * self.buffers[0], scale * self.buffers[1]

@@ -390,7 +390,9 @@ class KernelExtremityMonitor(Observer):
     def on_step(self, step) -> None:
         idx = step.batch.to(self._weights.device)
         X_batch = step.trainer.train_data[0][idx]
-        pre = applied_preconditioner(step.optimizer) if self.preconditioned else None
+        pre = None
+        if self.preconditioned:
+            pre = applied_preconditioner(step.optimizer, step.module.parameters())
         if self.preconditioned and pre is None:
             raise ValueError("preconditioned=True needs an Adam or AdamW run.")
         masks = dropout_masks(step.module, like=step.params_before)  # the step's network
@@ -398,12 +400,11 @@ class KernelExtremityMonitor(Observer):
             K = tangent_kernel(self._module, step.params_before, self._X, X_batch, None, pre,
                                dropout_masks=masks)  # fmt: skip
         K = K.reshape(-1, len(self._X), len(idx))  # (n_outputs, n_rows, batch)
-        scale = self._weights[idx] / len(idx) * step.optimizer.param_groups[0]["lr"]
+        scale = self._weights[idx] / len(idx) * step.learning_rate
         norms = (K * scale).pow(2).sum(dim=(0, 2)).sqrt()
         test, train = norms[: self._n_test], norms[self._n_test :]
         test_max = [float(test[torch.as_tensor(g)].max()) for g in self._groups]
-        lr = step.optimizer.param_groups[0]["lr"]
-        self._records.append((step.step, test_max, float(train.max()), lr))
+        self._records.append((step.step, test_max, float(train.max()), step.learning_rate))
 
     def on_train_end(self, trainer, result) -> None:
         steps, test_max, train_max, lrs = zip(*self._records) if self._records else ([],) * 4

@@ -51,6 +51,7 @@ from sktelescope._core.network import (
     widest_layer,
 )
 from sktelescope._core.observers import Observer
+from sktelescope._core.optim import optimizer_spec, shared_value
 from sktelescope._staged import EffectiveParameters
 from sktelescope.lens._calls import data_call
 from sktelescope.lens._channels import ChannelOptimizer
@@ -128,10 +129,16 @@ class SmootherMonitor(Observer):
         self.chunk_size = positive_int(chunk_size, "chunk_size")
 
     def uses_kernel(self, optimizer) -> bool:
-        """Whether the run takes the kernel recursion (plain SGD, ``method="auto"``)."""
-        group = optimizer.param_groups[0]
-        plain = isinstance(optimizer, torch.optim.SGD) and group["momentum"] == 0
-        return self.method == "auto" and plain and group["weight_decay"] == 0
+        """Whether the run takes the kernel recursion (plain SGD, ``method="auto"``): no
+        momentum, no weight decay and one learning rate for every parameter."""
+        try:
+            adaptive = optimizer_spec(optimizer).adaptive
+        except ValueError:  # not in the table: the channel replay names it
+            return False
+        plain = not adaptive and all(
+            g["momentum"] == 0 and g["weight_decay"] == 0 for g in optimizer.param_groups
+        )
+        return self.method == "auto" and plain
 
     def memory_estimate(
         self, module: torch.nn.Module, optimizer, n: int, n_eval: int, batch_size: int
@@ -153,8 +160,9 @@ class SmootherMonitor(Observer):
         if self.uses_kernel(optimizer):
             kernel = tangent_kernel_nbytes(module, n_all, batch_size, False, n_all, 8) // 8
             return 8 * (floats + kernel + batch_size * n)
-        group = optimizer.param_groups[0]
-        temporaries = 2 * (group["weight_decay"] != 0) + 2 * bool(group.get("nesterov"))
+        groups = optimizer.param_groups
+        decay = any(g["weight_decay"] != 0 for g in groups)
+        temporaries = 2 * decay + 2 * any(g.get("nesterov") for g in groups)
         arrays = 3 + ChannelOptimizer.n_buffers(optimizer) + temporaries
         per_step = max(batch_size * (n + 2 * n_params), 2 * self.chunk_size * n_params)
         return 8 * (floats + arrays * n_params * n + per_step)
@@ -203,7 +211,7 @@ class SmootherMonitor(Observer):
             dc = self._kernel_step(theta_prev, step.batch, lr, masks)
         else:
             gradients = self._channel_gradients(theta_prev, step.batch, masks)
-            d_S, d_C = self.channels_.step(step.optimizer, *gradients)
+            d_S, d_C = self.channels_.step(step.optimizer, *gradients, step.module.parameters())
             del gradients  # the step's gradient is not needed while propagating
             dc = self._propagate(theta_prev, d_S, d_C)
         delta = unflatten_parameters(self._module, theta_new - theta_prev)
@@ -305,8 +313,8 @@ def _check_trainer(trainer) -> None:
             f"The smoother needs a network with one output, got {outputs} "
             "(multi-output regression or multiclass classification)."
         )
-    if len(trainer.optimizer.param_groups) != 1:
-        raise ValueError("The smoother supports optimizers with one parameter group.")
+    for key in ("momentum", "dampening", "nesterov", "betas", "eps"):
+        shared_value(trainer.optimizer, key)  # groups may differ in lr and decay only
 
 
 def _check_training_inputs(trainer, X_train: torch.Tensor) -> None:
