@@ -30,8 +30,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from sktelescope.bench import NETWORK_SCALERS, build_model, derive_seed
-from sktelescope.bench._protocol import PRIMARY, Protocol, score_model, split_data
+from sktelescope.bench import (
+    NETWORK_SCALERS,
+    PRIMARY,
+    Protocol,
+    build_model,
+    derive_seed,
+    score_model,
+    split_data,
+)
 from sktelescope.datasets import resolve_datasets
 
 NETWORKS = ("telescoping_mlp", "sklearn_mlp", "skorch_mlp")

@@ -29,7 +29,7 @@ from sktelescope.bench._models import (
     get_model,
     network_preprocessor,
 )
-from sktelescope.bench._protocol import Protocol, make_split, score_model
+from sktelescope.bench._protocol import PRIMARY, Protocol, make_split, score_model, split_data
 from sktelescope.bench._report import (
     budget_curves,
     load_verdict,
@@ -56,6 +56,7 @@ __all__ = [
     "PAPER_CLOSEST",
     "PAPER_DATASETS",
     "PAPER_NETWORK",
+    "PRIMARY",
     "PROTOCOLS",
     "BenchResult",
     "BenchmarkInterrupted",
@@ -78,6 +79,7 @@ __all__ = [
     "run_benchmark",
     "run_job",
     "score_model",
+    "split_data",
     "select_best",
     "summary_table",
     "write_report",
