@@ -258,7 +258,8 @@ def test_a_lens_row_of_another_seed_or_with_a_damaged_number_is_refused(tmp_path
     lens = (tmp_path / "lens.csv").read_text()
     _edit_cell(tmp_path, 2, "seed", "7", "lens.csv")
     with pytest.raises(ValueError, match=r"lens\.csv line 2: the row of job \(sklearn:diabetes, "
-                       r"0, hgb, 0, 0\) has seed '7'"):  # fmt: skip
+                       r"0, hgb, 0, 0, telescoping_mlp\|step\|[^)]*\) has seed '7', the job's "
+                       r"is '\d+'"):  # fmt: skip
         run_benchmark(DIABETES, ["hgb", "telescoping_mlp"], **kwargs)
     (tmp_path / "lens.csv").write_text(lens)
     _edit_cell(tmp_path, 2, "gap_p000", "oops", "lens.csv")
