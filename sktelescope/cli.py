@@ -198,6 +198,15 @@ def _protocol_options(run) -> None:
         "(default: sklearn_gbt, the paper's, when run; else the first trees model of --models)",
     )
     run.add_argument(
+        "--lens-network",
+        metavar="NAMES",
+        type=_csv_list,
+        help="comma-separated telescoping networks the lens measures, each among --models: the "
+        "verdict is the first one's, the others' effects are shown beside it (e.g. "
+        "telescoping_mlp,embedded_mlp; default: telescoping_mlp, paper_mlp under --protocol "
+        "paper)",
+    )
+    run.add_argument(
         "--lens-kernel",
         choices=("step", "stage"),
         default=None,
@@ -319,6 +328,7 @@ def _bench(args) -> int:
         refit_bad_rows=args.refit_bad_rows,
         protocol=args.protocol,
         lens_kernel=args.lens_kernel,
+        lens_networks=args.lens_network,
     )
     print(
         f"\n{_plural(result.n_run, 'fit')} run, {result.n_skipped} already in {result.csv_path} "

@@ -211,3 +211,48 @@ def test_realmlp_runs_like_the_other_models_and_is_deterministic(name):
 def test_measures_are_per_proportion_columns():
     assert MEASURES[0] == "net_ratio_p000" and MEASURES[-1] == "gap_p100"
     assert len(MEASURES) == 5 * len(PROPORTIONS)
+
+
+def test_plain_and_embedded_networks_side_by_side_through_one_lens(tmp_path):
+    from sktelescope.bench._lens import LENS_KEY
+    from sktelescope.bench._report import lens_rows
+    from sktelescope.bench._store import ResultStore
+    from sktelescope.bench._verdict import decide
+
+    networks = ["telescoping_mlp", "embedded_mlp"]
+    res = run_benchmark(["sklearn:diabetes"], ["sklearn_gbt", *networks], budget=1, n_splits=2,
+                        quick=True, progress=False, lens_kernel="stage", lens_networks=networks,
+                        out=tmp_path)  # fmt: skip
+    assert (res.n_lens_total, res.n_lens_failed) == (4, 0)  # 2 splits x 2 networks
+    rows = lens_rows(ResultStore(tmp_path, "lens.csv", LENS_COLUMNS, LENS_KEY))
+    assert sorted(set(rows["network"])) == sorted(networks)
+    # each refit is the network the results row scored (the embedded one has its embeddings)
+    assert rows["net_refit_diff"].abs().max() < 1e-9
+    plain = rows[rows["network"] == "telescoping_mlp"]
+    embedded = rows[rows["network"] == "embedded_mlp"]
+    assert not np.allclose(plain["net_ratio_p100"], embedded["net_ratio_p100"])
+    summary = (tmp_path / "summary.md").read_text()
+    verdict, comparison = summary.split("## The same lens on other networks")
+    # the run's verdict is the plain network's alone; the embedded one's stands beside it
+    own = decide(embedded).table.iloc[0]
+    contrast = f"{own['contrast_estimate']:.3g} [{own['contrast_low']:.3g}, "
+    assert contrast in comparison and contrast not in verdict
+    mixed = decide(rows).table.iloc[0]
+    assert f"{mixed['contrast_estimate']:.3g} [" not in summary
+
+
+def test_lens_networks_are_telescoping_models_of_the_run():
+    from sktelescope.bench._scope import resolve_lens_networks
+
+    models = ["telescoping_mlp", "embedded_mlp", "sklearn_mlp", "hgb"]
+    assert resolve_lens_networks(None, models, "telescoping_mlp") == ["telescoping_mlp"]
+    assert resolve_lens_networks(["embedded_mlp", "embedded_mlp"], models, "x") == ["embedded_mlp"]
+    for bad in (["sklearn_mlp"], ["hgb"], ["paper_mlp"]):
+        with pytest.raises(ValueError, match="not a TelescopingMLP model among the run's"):
+            resolve_lens_networks(bad, models, "telescoping_mlp")
+    for bad in ([], "telescoping_mlp"):
+        with pytest.raises(ValueError, match="non-empty list of model names"):
+            resolve_lens_networks(bad, models, "telescoping_mlp")
+    assert get_model("embedded_mlp").fixed == {"numerical_embedding": "pbld",
+                                               "feature_scaling": True}  # fmt: skip
+    assert "embedded_mlp" not in default_models()

@@ -55,6 +55,7 @@ __all__ = [
     "derive_seed",
     "get_config",
     "get_model",
+    "is_telescoping",
     "network_preprocessor",
 ]
 
@@ -266,6 +267,11 @@ def _sample_telescoping(rng):
 #: layers of 64 ReLU units, batch 128, Adam (the paper does not name its optimizer).
 PAPER_NETWORK = {"hidden_layer_sizes": (64, 64, 64), "activation": "relu", "batch_size": 128,
                  "optimizer": "adam"}  # fmt: skip
+
+
+#: The embedded network's fixed options: each numeric feature through RealMLP's periodic
+#: (PBLD) embedding, then a learnable diagonal scale; the rest is ``telescoping_mlp``'s.
+EMBEDDED_NETWORK = {"numerical_embedding": "pbld", "feature_scaling": True}
 
 
 def _sample_paper_mlp(rng):
@@ -490,6 +496,19 @@ MODELS: dict[str, ModelSpec] = {
             fixed=PAPER_NETWORK,
         ),
         ModelSpec(
+            "embedded_mlp",
+            "network",
+            "TelescopingMLP with RealMLP's PBLD embeddings and feature scaling",
+            _build_telescoping,
+            _sample_telescoping,
+            {"max_iter": 5},
+            ("torch",),
+            # The plain network's space with the embeddings on (issue 18), when named:
+            # --models ...,embedded_mlp --lens-network telescoping_mlp,embedded_mlp.
+            in_default=False,
+            fixed=EMBEDDED_NETWORK,
+        ),
+        ModelSpec(
             "xgboost",
             "trees",
             "XGBoost, hist trees",
@@ -641,6 +660,17 @@ def get_config(
         for key, cap in spec.quick.items():
             params[key] = min(params.get(key, cap), cap)
     return params
+
+
+def is_telescoping(model: str) -> bool:
+    """Whether ``model`` is a TelescopingMLP network of the registry (what the lens opens).
+
+    Examples
+    --------
+    >>> is_telescoping("embedded_mlp"), is_telescoping("sklearn_mlp")
+    (True, False)
+    """
+    return get_model(model).build is _build_telescoping
 
 
 def build_model(

@@ -34,7 +34,7 @@ from sktelescope.bench._scope import RunScope
 from sktelescope.bench._store import LENS_CSV_NAME, ResultsFolderError, ResultStore, escape_cell
 from sktelescope.bench._tuning import tuning_markdown
 from sktelescope.bench._verdict import SuiteVerdict, decide
-from sktelescope.bench._verdict_report import verdict_markdown
+from sktelescope.bench._verdict_report import comparison_markdown, verdict_markdown
 
 __all__ = [
     "budget_curves",
@@ -460,10 +460,13 @@ def write_report(
             "validation score), test score (negative: the trees win):\n\n" + markdown_table(gaps)
         )
     table += tuning_markdown(best, scope)
-    rows = lens_rows(lens_store, scope, lens_keys)
+    every_lens = lens_rows(lens_store, scope, lens_keys)
+    rows = _of_lens(every_lens, scope.lens)
     verdict = decide(rows) if not rows.empty else None
     if verdict is not None:
         table += verdict_markdown(verdict, rows, scope, lens_extras(rows))
+    if verdict is not None and scope.compared:
+        table += _comparison(every_lens, scope, best, verdict)
     lens = pd.DataFrame()
     if verdict is not None:
         lens = verdict.table.merge(lens_extras(rows), on="dataset", how="left")
@@ -480,6 +483,26 @@ def write_report(
             "rerun the same command to write the report."
         ) from None
     return table
+
+
+def _of_lens(rows: pd.DataFrame, settings) -> pd.DataFrame:
+    """The lens rows of one lens setting (all of them when the run has no lens)."""
+    if rows.empty or settings is None:
+        return rows
+    return rows[rows["lens_settings"] == settings.key]
+
+
+def _comparison(rows: pd.DataFrame, scope: RunScope, best: pd.DataFrame, verdict) -> str:
+    """The compared networks' verdicts beside the run's (``scope.compared``)."""
+    verdicts = {scope.lens.network: verdict}
+    for settings in scope.compared:
+        own = _of_lens(rows, settings)
+        verdicts[settings.network] = decide(own)
+    scores = {}
+    if not best.empty:
+        means = best.groupby(["model", "dataset"])["test_score"].mean()
+        scores = {n: means.loc[n].to_dict() for n in verdicts if n in means.index}
+    return comparison_markdown(verdicts, scores)
 
 
 def _write_outputs(

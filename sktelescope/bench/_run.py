@@ -195,6 +195,7 @@ def run_benchmark(
     refit_bad_rows: bool = False,
     protocol: str = "suite",
     lens_kernel: str | None = None,
+    lens_networks: Sequence[str] | None = None,
 ) -> BenchResult:
     """Run the tabular benchmark: every model, ``budget`` configurations, every split.
 
@@ -251,6 +252,12 @@ def run_benchmark(
     lens_kernel : {"step", "stage"}, default=None
         How the lens computes R: the paper's per-step kernel (``None``: the default) or the
         cheaper stage kernel.
+    lens_networks : list of str, default=None
+        The telescoping networks the lens measures, each among ``models``: the verdict is
+        the first one's, and ``summary.md`` shows the others' effects beside it, measured
+        the same way (``["telescoping_mlp", "embedded_mlp"]``: the plain network and the
+        one with RealMLP's embeddings). ``None``: ``telescoping_mlp`` (``paper_mlp`` under
+        the paper protocol).
 
     Returns
     -------
@@ -278,6 +285,7 @@ def run_benchmark(
             protocol, datasets=datasets, models=models, data_dir=data_dir, tier=tier,
             budget=budget, n_splits=n_splits, kfold=kfold, max_train=max_train, seed=seed,
             lens=lens, lens_trees=lens_trees, lens_kernel=lens_kernel,
+            lens_networks=lens_networks,
         )  # fmt: skip
         _check_arguments(scope.budget, scope.n_splits, scope.protocol.kfold, max_train, n_jobs,
                          backend)  # fmt: skip
@@ -299,7 +307,11 @@ def run_benchmark(
         lens_store, lens_keys = None, None
         if scope.lens is not None:
             best = best_configs(store, scope)
-            lens_jobs = make_lens_jobs(jobs, best, scope.lens, protocol.seed, quick)
+            lens_jobs = [
+                job
+                for settings in scope.lenses
+                for job in make_lens_jobs(jobs, best, settings, protocol.seed, quick)
+            ]
             lens_store = ResultStore(out, LENS_CSV_NAME, LENS_COLUMNS, LENS_KEY)
             lens_todo = _todo(lens_store, lens_jobs, retry_errors, refit_bad_rows)
             lens_ran = _stream(lens_todo, {"lens": lens_store}, backend, n_jobs, address,

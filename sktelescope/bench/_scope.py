@@ -21,7 +21,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 
-from sktelescope.bench._models import default_models, get_model
+from sktelescope.bench._models import default_models, get_model, is_telescoping
 from sktelescope.bench._protocol import Protocol
 from sktelescope.datasets import DatasetRef, resolve_datasets
 
@@ -33,6 +33,7 @@ __all__ = [
     "PROTOCOLS",
     "RunScope",
     "paper_defaults",
+    "resolve_lens_networks",
     "resolve_lens_trees",
     "resolve_models",
     "resolve_scope",
@@ -143,6 +144,9 @@ class RunScope:
         ``None`` when the run has no lens step.
     notes : tuple of str
         What the scope's resolution decided that a reader should know (datasets left out).
+    compared : tuple of LensSettings
+        Further networks measured like ``lens.network`` (same trees, kernel and sets), shown
+        beside its verdict (``--lens-network plain,embedded``).
 
     Examples
     --------
@@ -157,6 +161,13 @@ class RunScope:
     protocol: Protocol
     lens: LensSettings | None = None
     notes: tuple[str, ...] = field(default=())
+    compared: tuple[LensSettings, ...] = field(default=())
+
+    @property
+    def lenses(self) -> tuple[LensSettings, ...]:
+        """Every lens of the run: :attr:`lens` (the verdict's), then the :attr:`compared`
+        networks measured the same way (empty without a lens step)."""
+        return () if self.lens is None else (self.lens, *self.compared)
 
     @property
     def n_splits(self) -> int:
@@ -184,6 +195,9 @@ class RunScope:
         )
         if self.lens is not None:
             text += f" Lens: {self.lens.describe()}."
+        if self.compared:
+            others = ", ".join(c.network for c in self.compared)
+            text += f" The same lens, beside {self.lens.network}'s verdict: {others}."
         return text
 
 
@@ -296,6 +310,7 @@ class _Request:
     lens: bool
     lens_trees: str | None
     lens_kernel: str | None
+    lens_networks: Sequence[str] | None = None
 
 
 def resolve_scope(protocol: str = "suite", **request) -> tuple[RunScope, list[DatasetRef]]:
@@ -306,7 +321,7 @@ def resolve_scope(protocol: str = "suite", **request) -> tuple[RunScope, list[Da
     protocol : {"suite", "paper"}
     **request
         ``datasets``, ``models``, ``data_dir``, ``tier``, ``budget``, ``n_splits``, ``kfold``,
-        ``max_train``, ``seed``, ``lens``, ``lens_trees``, ``lens_kernel``, as
+        ``max_train``, ``seed``, ``lens``, ``lens_trees``, ``lens_kernel``, ``lens_networks``, as
         :func:`~sktelescope.bench.run_benchmark` takes them (``None``: the protocol's
         default).
 
@@ -328,11 +343,54 @@ def resolve_scope(protocol: str = "suite", **request) -> tuple[RunScope, list[Da
     models = resolve_models(req.models)
     split = Protocol(n_splits=3 if req.n_splits is None else req.n_splits, kfold=req.kfold,
                      max_train=req.max_train, seed=req.seed)  # fmt: skip
-    trees = resolve_lens_trees(req.lens, models, req.lens_trees)
-    lens = None if trees is None else LensSettings(NETWORK, trees, req.lens_kernel or "step")
+    networks = resolve_lens_networks(req.lens_networks, models, NETWORK)
+    trees = resolve_lens_trees(req.lens, models, req.lens_trees, networks[0])
+    lens = None if trees is None else LensSettings(networks[0], trees, req.lens_kernel or "step")
     refs = resolve_datasets(req.datasets, data_dir=req.data_dir, tier=req.tier)
     budget = 5 if req.budget is None else req.budget
-    return RunScope(tuple(r.name for r in refs), tuple(models), budget, split, lens), refs
+    scope = RunScope(tuple(r.name for r in refs), tuple(models), budget, split, lens,
+                     compared=_compared(lens, networks))  # fmt: skip
+    return scope, refs
+
+
+def _compared(lens: LensSettings | None, networks: Sequence[str]) -> tuple[LensSettings, ...]:
+    return () if lens is None else tuple(replace(lens, network=n) for n in networks[1:])
+
+
+def resolve_lens_networks(
+    names: Sequence[str] | None, models: Sequence[str], default: str
+) -> list[str]:
+    """The networks the lens measures: the first one's verdict, the others beside it.
+
+    ``None`` gives ``[default]``. Each name must be a TelescopingMLP model of the registry
+    (the lens opens its run) among ``models`` (the lens refits the run's best configuration).
+
+    Examples
+    --------
+    >>> resolve_lens_networks(None, ["telescoping_mlp", "hgb"], "telescoping_mlp")
+    ['telescoping_mlp']
+    >>> resolve_lens_networks(["telescoping_mlp", "embedded_mlp"],
+    ...                       ["telescoping_mlp", "embedded_mlp", "hgb"], "telescoping_mlp")
+    ['telescoping_mlp', 'embedded_mlp']
+    """
+    if names is None:
+        return [default]
+    if isinstance(names, str) or not names:
+        raise ValueError(
+            f"lens_networks (--lens-network) must be a non-empty list of model names; got "
+            f"{names!r}. Pass e.g. ['telescoping_mlp', 'embedded_mlp'] "
+            "(--lens-network telescoping_mlp,embedded_mlp)."
+        )
+    lensable = [m for m in models if is_telescoping(m)]
+    for name in names:
+        if name not in lensable:
+            raise ValueError(
+                f"lens_networks (--lens-network) names {name!r}, which is not a TelescopingMLP "
+                f"model among the run's models {list(models)}: the lens refits the run's best "
+                f"configuration of a telescoping network. Choose from {lensable}, or add the "
+                "model to --models."
+            )
+    return list(dict.fromkeys(names))
 
 
 def _paper_scope(req: _Request) -> tuple[RunScope, list[DatasetRef]]:
@@ -348,12 +406,14 @@ def _paper_scope(req: _Request) -> tuple[RunScope, list[DatasetRef]]:
     split = Protocol(n_splits=n_splits, kfold=True, max_train=req.max_train, max_test=4_000,
                      seed=req.seed, name="paper")  # fmt: skip
     network = next((m for m in ("paper_mlp", NETWORK) if m in models), "paper_mlp")
-    trees = resolve_lens_trees(req.lens, models, req.lens_trees, network)
+    networks = resolve_lens_networks(req.lens_networks, models, network)
+    trees = resolve_lens_trees(req.lens, models, req.lens_trees, networks[0])
     lens = None if trees is None else replace(
-        PAPER_LENS, network=network, trees=trees, kernel=req.lens_kernel or "step"
+        PAPER_LENS, network=networks[0], trees=trees, kernel=req.lens_kernel or "step"
     )  # fmt: skip
     budget = defaults["budget"] if req.budget is None else req.budget
-    scope = RunScope(tuple(r.name for r in refs), tuple(models), budget, split, lens, notes)
+    scope = RunScope(tuple(r.name for r in refs), tuple(models), budget, split, lens, notes,
+                     _compared(lens, networks))  # fmt: skip
     return scope, refs
 
 

@@ -12,7 +12,7 @@ from sktelescope.bench._markdown import markdown_cell, markdown_table
 from sktelescope.bench._scope import RunScope
 from sktelescope.bench._verdict import ALPHA, PAPER_EFFECT, TREES_IDENTITY, SuiteVerdict
 
-__all__ = ["verdict_markdown"]
+__all__ = ["comparison_markdown", "verdict_markdown"]
 
 #: Marks a value from a single split (no spread, no interval).
 SINGLE = "†"
@@ -196,4 +196,50 @@ def verdict_markdown(
              for d, n in zip(extras["dataset"], extras["lens_note"]) if n]  # fmt: skip
     if notes:
         lines += ["\nNotes:\n", *notes]
+    return "\n".join(lines) + "\n"
+
+
+def comparison_markdown(verdicts: dict, scores: dict) -> str:
+    """The networks of one lens side by side: per dataset, each network's test score, gap
+    slope and R contrast with their intervals and its outcome; then each one's pooled
+    effects and suite outcome. ``verdicts`` maps a network to its :class:`SuiteVerdict`
+    (the first is the run's verdict), ``scores`` a network to its mean test score per
+    dataset."""
+    networks = list(verdicts)
+    tables = {n: v.table.set_index("dataset") for n, v in verdicts.items()}
+    datasets = sorted(set().union(*(t.index for t in tables.values())))
+    rows = []
+    for dataset in datasets:
+        row = {"dataset": dataset}
+        for n in networks:
+            r = tables[n].loc[dataset] if dataset in tables[n].index else None
+            score = scores.get(n, {}).get(dataset, np.nan)
+            row[f"{n} test score"] = "–" if not np.isfinite(score) else f"{score:.4f}"
+            row[f"{n} gap slope"] = "–" if r is None else _interval(r, "gap")
+            row[f"{n} R contrast"] = "–" if r is None else _interval(r, "contrast")
+            row[f"{n} outcome"] = "–" if r is None else (r["outcome"] if r["tested"]
+                                                         else "not tested")  # fmt: skip
+        rows.append(row)
+    pooled = []
+    for n, v in verdicts.items():
+        effects = v.pooled.set_index("effect") if not v.pooled.empty else pd.DataFrame()
+        cells = {"network": n, "tested": str(v.n_tested), "outcome": v.outcome}
+        for effect in ("gap", "contrast", "correlation"):
+            e = effects.loc[effect] if effect in effects.index else None
+            if e is not None and np.isfinite(e["estimate"]):
+                cells[effect] = f"{e['estimate']:.3g} [{e['low']:.3g}, {e['high']:.3g}]"
+            else:
+                cells[effect] = "–"
+        pooled.append(cells)
+    lines = [
+        "\n## The same lens on other networks\n",
+        f"Each network's best-validation configuration per split, refitted and measured as "
+        f"{networks[0]}'s above (same trees, kernel and test sets); its own verdict (a dataset "
+        "is tested when the trees beat that network at p = 0). A lower gap slope and R "
+        "contrast mean the network's loss and kernel extremity grow less on irregular inputs. "
+        f"{SINGLE}: a single split.\n",
+        markdown_table(pd.DataFrame(rows)),
+        "\nPooled over each network's tested datasets (random effects, 95% CI):\n",
+        markdown_table(pd.DataFrame(pooled)),
+    ]
     return "\n".join(lines) + "\n"
