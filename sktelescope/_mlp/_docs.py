@@ -118,13 +118,17 @@ stage_every : int or None, default=None
     would need more than ``max_stages`` stages).""",
     "warm_start": """\
 warm_start : bool, default=False
-    When fitted, ``fit`` continues training from the current parameters and
-    optimizer state and adds stages (like ``GradientBoostingRegressor``'s
-    ``warm_start`` adds trees); the input and target scaling (and the classes) of
-    the first fit are kept. The learning-rate schedule is re-planned over all steps,
-    and every other optimizer setting is the continued fit's; a changed architecture,
-    activation, loss, optimizer, ``init_scale``, ``device``, ``input_scaling`` or
-    ``label_smoothing`` is refused.""",
+    When fitted, ``fit`` continues the fitted run for up to ``max_iter`` more epochs and
+    adds stages (like ``GradientBoostingRegressor``'s ``warm_start`` adds trees). It goes
+    on from the model kept: after early stopping, the restored best epoch with that
+    epoch's optimizer state, batch order and dropout generators, not the epochs after
+    it. The random seed, the input and target scaling (and the classes) of the first fit
+    are kept; the data may differ, and each fit's data, seed and settings are recorded
+    (``run_.fits``) so the lens replays every part. The learning-rate schedule is
+    re-planned over all steps, and every other optimizer setting is the continued fit's;
+    a changed architecture, activation, loss, optimizer, ``init_scale``, ``device``,
+    ``input_scaling`` or ``label_smoothing`` is refused. A continuation that fails
+    (bad input, divergence, an interrupt) leaves the fitted model as it was.""",
     "n_jobs": """\
 n_jobs : int or None, default=None
     The torch threads while fitting. ``None``: one thread for networks whose per-step work
