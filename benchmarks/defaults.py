@@ -49,7 +49,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import QuantileTransformer, StandardScaler
 
 from sktelescope import TelescopingMLPClassifier, TelescopingMLPRegressor
-from sktelescope.bench import network_preprocessor
+from sktelescope.bench import build_model, network_preprocessor
 from sktelescope.datasets import load_folder_dataset, load_manifest, load_sklearn_dataset
 
 OUTPUT = Path(__file__).resolve().parent / "output"
@@ -79,7 +79,30 @@ CANDIDATES = {
         "n_iter_no_change": 20,
         "hidden_layer_sizes": (128, 128),
     },
+    # Issue 18: RealMLP's ablation (arXiv 2407.04491, Table B.1), one ingredient at a time.
+    "pbld": {"numerical_embedding": "pbld"},
+    "pbld-scale": {"numerical_embedding": "pbld", "feature_scaling": True},
+    "pbld-scale-b95": {"numerical_embedding": "pbld", "feature_scaling": True, "beta_2": 0.95},
+    "pbld-scale-b95-fc": {
+        "numerical_embedding": "pbld",
+        "feature_scaling": True,
+        "beta_2": 0.95,
+        "lr_schedule": "flat_cosine",
+    },
+    "td-like": {
+        "numerical_embedding": "pbld",
+        "feature_scaling": True,
+        "beta_2": 0.95,
+        "lr_schedule": "flat_cosine",
+        "dropout": 0.15,
+        "label_smoothing": {"classification": 0.1},
+    },
 }
+
+#: Peers a core run can show beside the candidates: scikit-learn's MLP defaults (here) or a
+#: model of the benchmark's registry with its default configuration (``realmlp`` is pytabkit's
+#: RealMLP-TD, ``hgb`` and ``xgboost`` the library defaults), one thread each.
+PEERS = ("sklearn-mlp", "realmlp", "xgboost", "hgb")
 
 
 # --------------------------------------------------------------------------- models
@@ -95,15 +118,26 @@ def resolve(overrides: dict, task: str, n_train: int) -> dict:
     """Turn the pseudo-parameter ``auto_es_min`` into ``early_stopping`` at ``n_train`` rows.
 
     ``auto_es_min`` emulates an ``early_stopping="auto"`` threshold the package does not have
-    yet: an int, or ``{"regression": int, "classification": int}`` for one per estimator.
+    yet. Any value may be ``{"regression": v, "classification": w}`` for one per estimator; a
+    task missing from it leaves the parameter unset (``label_smoothing`` for the classifier).
     """
-    overrides = dict(overrides)
+    kind = "regression" if task == "regression" else "classification"
+    overrides = {name: _for_task(value, kind) for name, value in overrides.items()}
+    overrides = {name: value for name, value in overrides.items() if value is not _ABSENT}
     threshold = overrides.pop("auto_es_min", None)
-    if isinstance(threshold, dict):
-        threshold = threshold["regression" if task == "regression" else "classification"]
     if threshold is not None:
         overrides["early_stopping"] = n_train >= threshold
     return overrides
+
+
+_ABSENT = object()
+
+
+def _for_task(value, kind: str):
+    """``value``, or its entry for ``kind`` when it is a per-task dict (absent: not set)."""
+    if isinstance(value, dict) and set(value) <= {"regression", "classification"}:
+        return value.get(kind, _ABSENT)
+    return value
 
 
 def cv_train_size(n: int) -> int:
@@ -364,27 +398,29 @@ def core_names(data_dir: Path) -> list[str]:
     return [d["name"] for d in load_manifest(data_dir) if d.get("tier") == "core"]
 
 
-def core_split(ds, split: int):
-    """Train (<= 10,000 rows) and test (20%, <= 10,000 rows) of one random split."""
+def core_split(ds, split: int, max_train: int):
+    """Train (<= ``max_train`` rows) and test (20%, <= 10,000 rows) of one random split."""
     stratify = None if ds.task == "regression" else ds.y
     Xtr, Xte, ytr, yte = train_test_split(
         ds.X, ds.y, test_size=0.2, random_state=split, stratify=stratify
     )
-    return Xtr[:10_000], Xte[:10_000], ytr[:10_000], yte[:10_000]
+    return Xtr[:max_train], Xte[:10_000], ytr[:max_train], yte[:10_000]
 
 
-def core_model(task: str, overrides: dict | None, cats: list, seed: int, n_train: int):
-    if overrides is None:
-        est = sklearn_mlp(task, seed)
-    else:
-        est = network(task, overrides, seed, n_train)
+def core_model(task: str, overrides: dict | str, cats: list, seed: int, n_train: int):
+    """A candidate (``overrides``) or a peer (its name in :data:`PEERS`) as a pipeline."""
+    if overrides == "sklearn-mlp":
+        return Pipeline([("prep", network_preprocessor(cats)), ("model", sklearn_mlp(task, seed))])
+    if isinstance(overrides, str):
+        return build_model(overrides, task, {}, cats, seed, n_threads=1)
+    est = network(task, overrides, seed, n_train)
     return Pipeline([("prep", network_preprocessor(cats)), ("model", est)])
 
 
-def core_key(overrides: dict | None, task: str, n_train: int) -> str:
-    """Cache key: ``sklearn-mlp``, or the network's effective overrides at ``n_train`` rows."""
-    if overrides is None:
-        return "sklearn-mlp"
+def core_key(overrides: dict | str, task: str, n_train: int) -> str:
+    """Cache key: a peer's name, or the network's effective parameters at ``n_train`` rows."""
+    if isinstance(overrides, str):
+        return overrides
     return effective_key(resolve(overrides, task, n_train), task, n_train)
 
 
@@ -399,10 +435,12 @@ def fit_and_score(model, split) -> tuple[float, float, float]:
 
 
 def read_cache(path: Path) -> dict:
+    """Cached rows by (key, dataset, split, training rows)."""
     if not path.exists():
         return {}
     with open(path, newline="") as f:
-        return {(r["key"], r["dataset"], int(r["split"])): r for r in csv.DictReader(f)}
+        rows = csv.DictReader(f)
+        return {(r["key"], r["dataset"], int(r["split"]), int(r["n_train"])): r for r in rows}
 
 
 def append_row(path: Path, row: dict) -> None:
@@ -415,29 +453,37 @@ def append_row(path: Path, row: dict) -> None:
         writer.writerow(row)
 
 
-def run_core(candidates: dict, data_dir: Path, n_splits: int, datasets: list[str]) -> None:
-    """Every candidate and scikit-learn's MLP on the core suite; resumes from the cache."""
+def run_core(candidates: dict, peers: list[str], data_dir: Path, n_splits: int,
+             datasets: list[str], max_train: int) -> None:  # fmt: skip
+    """Every candidate and the peers on the core suite; resumes from the cache.
+
+    Rows are cached in ``defaults_core.csv`` (every run, any size); the table of this run
+    goes to ``defaults_core_<max_train>.md``.
+    """
     cache_path = OUTPUT / "defaults_core.csv"
     cache = read_cache(cache_path)
-    models = {**{n: o for n, o in candidates.items()}, "sklearn-mlp": None}
+    models = {**candidates, **{peer: peer for peer in peers}}
     results = {}
     for dataset in datasets:
         ds = load_folder_dataset(data_dir, dataset)
         for split in range(n_splits):
-            data = core_split(ds, split)
+            data = core_split(ds, split, max_train)
+            n_train = len(data[0])
             for name, o in models.items():
-                key = core_key(o, ds.task, len(data[0]))
-                if (key, dataset, split) not in cache:
-                    model = core_model(ds.task, o, ds.categorical_columns, split, len(data[0]))
+                key = core_key(o, ds.task, n_train)
+                if (key, dataset, split, n_train) not in cache:
+                    model = core_model(ds.task, o, ds.categorical_columns, split, n_train)
                     score, seconds, its = fit_and_score(model, data)
                     row = dict(key=key, dataset=dataset, split=split, score=score,
-                               fit_s=seconds, n_iter=its, n_train=len(data[0]))  # fmt: skip
+                               fit_s=seconds, n_iter=its, n_train=n_train)  # fmt: skip
                     append_row(cache_path, row)
-                    cache[(key, dataset, split)] = row
+                    cache[(key, dataset, split, n_train)] = row
                     print(f"# {dataset} split {split} {name}: {score:.4f} {seconds:.1f}s "
                           f"({load_avg()})", file=sys.stderr, flush=True)  # fmt: skip
-                results[(name, dataset, split)] = cache[(key, dataset, split)]
-    emit("defaults_core", core_tables(results, list(models), datasets, n_splits))
+                results[(name, dataset, split)] = cache[(key, dataset, split, n_train)]
+    name = "defaults_core" if max_train == 10_000 else f"defaults_core_{max_train}"
+    text = core_tables(results, list(models), datasets, n_splits)
+    emit(name, f"Training rows: at most {max_train:,} per split.\n\n" + text)
 
 
 def core_tables(results: dict, models: list[str], datasets: list[str], n_splits: int) -> str:
@@ -461,30 +507,52 @@ def core_tables(results: dict, models: list[str], datasets: list[str], n_splits:
 
 
 def core_summary(score: dict, secs: dict, models: list[str], datasets: list[str]) -> str:
-    base, peer = models[0], "sklearn-mlp"
+    base = models[0]
     means = np.array([[score[(m, d)].mean() for m in models] for d in datasets])
     ranks = np.array([rank_desc(row) for row in means])
+    noise = np.array([score[(base, d)].std() for d in datasets])
     rows = []
     for j, m in enumerate(models):
         diff0 = means[:, j] - means[:, 0]
-        diffp = means[:, j] - means[:, models.index(peer)]
-        noise = np.array([score[(base, d)].std() for d in datasets])
-        worse = int(np.sum(diff0 < -noise))
-        better = int(np.sum(diff0 > noise))
         record = f"{np.sum(diff0 > 0)}/{np.sum(diff0 == 0)}/{np.sum(diff0 < 0)}"
-        total = sum(secs[(m, d)] for d in datasets)
+        median_fit = np.median([secs[(m, d)] for d in datasets])
         rows.append([m, f"{ranks[:, j].mean():.2f}", f"{diff0.mean():+.4f}",
-                     f"{np.median(diff0):+.4f}", f"{diffp.mean():+.4f}", record, worse, better,
-                     f"{total:.0f}"])  # fmt: skip
+                     f"{np.median(diff0):+.4f}", record, int(np.sum(diff0 < -noise)),
+                     int(np.sum(diff0 > noise)), f"{median_fit:.1f}"])  # fmt: skip
     header = ["model", "mean rank", f"mean diff vs {base}", f"median diff vs {base}",
-              f"mean diff vs {peer}", f"win/tie/loss vs {base}", f"worse than {base} by > 1 std",
-              "better by > 1 std", "total fit s / split"]  # fmt: skip
+              f"win/tie/loss vs {base}", f"worse than {base} by > 1 std", "better by > 1 std",
+              "median fit s"]  # fmt: skip
     note = (
-        f"Rank 1 is best (ties share the mean rank). 1 std = the std of {base}'s score over "
-        "the splits of that dataset. A tie is an identical mean score (the same epochs were "
-        "restored)."
+        f"Rank 1 is best (ties share the mean rank), over every model of this table. 1 std = "
+        f"the std of {base}'s score over the splits of that dataset. A tie is an identical mean "
+        "score (the same epochs were restored)."
     )
-    return note + "\n\n" + markdown(header, rows)
+    text = note + "\n\n" + markdown(header, rows)
+    if "realmlp" in models:
+        text += "\n\n" + realmlp_target(ranks, means, secs, models, datasets)
+    return text
+
+
+def realmlp_target(ranks, means, secs, models, datasets) -> str:
+    """Issue 18's target per candidate: mean rank at least RealMLP-TD's at <= 1/5 its fit time."""
+    r = models.index("realmlp")
+    realmlp_fit = np.median([secs[("realmlp", d)] for d in datasets])
+    rows = []
+    for j, m in enumerate(models):
+        if m == "realmlp":
+            continue
+        fit = np.median([secs[(m, d)] for d in datasets])
+        rank_ok = ranks[:, j].mean() <= ranks[:, r].mean()
+        wins = int(np.sum(means[:, j] >= means[:, r]))
+        rows.append([m, f"{ranks[:, j].mean():.2f} vs {ranks[:, r].mean():.2f}",
+                     f"{wins}/{len(datasets)}", f"{fit / realmlp_fit:.3f}",
+                     "yes" if rank_ok and fit <= realmlp_fit / 5 else "no"])  # fmt: skip
+    header = ["model", "mean rank vs RealMLP-TD's", "at or above RealMLP-TD",
+              "median fit / RealMLP-TD's", "target met"]  # fmt: skip
+    return (
+        "## Target: RealMLP-TD's mean rank at no more than 1/5 of its median fit time\n\n"
+        + markdown(header, rows)
+    )
 
 
 def rank_desc(values: np.ndarray) -> np.ndarray:
@@ -566,6 +634,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--data-dir", type=Path, default=SHARED_DATA)
     p.add_argument("--splits", type=int, default=3)
     p.add_argument("--datasets", help="comma-separated core datasets (default: all core)")
+    p.add_argument("--max-train", type=int, default=10_000, help="training rows per core split")
+    p.add_argument(
+        "--peers",
+        default="sklearn-mlp",
+        help=f"comma-separated peers of the core stage, from {', '.join(PEERS)}",
+    )
     return p.parse_args(argv)
 
 
@@ -583,7 +657,11 @@ def main(argv=None) -> int:
         run_small_n(candidates, args.repeats)
     elif args.stage == "core":
         names = args.datasets.split(",") if args.datasets else core_names(args.data_dir)
-        run_core(candidates, args.data_dir, args.splits, names)
+        peers = [p for p in args.peers.split(",") if p]
+        unknown = sorted(set(peers) - set(PEERS))
+        if unknown:
+            raise SystemExit(f"--peers: unknown {unknown}; choose from {', '.join(PEERS)}")
+        run_core(candidates, peers, args.data_dir, args.splits, names, args.max_train)
     else:
         run_quickstart(candidates)
     print(f"# {args.stage}: {time.perf_counter() - start:.0f}s, {load_avg()}", file=sys.stderr)
