@@ -146,7 +146,7 @@ class RunScope:
         What the scope's resolution decided that a reader should know (datasets left out).
     compared : tuple of LensSettings
         Further networks measured like ``lens.network`` (same trees, kernel and sets), shown
-        beside its verdict (``--lens-network plain,embedded``).
+        beside its verdict (``--lens-network telescoping_mlp,embedded_mlp``).
 
     Examples
     --------
