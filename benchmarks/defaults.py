@@ -24,6 +24,13 @@ thread, every estimator ``n_jobs=1``); the runs behind the recommendation were::
     python benchmarks/defaults.py embedded --candidates rec,rec-w128
     python benchmarks/defaults.py quickstart --candidates rec,rec-w128
 
+Issue 18 (RealMLP's ingredients against RealMLP-TD, 5,000 training rows; the table is
+``defaults_core_5000.md``, the embedded check ``defaults_embedded_issue18.md``)::
+
+    python benchmarks/defaults.py core --splits 3 --max-train 5000 \
+        --candidates pbld-scale,td-like,td-like-3x256,td-like-lr2e3 --peers realmlp,sklearn-mlp
+    python benchmarks/defaults.py embedded --candidates td-like,td-like-lr2e3
+
 Outputs (tables as Markdown, raw rows as CSV) go to ``benchmarks/output/``.
 """
 
@@ -96,6 +103,24 @@ CANDIDATES = {
         "lr_schedule": "flat_cosine",
         "dropout": 0.15,
         "label_smoothing": {"classification": 0.1},
+    },
+    "td-like-3x256": {
+        "numerical_embedding": "pbld",
+        "feature_scaling": True,
+        "beta_2": 0.95,
+        "lr_schedule": "flat_cosine",
+        "dropout": 0.15,
+        "label_smoothing": {"classification": 0.1},
+        "hidden_layer_sizes": (256, 256, 256),
+    },
+    "td-like-lr2e3": {
+        "numerical_embedding": "pbld",
+        "feature_scaling": True,
+        "beta_2": 0.95,
+        "lr_schedule": "flat_cosine",
+        "dropout": 0.15,
+        "label_smoothing": {"classification": 0.1},
+        "learning_rate": 2e-3,
     },
 }
 
