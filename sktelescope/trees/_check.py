@@ -165,7 +165,14 @@ def _round_sums(spec, k: int, leaves, residuals, hessians):
     G = np.bincount(leaves, residuals, n_leaves)  # sum of -g
     H = np.bincount(leaves, hessians, n_leaves)
     occupied = np.bincount(leaves, minlength=n_leaves) > 0
-    scale = np.abs(library) + spec.learning_rate * float(np.max(np.abs(residuals), initial=0))
+    # A leaf's rounding error is relative to the sum of its |residuals| over its hessians:
+    # where residuals of both signs cancel (a confident log-loss leaf), G is tiny beside
+    # them and the summation order (the library's against ours) shows in G / H.
+    absolute = np.bincount(leaves, np.abs(residuals), n_leaves)
+    denominator = H + spec.reg_lambda
+    cancelling = np.divide(absolute, denominator, out=np.zeros(n_leaves), where=denominator > 0)
+    largest = float(np.max(np.abs(residuals), initial=0))
+    scale = np.abs(library) + spec.learning_rate * (largest + cancelling)
     return library, G, H, occupied, scale + 1e-300
 
 

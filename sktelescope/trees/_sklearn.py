@@ -19,6 +19,7 @@ log-loss, multi-class models, and for ``HistGradientBoosting*`` categorical feat
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 from itertools import islice
 
 import numpy as np
@@ -32,6 +33,7 @@ from sktelescope.trees._spec import (
     BoosterSpec,
     binary_targets,
     regression_targets,
+    sklearn_binomial,
     validation_split_mask,
     with_feature_names,
 )
@@ -113,6 +115,7 @@ def gradient_boosting_spec(model, y_train: np.ndarray) -> BoosterSpec:
         init=lambda X: model._raw_predict_init(X)[:, 0].astype(np.float64),
         raw_predict=lambda X: _library_raw(model, X),
         staged_raw_predict=lambda X: _library_staged(model, X, n_stages),
+        binomial=partial(sklearn_binomial, loss=getattr(model, "_loss", None)),
         y=y,
         fit_masks=fit_masks,
         approximations=notes,

@@ -132,6 +132,7 @@ class BoosterSpec:
     exactly_checkable: bool = True
     path_smooth: float = 0.0
     leaf_ancestors: list[list[list[np.ndarray]]] | None = None
+    binomial: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None
 
     @classmethod
     def of(cls, model, **fields) -> BoosterSpec:
@@ -157,22 +158,53 @@ def round_gradients(
     """
     raw = spec.init(X_train).astype(spec.score_dtype)
     for k in range(spec.n_stages):
-        yield negative_gradient_and_hessian(spec.loss, raw.astype(np.float64), spec.y)
+        yield negative_gradient_and_hessian(spec.loss, raw.astype(np.float64), spec.y,
+                                            spec.binomial)  # fmt: skip
         raw = raw + spec.leaf_values[k][leaves_train[:, k]].astype(spec.score_dtype)
 
 
 def negative_gradient_and_hessian(
-    loss: str, raw: np.ndarray, y: np.ndarray
+    loss: str, raw: np.ndarray, y: np.ndarray, binomial=None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Pseudo-residuals ``-dl/df`` and hessians ``d2l/df2`` at raw predictions ``raw``.
 
     ``squared_error`` is ``(y - f)**2 / 2``; ``log_loss`` is the binomial deviance of
-    ``sigmoid(f)`` against 0/1 labels, as every supported library defines them.
+    ``sigmoid(f)`` against 0/1 labels, as every supported library defines them, computed as
+    ``y - sigmoid(f)`` and ``p(1 - p)``, or by the library's own arithmetic ``binomial(raw,
+    y)`` where its leaf values carry it (:func:`sklearn_binomial`).
     """
     if loss == SQUARED_ERROR:
         return y - raw, np.ones_like(raw)
+    if binomial is not None:
+        return binomial(raw, y)
     p = expit(raw)
     return y - p, p * (1.0 - p)
+
+
+def sklearn_binomial(raw: np.ndarray, y: np.ndarray, loss=None) -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn GradientBoosting's log-loss terms: its ``HalfBinomialLoss`` gradient,
+    negated, and the hessian its leaf update takes from it (``p = y - r``, then
+    ``p * (1 - p)``).
+
+    Far from 0 these differ from ``y - sigmoid(f)`` and ``p(1 - p)`` in the last bits, which
+    a confident leaf's Newton step (a ratio of two tiny sums) magnifies to percents; the
+    library's leaf values carry its rounding, so the check uses its arithmetic: ``loss``, the
+    model's own loss object when it has one, else the same stable formula.
+
+    Examples
+    --------
+    >>> r, h = sklearn_binomial(np.array([35.0, 0.0]), np.array([1.0, 1.0]))
+    >>> bool(r[0] > 0), float(r[1]), float(h[1])
+    (True, 0.5, 0.25)
+    """
+    if hasattr(loss, "gradient"):
+        residual = -np.asarray(loss.gradient(y_true=y, raw_prediction=raw), dtype=np.float64)
+    else:
+        with np.errstate(over="ignore"):
+            upper, lower = np.exp(-raw), np.exp(raw)
+        residual = -np.where(raw > -37, ((1 - y) - y * upper) / (1 + upper), lower - y)
+    p = y - residual
+    return residual, p * (1 - p)
 
 
 def leaf_indicator(
