@@ -65,6 +65,12 @@ EMBEDDED = ("diabetes", "breast_cancer", "digits_3v5", "wine", "iris")
 SMALL_N_SIZES = (10, 20, 40, 80, 160)
 ES = {"early_stopping": True}
 
+#: RealMLP's embeddings and front scale; then with the rest of RealMLP-TD's ingredients that
+#: the estimator has (beta_2, the flat-then-cosine schedule, dropout, label smoothing).
+PBLD_SCALE = {"numerical_embedding": "pbld", "feature_scaling": True}
+TD_LIKE = {**PBLD_SCALE, "beta_2": 0.95, "lr_schedule": "flat_cosine", "dropout": 0.15,
+           "label_smoothing": {"classification": 0.1}}  # fmt: skip
+
 #: name -> parameter overrides; the first is today's defaults.
 CANDIDATES = {
     "today": {},
@@ -88,40 +94,12 @@ CANDIDATES = {
     },
     # Issue 18: RealMLP's ablation (arXiv 2407.04491, Table B.1), one ingredient at a time.
     "pbld": {"numerical_embedding": "pbld"},
-    "pbld-scale": {"numerical_embedding": "pbld", "feature_scaling": True},
-    "pbld-scale-b95": {"numerical_embedding": "pbld", "feature_scaling": True, "beta_2": 0.95},
-    "pbld-scale-b95-fc": {
-        "numerical_embedding": "pbld",
-        "feature_scaling": True,
-        "beta_2": 0.95,
-        "lr_schedule": "flat_cosine",
-    },
-    "td-like": {
-        "numerical_embedding": "pbld",
-        "feature_scaling": True,
-        "beta_2": 0.95,
-        "lr_schedule": "flat_cosine",
-        "dropout": 0.15,
-        "label_smoothing": {"classification": 0.1},
-    },
-    "td-like-3x256": {
-        "numerical_embedding": "pbld",
-        "feature_scaling": True,
-        "beta_2": 0.95,
-        "lr_schedule": "flat_cosine",
-        "dropout": 0.15,
-        "label_smoothing": {"classification": 0.1},
-        "hidden_layer_sizes": (256, 256, 256),
-    },
-    "td-like-lr2e3": {
-        "numerical_embedding": "pbld",
-        "feature_scaling": True,
-        "beta_2": 0.95,
-        "lr_schedule": "flat_cosine",
-        "dropout": 0.15,
-        "label_smoothing": {"classification": 0.1},
-        "learning_rate": 2e-3,
-    },
+    "pbld-scale": PBLD_SCALE,
+    "pbld-scale-b95": {**PBLD_SCALE, "beta_2": 0.95},
+    "pbld-scale-b95-fc": {**PBLD_SCALE, "beta_2": 0.95, "lr_schedule": "flat_cosine"},
+    "td-like": TD_LIKE,
+    "td-like-3x256": {**TD_LIKE, "hidden_layer_sizes": (256, 256, 256)},
+    "td-like-lr2e3": {**TD_LIKE, "learning_rate": 2e-3},
 }
 
 #: Peers a core run can show beside the candidates: scikit-learn's MLP defaults (here) or a
