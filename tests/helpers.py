@@ -44,6 +44,16 @@ def reference_jacobian(module, flat: torch.Tensor, X: torch.Tensor, output: int 
     return vmap(jacrev(f), in_dims=(None, 0))(flat, X)
 
 
+def assert_stage_kernels_are_jacobian_products(stage, net, X, Xt) -> None:
+    """``stage.kernel`` on ``X`` (network inputs ``Xt``), plain and preconditioned, equals
+    the torch.func Jacobian products of ``net`` at the stage's start parameters."""
+    J = reference_jacobian(net, stage.start_parameters.double(), Xt, 0)
+    np.testing.assert_allclose(stage.kernel(X), (J @ J.T).numpy(), rtol=1e-4, atol=1e-5)
+    P = stage.preconditioner.double()
+    np.testing.assert_allclose(stage.kernel(X, preconditioned=True),
+                               ((J * P) @ J.T).numpy(), rtol=1e-4, atol=1e-4)  # fmt: skip
+
+
 def run_python(*args: str, timeout: int = 120) -> subprocess.CompletedProcess:
     """A fresh interpreter on this checkout (nothing imported yet), in the repository root."""
     path = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])

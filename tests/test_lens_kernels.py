@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from helpers import reference_jacobian
+from helpers import assert_stage_kernels_are_jacobian_products, reference_jacobian
 from sklearn.datasets import make_regression
 
 from sktelescope import TelescopingMLPRegressor
@@ -180,9 +180,4 @@ def test_stage_kernel_of_hidden_network_matchesreference_jacobian():
     stage = est.stages_[1]
     Xt = est.run_.inputs(X[:6])
     net = build_mlp(4, (16, 8), 1).double()
-    flat = stage.start_parameters.double()
-    J = reference_jacobian(net, flat, Xt, 0)
-    np.testing.assert_allclose(stage.kernel(X[:6]), (J @ J.T).numpy(), rtol=1e-4, atol=1e-5)
-    P = stage.preconditioner.double()
-    np.testing.assert_allclose(stage.kernel(X[:6], preconditioned=True),
-                               ((J * P) @ J.T).numpy(), rtol=1e-4, atol=1e-4)  # fmt: skip
+    assert_stage_kernels_are_jacobian_products(stage, net, X[:6], Xt)

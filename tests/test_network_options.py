@@ -23,7 +23,10 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from helpers import reference_jacobian, smooth_regression
+from helpers import (
+    assert_stage_kernels_are_jacobian_products,
+    smooth_regression,
+)
 from sklearn.datasets import make_classification
 from sklearn.utils._param_validation import InvalidParameterError
 
@@ -120,12 +123,7 @@ def test_stage_kernel_is_the_evaluation_networks_jacobian_product(name):
     est = _regressor(name).fit(X, y)
     stage = est.stages_[1]
     net, Xt = copy.deepcopy(est.run_.module).double(), est.run_.inputs(X[:6])
-    flat = stage.start_parameters.double()
-    J = reference_jacobian(net, flat, Xt, 0)
-    np.testing.assert_allclose(stage.kernel(X[:6]), (J @ J.T).numpy(), rtol=1e-4, atol=1e-5)
-    P = stage.preconditioner.double()
-    np.testing.assert_allclose(stage.kernel(X[:6], preconditioned=True),
-                               ((J * P) @ J.T).numpy(), rtol=1e-4, atol=1e-4)  # fmt: skip
+    assert_stage_kernels_are_jacobian_products(stage, net, X[:6], Xt)
     norms = stage.kernel_row_norms(X[:6], X[:10])
     np.testing.assert_allclose(norms, np.linalg.norm(stage.kernel(X[:6], X[:10]), axis=1),
                                rtol=1e-4)  # fmt: skip
