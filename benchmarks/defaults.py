@@ -30,6 +30,11 @@ Issue 18 (RealMLP's ingredients against RealMLP-TD, 5,000 training rows; the tab
     python benchmarks/defaults.py core --splits 3 --max-train 5000 \
         --candidates pbld-scale,td-like,td-like-3x256,td-like-lr2e3 --peers realmlp,sklearn-mlp
     python benchmarks/defaults.py embedded --candidates td-like,td-like-lr2e3
+    # 2026-12-07: the whole schedule (td-64*), RealMLP-TD's activations and depth
+    python benchmarks/defaults.py core --splits 3 --max-train 5000 --peers realmlp,sklearn-mlp \
+        --candidates pbld-scale,td-like,td-64,td-64-act,td-64-act-3x256,td-64-coslog4,\
+    td-64-clf-selu,td-64-clf-3x256,td-64-clf-selu-3x256
+    python benchmarks/defaults.py embedded --candidates td-64,td-like  # -> defaults_embedded_td64
 
 Outputs (tables as Markdown, raw rows as CSV) go to ``benchmarks/output/``.
 """
@@ -70,6 +75,10 @@ ES = {"early_stopping": True}
 PBLD_SCALE = {"numerical_embedding": "pbld", "feature_scaling": True}
 TD_LIKE = {**PBLD_SCALE, "beta_2": 0.95, "lr_schedule": "flat_cosine", "dropout": 0.15,
            "label_smoothing": {"classification": 0.1}}  # fmt: skip
+#: The whole schedule in 64 epochs, the best validation epoch kept (no early stop); RealMLP-TD's
+#: activations (SELU for classification, Mish for regression).
+TD_FULL = {**TD_LIKE, "early_stopping": True, "max_iter": 64, "n_iter_no_change": 64}
+TD_ACT = {"activation": {"regression": "mish", "classification": "selu"}}
 
 #: name -> parameter overrides; the first is today's defaults.
 CANDIDATES = {
@@ -100,6 +109,21 @@ CANDIDATES = {
     "td-like": TD_LIKE,
     "td-like-3x256": {**TD_LIKE, "hidden_layer_sizes": (256, 256, 256)},
     "td-like-lr2e3": {**TD_LIKE, "learning_rate": 2e-3},
+    # Early stopping at patience 20 cuts the flat-then-cosine schedule before its cosine half:
+    # run the whole (shorter) schedule and keep the best validation epoch, as RealMLP does.
+    "td-64": TD_FULL,
+    "td-64-act": {**TD_FULL, **TD_ACT},
+    "td-64-act-3x256": {**TD_FULL, **TD_ACT, "hidden_layer_sizes": (256, 256, 256)},
+    "td-64-coslog4": {**TD_FULL, "lr_schedule": "coslog4"},
+    # Mish cost regression (Bike 0.93 -> 0.74), SELU with 3 layers helped classification:
+    # per-estimator variants whose regressor is td-64's.
+    "td-64-clf-selu": {**TD_FULL, "activation": {"classification": "selu"}},
+    "td-64-clf-3x256": {**TD_FULL, "hidden_layer_sizes": {"classification": (256, 256, 256)}},
+    "td-64-clf-selu-3x256": {
+        **TD_FULL,
+        "activation": {"classification": "selu"},
+        "hidden_layer_sizes": {"classification": (256, 256, 256)},
+    },
 }
 
 #: Peers a core run can show beside the candidates: scikit-learn's MLP defaults (here) or a
@@ -537,8 +561,14 @@ def core_summary(score: dict, secs: dict, models: list[str], datasets: list[str]
 
 
 def realmlp_target(ranks, means, secs, models, datasets) -> str:
-    """Issue 18's target per candidate: mean rank at least RealMLP-TD's at <= 1/5 its fit time."""
+    """Issue 18's target per candidate: mean rank at least RealMLP-TD's at <= 1/5 its fit time.
+
+    The rank over every model of the table depends on which other candidates are in it (near
+    twins split the places between them), so each candidate is also ranked beside the peers
+    alone (today's defaults and every peer of the run, the table a user of one default sees).
+    """
     r = models.index("realmlp")
+    peers = [j for j, m in enumerate(models) if m in PEERS or j == 0]
     realmlp_fit = np.median([secs[("realmlp", d)] for d in datasets])
     rows = []
     for j, m in enumerate(models):
@@ -546,14 +576,23 @@ def realmlp_target(ranks, means, secs, models, datasets) -> str:
             continue
         fit = np.median([secs[(m, d)] for d in datasets])
         rank_ok = ranks[:, j].mean() <= ranks[:, r].mean()
+        beside = sorted({j, *peers})
+        alone = np.array([rank_desc(row[beside]) for row in means])
+        mine, theirs = alone[:, beside.index(j)].mean(), alone[:, beside.index(r)].mean()
         wins = int(np.sum(means[:, j] >= means[:, r]))
         rows.append([m, f"{ranks[:, j].mean():.2f} vs {ranks[:, r].mean():.2f}",
-                     f"{wins}/{len(datasets)}", f"{fit / realmlp_fit:.3f}",
-                     "yes" if rank_ok and fit <= realmlp_fit / 5 else "no"])  # fmt: skip
-    header = ["model", "mean rank vs RealMLP-TD's", "at or above RealMLP-TD",
-              "median fit / RealMLP-TD's", "target met"]  # fmt: skip
+                     f"{mine:.2f} vs {theirs:.2f}", f"{wins}/{len(datasets)}",
+                     f"{fit / realmlp_fit:.3f}",
+                     "yes" if rank_ok and fit <= realmlp_fit / 5 else "no",
+                     "yes" if mine <= theirs and fit <= realmlp_fit / 5 else "no"])  # fmt: skip
+    header = ["model", "mean rank vs RealMLP-TD's (whole table)",
+              "mean rank vs RealMLP-TD's (beside today and the peers only)",
+              "at or above RealMLP-TD", "median fit / RealMLP-TD's",
+              "target met (whole table)", "target met (beside the peers)"]  # fmt: skip
     return (
         "## Target: RealMLP-TD's mean rank at no more than 1/5 of its median fit time\n\n"
+        "Ranked twice: over every model of this table, and with only today's defaults and "
+        "the peers beside the candidate (near-twin candidates split places in the first).\n\n"
         + markdown(header, rows)
     )
 

@@ -226,7 +226,7 @@ def test_init_scale_multiplies_initial_parameters(diabetes):
 
 def test_full_batch_and_activations(diabetes):
     X, y = diabetes
-    for activation in ("relu", "gelu", "tanh", "identity"):
+    for activation in ("relu", "gelu", "tanh", "selu", "mish", "identity"):
         est = TelescopingMLPRegressor(
             hidden_layer_sizes=(8,), activation=activation, batch_size=None, max_iter=4,
             random_state=0,

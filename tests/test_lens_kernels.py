@@ -33,7 +33,7 @@ def _inputs(n, d=4, seed=1):
     return torch.randn(n, d, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
 
 
-@pytest.mark.parametrize("activation", ["relu", "gelu", "tanh", "identity"])
+@pytest.mark.parametrize("activation", ["relu", "gelu", "tanh", "selu", "mish", "identity"])
 def test_plain_kernel_matches_jacobian_product(activation):
     net = _net(activation)
     flat = flatten_parameters(net)

@@ -27,7 +27,9 @@ from torch.func import functional_call, jvp
 
 from sktelescope._core.layers import SeededDropout, TangentLayer, layer_parameters
 
-_ELEMENTWISE = (nn.ReLU, nn.Tanh, nn.GELU, nn.Identity, nn.Sigmoid, nn.LeakyReLU, nn.ELU)
+_ELEMENTWISE = (
+    nn.ReLU, nn.Tanh, nn.GELU, nn.SELU, nn.Mish, nn.Identity, nn.Sigmoid, nn.LeakyReLU, nn.ELU
+)  # fmt: skip
 
 
 @dataclass

@@ -27,6 +27,8 @@ ACTIVATIONS = {
     "relu": nn.ReLU,
     "gelu": nn.GELU,
     "tanh": nn.Tanh,
+    "selu": nn.SELU,
+    "mish": nn.Mish,
     "identity": nn.Identity,
 }
 

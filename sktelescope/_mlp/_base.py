@@ -58,7 +58,7 @@ class BaseTelescopingMLP(BaseEstimator):
 
     _parameter_constraints: dict = {
         "hidden_layer_sizes": ["array-like"],
-        "activation": [StrOptions({"relu", "gelu", "tanh", "identity"})],
+        "activation": [StrOptions({"relu", "gelu", "tanh", "selu", "mish", "identity"})],
         "loss": [StrOptions({"auto", "squared_error", "log_loss"})],
         "optimizer": [StrOptions(set(OPTIMIZERS))],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],

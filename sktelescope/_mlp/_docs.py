@@ -33,8 +33,9 @@ hidden_layer_sizes : tuple of int, default=(256, 256)
     Width of each hidden layer; ``()`` gives a linear model, for which the
     telescoping model is exact.""",
     "activation": """\
-activation : {"relu", "gelu", "tanh", "identity"}, default="relu"
-    Activation after each hidden layer.""",
+activation : {"relu", "gelu", "tanh", "selu", "mish", "identity"}, default="relu"
+    Activation after each hidden layer (RealMLP-TD uses ``"selu"`` for
+    classification and ``"mish"`` for regression).""",
     "optimizer": """\
 optimizer : {"adam", "adamw", "sgd"}, default="adam"
     The torch optimizer (fused implementation where available).""",
