@@ -31,7 +31,7 @@ from sktelescope._checks import (
     checked_sample_weight,
     user_stacklevel,
 )
-from sktelescope._core.network import build_mlp, count_mlp_parameters
+from sktelescope._core.network import ACTIVATIONS, build_mlp, count_mlp_parameters
 from sktelescope._core.observers import EarlyStopping, StageRecorder
 from sktelescope._core.optim import OPTIMIZERS, SCHEDULES
 from sktelescope._core.training import DivergenceError, TrainConfig, Trainer, TrainResult
@@ -58,7 +58,7 @@ class BaseTelescopingMLP(BaseEstimator):
 
     _parameter_constraints: dict = {
         "hidden_layer_sizes": ["array-like"],
-        "activation": [StrOptions({"relu", "gelu", "tanh", "selu", "mish", "identity"})],
+        "activation": [StrOptions(set(ACTIVATIONS))],
         "loss": [StrOptions({"auto", "squared_error", "log_loss"})],
         "optimizer": [StrOptions(set(OPTIMIZERS))],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],

@@ -13,6 +13,7 @@ from __future__ import annotations
 import inspect
 import textwrap
 
+from sktelescope._core.network import ACTIVATIONS
 from sktelescope._core.optim import SCHEDULES
 from sktelescope._mlp._scaling import INPUT_SCALINGS
 
@@ -32,8 +33,8 @@ SHARED_PARAMETERS: dict[str, str] = {
 hidden_layer_sizes : tuple of int, default=(256, 256)
     Width of each hidden layer; ``()`` gives a linear model, for which the
     telescoping model is exact.""",
-    "activation": """\
-activation : {"relu", "gelu", "tanh", "selu", "mish", "identity"}, default="relu"
+    "activation": f"""\
+activation : {_options(ACTIVATIONS)}, default="relu"
     Activation after each hidden layer (RealMLP-TD uses ``"selu"`` for
     classification and ``"mish"`` for regression).""",
     "optimizer": """\
