@@ -119,16 +119,21 @@ class Architecture:
         embedding fits its bins on them.
         """
         layers: list[TangentLayer] = []
+        # Drawn from a throwaway generator, not the global RNG: build_mlp initialises them
+        # from the run's generator (initialise_extra_layers).
+        placeholder = torch.Generator()
         if self.embedding in ("plr", "pbld"):
             layers.append(PeriodicEmbedding(
                 n_inputs, self.n_frequencies, self.dim, self.sigma, self.embedding,
-                self.embedding_lr_scale,
+                self.embedding_lr_scale, generator=placeholder,
             ))  # fmt: skip
         elif self.embedding == "ple":
             if inputs is None:
                 raise ValueError("The 'ple' embedding fits its bins on the training inputs.")
             edges = quantile_edges(np.asarray(inputs.detach().cpu(), np.float64), self.n_bins)
-            layers.append(PiecewiseLinearEmbedding(edges, self.dim, self.embedding_lr_scale))
+            layers.append(PiecewiseLinearEmbedding(
+                edges, self.dim, self.embedding_lr_scale, generator=placeholder
+            ))  # fmt: skip
         if self.feature_scaling:
             layers.append(FeatureScale(self.first_fan_in(n_inputs), self.scaling_lr_scale))
         return layers

@@ -98,6 +98,8 @@ class PeriodicEmbedding(_PerFeatureLayer):
     variant : {"pbld", "plr"}, default="pbld"
     lr_scale : float, default=1.0
         ``α`` of the parametrisation ``θ = α φ`` of all its parameters.
+    generator : torch.Generator, optional
+        Draws the initial parameters (``None``: the global RNG, as ``nn.Linear``).
 
     Examples
     --------
@@ -109,6 +111,7 @@ class PeriodicEmbedding(_PerFeatureLayer):
     def __init__(
         self, n_features: int, n_frequencies: int = 16, embedding_dim: int = 4,
         sigma: float = 0.1, variant: str = "pbld", lr_scale: float = 1.0,
+        generator: torch.Generator | None = None,
     ) -> None:  # fmt: skip
         super().__init__()
         if variant not in ("pbld", "plr"):
@@ -125,7 +128,7 @@ class PeriodicEmbedding(_PerFeatureLayer):
             self.phases = nn.Parameter(torch.empty(n, k))
         self.weight = nn.Parameter(torch.empty(n, learned, k if self.densenet else 2 * k))
         self.bias = nn.Parameter(torch.empty(n, learned))
-        self.reset_parameters()
+        self.reset_parameters(generator)
 
     @torch.no_grad()
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
@@ -249,6 +252,8 @@ class PiecewiseLinearEmbedding(_PerFeatureLayer):
         the training inputs.
     embedding_dim : int, default=16
     lr_scale : float, default=1.0
+    generator : torch.Generator, optional
+        Draws the initial parameters (``None``: the global RNG, as ``nn.Linear``).
 
     Examples
     --------
@@ -259,8 +264,9 @@ class PiecewiseLinearEmbedding(_PerFeatureLayer):
     """
 
     def __init__(
-        self, edges: list[torch.Tensor], embedding_dim: int = 16, lr_scale: float = 1.0
-    ) -> None:
+        self, edges: list[torch.Tensor], embedding_dim: int = 16, lr_scale: float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> None:  # fmt: skip
         super().__init__()
         n, n_bins = len(edges), max(len(e) - 1 for e in edges)
         self.in_features, self.out_features = n, n * int(embedding_dim)
@@ -269,7 +275,7 @@ class PiecewiseLinearEmbedding(_PerFeatureLayer):
             self.register_buffer(name, value.to(torch.get_default_dtype()))
         self.weight = nn.Parameter(torch.empty(n, int(embedding_dim), n_bins))
         self.bias = nn.Parameter(torch.empty(n, int(embedding_dim)))
-        self.reset_parameters()
+        self.reset_parameters(generator)
 
     @torch.no_grad()
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
