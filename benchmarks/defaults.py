@@ -1,7 +1,9 @@
 """Choose the estimators' small-data defaults by measurement.
 
 Each candidate is a dict of parameter overrides of ``TelescopingMLPRegressor`` /
-``TelescopingMLPClassifier``; candidate 0 (``today``) is today's defaults. Stages::
+``TelescopingMLPClassifier`` on the paper preset (the defaults before this script chose
+"tabular"), unless the candidate names its ``preset``; candidate 0 (``paper``) is that
+preset itself, ``tabular`` today's defaults. Stages::
 
     embedded    5-fold CV on scikit-learn's bundled datasets (diabetes, breast_cancer,
                 digits_3v5, wine, iris), each network behind a StandardScaler, beside
@@ -80,9 +82,12 @@ TD_LIKE = {**PBLD_SCALE, "beta_2": 0.95, "lr_schedule": "flat_cosine", "dropout"
 TD_FULL = {**TD_LIKE, "early_stopping": True, "max_iter": 64, "n_iter_no_change": 64}
 TD_ACT = {"activation": {"regression": "mish", "classification": "selu"}}
 
-#: name -> parameter overrides; the first is today's defaults.
+#: name -> parameter overrides of the paper preset; the first is the preset itself.
 CANDIDATES = {
-    "today": {},
+    "paper": {},
+    # Today's defaults (issue 18): td-64-clf-selu-3x256 below, as the "tabular" preset; its
+    # rows are that candidate's (the cache key is the resolved parameters).
+    "tabular": {"preset": "tabular"},
     # The defaults before this script chose them: early stopping from 1,000 rows, patience 10.
     "before": {"auto_es_min": 1000, "n_iter_no_change": 10},
     "es": {**ES},
@@ -138,7 +143,8 @@ PEERS = ("sklearn-mlp", "realmlp", "xgboost", "hgb")
 def network(task: str, overrides: dict, seed: int, n_train: int):
     """A telescoping network with ``overrides`` on one torch thread, for ``n_train`` rows."""
     cls = TelescopingMLPRegressor if task == "regression" else TelescopingMLPClassifier
-    return cls(random_state=seed, n_jobs=1, **resolve(overrides, task, n_train))
+    params = {"preset": "paper", **resolve(overrides, task, n_train)}
+    return cls(random_state=seed, n_jobs=1, **params)
 
 
 def resolve(overrides: dict, task: str, n_train: int) -> dict:
@@ -213,10 +219,9 @@ def effective_key(overrides: dict, task: str, n_train: int) -> str:
     threshold) share one result.
     """
     cls = TelescopingMLPRegressor if task == "regression" else TelescopingMLPClassifier
-    defaults = cls().get_params()
-    params = {**defaults, **overrides}
-    if params["early_stopping"] == "auto":
-        params["early_stopping"] = n_train >= cls._auto_early_stopping_min_samples
+    params = cls(**{"preset": "paper", **overrides}).get_resolved_params(n_samples=n_train)
+    # The preset is spelt out in the values it gave (rows cached before presets match).
+    del params["preset"]
     # Every parameter, not the difference from the defaults: the defaults change over time
     # and a cached row must never stand for another configuration.
     return json.dumps(params, sort_keys=True, default=list)
@@ -565,7 +570,7 @@ def realmlp_target(ranks, means, secs, models, datasets) -> str:
 
     The rank over every model of the table depends on which other candidates are in it (near
     twins split the places between them), so each candidate is also ranked beside the peers
-    alone (today's defaults and every peer of the run, the table a user of one default sees).
+    alone (the paper preset and every peer of the run, the table a user of one default sees).
     """
     r = models.index("realmlp")
     peers = [j for j, m in enumerate(models) if m in PEERS or j == 0]
@@ -586,12 +591,12 @@ def realmlp_target(ranks, means, secs, models, datasets) -> str:
                      "yes" if rank_ok and fit <= realmlp_fit / 5 else "no",
                      "yes" if mine <= theirs and fit <= realmlp_fit / 5 else "no"])  # fmt: skip
     header = ["model", "mean rank vs RealMLP-TD's (whole table)",
-              "mean rank vs RealMLP-TD's (beside today and the peers only)",
+              "mean rank vs RealMLP-TD's (beside the paper preset and the peers only)",
               "at or above RealMLP-TD", "median fit / RealMLP-TD's",
               "target met (whole table)", "target met (beside the peers)"]  # fmt: skip
     return (
         "## Target: RealMLP-TD's mean rank at no more than 1/5 of its median fit time\n\n"
-        "Ranked twice: over every model of this table, and with only today's defaults and "
+        "Ranked twice: over every model of this table, and with only the paper preset and "
         "the peers beside the candidate (near-twin candidates split places in the first).\n\n"
         + markdown(header, rows)
     )
@@ -660,16 +665,16 @@ def write_csv(path: Path, rows: list[dict]) -> None:
 
 
 def select(names: str | None, extra: dict) -> dict:
-    """Candidates by comma-separated name; ``today`` always comes first."""
+    """Candidates by comma-separated name; ``paper`` always comes first."""
     pool = {**CANDIDATES, **extra}
-    wanted = list(pool) if names is None else ["today", *names.split(",")]
+    wanted = list(pool) if names is None else ["paper", *names.split(",")]
     return {n: pool[n] for n in dict.fromkeys(wanted)}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("stage", choices=["embedded", "tiny", "small-n", "core", "quickstart"])
-    p.add_argument("--candidates", help="comma-separated names (today is always included)")
+    p.add_argument("--candidates", help="comma-separated names (paper is always included)")
     p.add_argument("--extra", default="{}", help='JSON {"name": {overrides}} added to the pool')
     p.add_argument("--seeds", default="0,1,2", help="model seeds of the embedded stage")
     p.add_argument("--repeats", type=int, default=5, help="draws per size in small-n")

@@ -141,8 +141,9 @@ def digits_errors(epochs: int, hidden=(200, 200)) -> list[dict]:
     rows = []
     for opt, lrs in (("sgd", (0.01, 0.05)), ("adam", (1e-4, 1e-3))):
         for lr in lrs:
-            est = TelescopingMLPClassifier(hidden, loss="squared_error", optimizer=opt,
-                                           learning_rate=lr, momentum=0.0, batch_size=64,
+            est = TelescopingMLPClassifier(hidden, preset="paper", loss="squared_error",
+                                           optimizer=opt, learning_rate=lr, momentum=0.0,
+                                           batch_size=64,
                                            max_iter=epochs, n_iter_no_change=None,
                                            early_stopping=False, random_state=0)  # fmt: skip
             trace = telescoping_trace(est, X_tr, y_tr, X_te, every=10)

@@ -41,7 +41,12 @@ def _fit_seconds(n_jobs, repeats: int) -> float:
     times = []
     for _ in range(repeats):
         est = TelescopingMLPRegressor(
-            max_iter=20, early_stopping=False, n_iter_no_change=None, n_jobs=n_jobs, random_state=0
+            preset="paper",
+            max_iter=20,
+            early_stopping=False,
+            n_iter_no_change=None,
+            n_jobs=n_jobs,
+            random_state=0,
         )
         start = time.perf_counter()
         with warnings.catch_warnings():

@@ -59,7 +59,7 @@ def digits_3_vs_5(seed: int):
 def run(setting: dict, seed: int, epochs: int, every: int):
     """Trace one training run; returns the steps, error curves and accuracy curves."""
     X_tr, X_te, y_tr, y_te = digits_3_vs_5(seed)
-    est = TelescopingMLPClassifier((200, 200), loss="squared_error", batch_size=64,
+    est = TelescopingMLPClassifier((200, 200), preset="paper", loss="squared_error", batch_size=64,
                                    max_iter=epochs, n_iter_no_change=None,
                                    early_stopping=False, random_state=seed,
                                    **setting)  # fmt: skip

@@ -60,7 +60,7 @@ FAST = dict(widths=(1, 6, 12, 50), steps=2500, seeds=(0,))
 def network(width: int, steps: int, seed: int) -> TelescopingMLPClassifier:
     """One hidden ReLU layer, squared loss, full-batch gradient descent (no momentum)."""
     return TelescopingMLPClassifier(
-        (width,), activation="relu", loss="squared_error", optimizer="sgd",
+        (width,), activation="relu", preset="paper", loss="squared_error", optimizer="sgd",
         learning_rate=LEARNING_RATE, momentum=0.0, nesterov=False, weight_decay=0.0,
         lr_schedule="constant", warmup_steps=0, batch_size=None, max_iter=steps,
         early_stopping=False, n_iter_no_change=None, init_scale=1.0, max_stages=10,

@@ -64,7 +64,7 @@ FAST = {6.0: 1500, 1.0: 200}
 def network(alpha: float, steps: int) -> TelescopingMLPClassifier:
     """Two hidden ReLU layers, squared loss, full-batch AdamW with warm-up, init scaled by α."""
     return TelescopingMLPClassifier(
-        HIDDEN, activation="relu", loss="squared_error", optimizer="adamw",
+        HIDDEN, activation="relu", preset="paper", loss="squared_error", optimizer="adamw",
         learning_rate=LEARNING_RATE, beta_1=0.9, beta_2=0.99, weight_decay=WEIGHT_DECAY,
         lr_schedule="constant", warmup_steps=WARMUP, batch_size=None, max_iter=steps,
         early_stopping=False, n_iter_no_change=None, init_scale=alpha,

@@ -68,7 +68,7 @@ def parent(n_train: int, epochs: int, seed: int) -> TelescopingMLPClassifier:
     """Plain SGD, cosine decay, a checkpoint every EVERY steps (for the gradient change)."""
     n_steps = epochs * int(np.ceil(n_train / BATCH))
     return TelescopingMLPClassifier(
-        HIDDEN, activation="relu", loss="log_loss", optimizer="sgd",
+        HIDDEN, activation="relu", preset="paper", loss="log_loss", optimizer="sgd",
         learning_rate=LEARNING_RATE, momentum=0.0, nesterov=False, weight_decay=0.0,
         lr_schedule="cosine", warmup_steps=0, batch_size=BATCH, max_iter=epochs,
         early_stopping=False, n_iter_no_change=None, init_scale=1.0,

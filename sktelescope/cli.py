@@ -203,7 +203,7 @@ def _protocol_options(run) -> None:
         type=_csv_list,
         help="comma-separated telescoping networks the lens measures, each among --models: the "
         "verdict is the first one's, the others' effects are shown beside it (e.g. "
-        "telescoping_mlp,embedded_mlp; default: telescoping_mlp, paper_mlp under --protocol "
+        "plain_mlp,embedded_mlp; default: telescoping_mlp, paper_mlp under --protocol "
         "paper)",
     )
     run.add_argument(

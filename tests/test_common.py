@@ -1,5 +1,5 @@
 """scikit-learn's estimator checks on both estimators, with small budgets, at the defaults,
-with the network options and with the optimisation options on."""
+on the paper preset, with the network options and with the optimisation options on."""
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
@@ -8,6 +8,8 @@ from sktelescope import TelescopingMLPClassifier, TelescopingMLPRegressor
 ESTIMATORS = (TelescopingMLPRegressor, TelescopingMLPClassifier)
 
 SMALL = dict(hidden_layer_sizes=(16,), max_iter=30, learning_rate=1e-2, random_state=0)
+#: The plain network of the paper (the defaults are the "tabular" preset).
+PAPER = dict(preset="paper")
 #: The network options (tests/test_network_options.py): a periodic embedding with the
 #: feature scale and dropout, and the piecewise-linear embedding (bins fitted on the data).
 OPTIONS = [
@@ -43,7 +45,7 @@ EXPECTED_FAILED_CHECKS = {
 
 @parametrize_with_checks(
     [
-        *(cls(**SMALL, **options) for options in [{}, *OPTIONS] for cls in ESTIMATORS),
+        *(cls(**SMALL, **options) for options in [{}, PAPER, *OPTIONS] for cls in ESTIMATORS),
         TelescopingMLPRegressor(**SMALL, **REGRESSOR_OPTIONS),
         TelescopingMLPClassifier(**SMALL, **CLASSIFIER_OPTIONS),
     ],

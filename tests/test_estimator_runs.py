@@ -115,8 +115,8 @@ def test_monitors_are_routed_through_a_pipeline_and_checked():
 def test_warm_start_continues_the_same_run_bit_for_bit():
     X, y = make_regression(n_samples=80, n_features=4, noise=5.0, random_state=0)
     params = dict(**SMALL, n_iter_no_change=None, early_stopping=False)
-    whole = TelescopingMLPRegressor(**params, max_iter=5).fit(X, y)
-    cont = TelescopingMLPRegressor(**params, max_iter=3, warm_start=True).fit(X, y)
+    whole = TelescopingMLPRegressor(**params, max_iter=5, preset="paper").fit(X, y)
+    cont = TelescopingMLPRegressor(**params, max_iter=3, warm_start=True, preset="paper").fit(X, y)
     n_stages_before = cont.n_stages_
     cont.set_params(max_iter=2).fit(X, y)
     assert cont.n_steps_ == whole.n_steps_ and cont.n_iter_ == 5
@@ -141,8 +141,10 @@ def test_warnings_point_at_the_callers_line_also_through_a_pipeline():
     X, y = make_regression(n_samples=64, n_features=3, random_state=0)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        TelescopingMLPRegressor(**SMALL, max_iter=1).fit(X, y)
-        make_pipeline(StandardScaler(), TelescopingMLPRegressor(**SMALL, max_iter=1)).fit(X, y)
+        TelescopingMLPRegressor(**SMALL, max_iter=1, preset="paper").fit(X, y)
+        make_pipeline(
+            StandardScaler(), TelescopingMLPRegressor(**SMALL, max_iter=1, preset="paper")
+        ).fit(X, y)
     convergence = [w for w in caught if issubclass(w.category, ConvergenceWarning)]
     assert len(convergence) == 2
     assert all(w.filename == __file__ for w in convergence)

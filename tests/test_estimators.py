@@ -173,26 +173,44 @@ def test_keyboard_interrupt_keeps_a_usable_model(diabetes, monkeypatch):
 
 def test_convergence_warning_only_when_not_converged(diabetes):
     X, y = diabetes
+    paper = dict(hidden_layer_sizes=(8,), preset="paper", random_state=0)
     with pytest.warns(ConvergenceWarning, match="Maximum iterations"):
-        TelescopingMLPRegressor(hidden_layer_sizes=(8,), max_iter=2, random_state=0).fit(X, y)
+        TelescopingMLPRegressor(**paper, max_iter=2).fit(X, y)
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
-        TelescopingMLPRegressor(
-            hidden_layer_sizes=(8,), max_iter=500, learning_rate=1e-2, random_state=0
-        ).fit(X, y)
+        TelescopingMLPRegressor(**paper, max_iter=500, learning_rate=1e-2).fit(X, y)
 
 
-def test_auto_early_stopping_switches_on_from_20_rows_for_regression_1000_for_classes():
+def test_tabular_preset_runs_its_whole_schedule_without_a_convergence_warning(diabetes):
+    """The default trains its 64 planned epochs (the flat-then-cosine schedule ends at 0) and
+    keeps the best validation epoch: reaching max_iter is the plan, not a failure."""
+    X, y = diabetes
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        est = TelescopingMLPRegressor(hidden_layer_sizes=(8,), random_state=0).fit(X, y)
+    assert est.n_iter_ == 64 and len(est.validation_score_) == 64
+    scores = est.validation_score_  # kept: the last epoch that beat every earlier one by tol
+    best = max(i for i in range(64) if i == 0 or scores[i] > scores[:i].max() + est.tol)
+    assert est.best_step_ == (best + 1) * (est.n_steps_ // 64)
+    assert est.resolved_params_["n_iter_no_change"] is None
+
+
+@pytest.mark.parametrize(("preset", "classifier_from"), [("paper", 1000), ("tabular", 20)])
+def test_auto_early_stopping_switches_on_from_20_rows_for_regression(preset, classifier_from):
+    """From 20 rows for the regressor; for the classifier from 1,000 (paper) or 20 (tabular,
+    whose schedule is measured with the best validation epoch kept)."""
     rng = np.random.default_rng(0)
     X = rng.normal(size=(1_000, 3))
     y = X @ [1.0, -2.0, 0.5] + 0.1 * rng.normal(size=len(X))
-    est = TelescopingMLPRegressor(**FAST).fit(X[:20], y[:20])
+    fast = {**FAST, "preset": preset}
+    est = TelescopingMLPRegressor(**fast).fit(X[:20], y[:20])
     assert len(est.validation_score_) == est.n_iter_
-    assert not hasattr(TelescopingMLPRegressor(**FAST).fit(X[:19], y[:19]), "validation_score_")
+    assert not hasattr(TelescopingMLPRegressor(**fast).fit(X[:19], y[:19]), "validation_score_")
     labels = (y > 0).astype(int)
-    clf = TelescopingMLPClassifier(**FAST).fit(X, labels)
+    clf = TelescopingMLPClassifier(**fast).fit(X[:classifier_from], labels[:classifier_from])
     assert len(clf.validation_score_) == clf.n_iter_
-    small = TelescopingMLPClassifier(**FAST).fit(X[:999], labels[:999])
+    n = classifier_from - 1
+    small = TelescopingMLPClassifier(**fast).fit(X[:n], labels[:n])
     assert not hasattr(small, "validation_score_")
 
 
@@ -216,9 +234,11 @@ def test_optimizers_and_schedules_learn(diabetes, optimizer, schedule):
 
 
 def test_init_scale_multiplies_initial_parameters(diabetes):
+    """Of the linear layers: the plain network has no others (the embedding and the feature
+    scale keep their own initialisation)."""
     X, y = diabetes
-    a = TelescopingMLPRegressor(**FAST).fit(X, y)
-    b = TelescopingMLPRegressor(**{**FAST, "init_scale": 3.0}).fit(X, y)
+    a = TelescopingMLPRegressor(**FAST, preset="paper").fit(X, y)
+    b = TelescopingMLPRegressor(**{**FAST, "init_scale": 3.0}, preset="paper").fit(X, y)
     np.testing.assert_allclose(
         3.0 * a.run_.checkpoints.flats[0], b.run_.checkpoints.flats[0], rtol=1e-6
     )

@@ -39,7 +39,7 @@ def _regressor(hidden=(16, 8), n=96, **kw):
         random_state=0,
     )
     params.update(kw)  # fmt: skip
-    return TelescopingMLPRegressor(**params).fit(X, y), X, y
+    return TelescopingMLPRegressor(**params, preset="paper").fit(X, y), X, y
 
 
 def _classifier(**kw):
@@ -56,7 +56,7 @@ def _classifier(**kw):
         random_state=0,
     )
     params.update(kw)  # fmt: skip
-    return TelescopingMLPClassifier(**params).fit(X, y), X, y
+    return TelescopingMLPClassifier(**params, preset="paper").fit(X, y), X, y
 
 
 # ------------------------------------------------------------ gradient change

@@ -90,6 +90,7 @@ def _linear_model(X, y):
     return TelescopingMLPRegressor(
         hidden_layer_sizes=(), optimizer="sgd", learning_rate=1e-2, batch_size=32,
         max_iter=4, n_iter_no_change=None, max_stages=4, early_stopping=False, random_state=0,
+        preset="paper",
     ).fit(X, y)  # fmt: skip
 
 
@@ -195,7 +196,7 @@ def _full_batch_run(X, y, schedule):
     return TelescopingMLPRegressor(
         (16,), optimizer="sgd", learning_rate=0.05, momentum=0.0, batch_size=None,
         lr_schedule=schedule, max_iter=8, stage_every=1, max_stages=10, early_stopping=False,
-        n_iter_no_change=None, random_state=0,
+        n_iter_no_change=None, random_state=0, preset="paper"
     ).fit(X, y)  # fmt: skip
 
 

@@ -148,7 +148,7 @@ def _linear_estimator(optimizer="sgd"):
     X = X * np.array([1.0, 10.0, 0.1]) + 5.0  # standardisation must matter
     est = TelescopingMLPRegressor(
         hidden_layer_sizes=(), optimizer=optimizer, batch_size=16, max_iter=3,
-        n_iter_no_change=None, max_stages=3, early_stopping=False, random_state=0,
+        n_iter_no_change=None, max_stages=3, early_stopping=False, random_state=0, preset="paper"
     ).fit(X, y)  # fmt: skip
     return est, X
 
@@ -175,7 +175,7 @@ def test_stage_kernel_of_hidden_network_matchesreference_jacobian():
     X, y = make_regression(n_samples=80, n_features=4, random_state=1)
     est = TelescopingMLPRegressor(
         hidden_layer_sizes=(16, 8), max_iter=4, batch_size=20, n_iter_no_change=None,
-        max_stages=2, early_stopping=False, random_state=0,
+        max_stages=2, early_stopping=False, random_state=0, preset="paper"
     ).fit(X, y)  # fmt: skip
     stage = est.stages_[1]
     Xt = est.run_.inputs(X[:6])

@@ -36,7 +36,7 @@ def test_linear_full_batch_sgd_is_the_matrix_polynomial():
     gamma, T = 0.3, 25
     est = TelescopingMLPRegressor((), optimizer="sgd", momentum=0.0, learning_rate=gamma,
                                   batch_size=None, max_iter=T, n_iter_no_change=None,
-                                  early_stopping=False, random_state=0)  # fmt: skip
+                                  early_stopping=False, random_state=0, preset="paper")  # fmt: skip
     trace = smoother_trace(est, X, y, X_eval)
     Xa = np.column_stack([network_inputs(X), np.ones(len(X))])
     K = Xa @ Xa.T / len(X)
@@ -125,7 +125,7 @@ def test_classifier_and_effective_parameters_api():
     clf = TelescopingMLPClassifier((16,), loss="squared_error", optimizer="sgd", momentum=0.9,
                                    learning_rate=0.02, batch_size=16, max_iter=6,
                                    n_iter_no_change=None, early_stopping=False,
-                                   random_state=0)  # fmt: skip
+                                   random_state=0, preset="paper")  # fmt: skip
     res = effective_parameters(clf, X, labels, X_eval, every=4)
     assert res.steps.tolist() == [0, 4, 8, 12, 16, 18]
     assert res.p_train.shape == res.p_test.shape == (6,)

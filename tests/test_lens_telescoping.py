@@ -92,7 +92,7 @@ def test_linear_model_first_order_is_exact():
     X, y = smooth_regression()
     est = TelescopingMLPRegressor((), optimizer="sgd", momentum=0.0, learning_rate=0.05,
                                   batch_size=16, max_iter=5, n_iter_no_change=None,
-                                  random_state=0)  # fmt: skip
+                                  random_state=0, preset="paper")  # fmt: skip
     trace = telescoping_trace(est, X, y, X[:30])
     # f is linear in θ: every model equals the network up to float32 round-off of the
     # forward passes (|f| ~ 1, 30 steps of increments each exact to ~1e-7)

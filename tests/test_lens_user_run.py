@@ -332,8 +332,9 @@ def test_lens_work_shows_its_cost_when_asked_and_is_quiet_otherwise(default_fit,
 @pytest.mark.slow
 def test_the_lens_on_a_model_fitted_with_every_default(regression):
     """``TelescopingMLPRegressor().fit(X, y)`` itself, through every lens function whose cost
-    suits a test (the smoother of this 67,329-parameter network on 900 rows is a 2 GiB,
-    140 GFLOP-a-step replay: the cost table in the lens guide)."""
+    suits a test (the smoother of this 71,860-parameter network on 900 rows is a 2 GiB,
+    150 GFLOP-a-step replay: the cost table in the lens guide)."""
+    assert TelescopingMLPRegressor().get_params()["preset"] == "tabular"
     X, y, X_test = regression
     est = _quiet_fit(TelescopingMLPRegressor(), X, y)
     trace = lens.telescoping_trace(est, X, y, X_test[:20], every=10)
@@ -342,7 +343,9 @@ def test_the_lens_on_a_model_fitted_with_every_default(regression):
                                        max_train_samples=100)  # fmt: skip
     stage = lens.kernel_extremity_ratio(est, X, y, X_test[:50], max_train_samples=100)
     assert len(step.test_max) == est.best_step_ and len(stage.test_max) == est.n_stages_
-    assert lens.gradient_change(est, X, y, X_test[:50]).values.shape == (est.n_stages_, 3)
+    change = lens.gradient_change(est, X, y, X_test[:50])
+    assert change.values.shape == (est.n_stages_, 6)  # embedding (2), feature scale, 3 layers
+    assert change.layers[0].startswith("embedding") and change.layers[2].startswith("feature")
     assert lens.spawn_children(est, X, y, spawn_step=5, n_children=1).n_steps == est.best_step_
     with pytest.raises(ValueError, match="max_bytes"):
         lens.effective_parameters(est, X, y, X_test[:20])

@@ -61,7 +61,7 @@ NAMES = sorted(OPTIONS)
 def _regressor(name, **kwargs):
     params = dict(hidden_layer_sizes=(8,), batch_size=16, max_iter=3, early_stopping=False,
                   n_iter_no_change=None, max_stages=6, random_state=0)  # fmt: skip
-    return TelescopingMLPRegressor(**{**params, **OPTIONS[name], **kwargs})
+    return TelescopingMLPRegressor(**{**params, **OPTIONS[name], **kwargs}, preset="paper")
 
 
 class _MaskRecorder(Observer):
@@ -76,10 +76,14 @@ class _MaskRecorder(Observer):
         self.masks.append(None if masks is None else {k: v.clone() for k, v in masks.items()})
 
 
-def test_defaults_build_the_plain_network():
+def test_the_paper_preset_builds_the_plain_network_and_the_default_its_options():
     X, y = smooth_regression(40)
-    est = TelescopingMLPRegressor((8,), max_iter=2, random_state=0).fit(X, y)
+    est = TelescopingMLPRegressor((8,), preset="paper", max_iter=2, random_state=0).fit(X, y)
     assert [type(m).__name__ for m in est.module_] == ["Linear", "ReLU", "Linear"]
+    default = TelescopingMLPRegressor((8,), max_iter=2, random_state=0).fit(X, y)
+    assert [type(m).__name__ for m in default.module_] == [
+        "PeriodicEmbedding", "FeatureScale", "Linear", "ReLU", "SeededDropout", "Linear",
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -111,7 +115,7 @@ def test_classifier_telescope_sums_to_decision_function(name):
     X, y = make_classification(80, 5, n_informative=3, n_classes=3, random_state=0)
     params = dict(hidden_layer_sizes=(8,), batch_size=16, max_iter=3, early_stopping=False,
                   n_iter_no_change=None, max_stages=6, random_state=0)  # fmt: skip
-    est = TelescopingMLPClassifier(**params, **OPTIONS[name]).fit(X, y)
+    est = TelescopingMLPClassifier(**params, **OPTIONS[name], preset="paper").fit(X, y)
     parts = est.telescope(X)
     np.testing.assert_allclose(parts.sum(axis=1), est.decision_function(X), atol=1e-5)
     assert est.stages_[0].kernel(X[:4], X[:6]).shape == (3, 4, 6)

@@ -39,13 +39,16 @@ CASES = {
     "adamw-flat-cosine-robust": dict(optimizer="adamw", learning_rate=1e-3, weight_decay=0.1,
                                      lr_schedule="flat_cosine", input_scaling="robust"),
     "sgd-quantile": dict(optimizer="sgd", learning_rate=1e-2, input_scaling="quantile"),
+    # the default network (its dropout's masked step kernel: tests/test_network_options.py)
+    "tabular-preset": dict(preset="tabular", learning_rate=1e-3, dropout=0.0),
 }  # fmt: skip
 
 
 def _one_step_run(params, X, y):
     return TelescopingMLPRegressor(
         (16,), momentum=0.0, beta_1=0.0, batch_size=None, max_iter=6, stage_every=1,
-        max_stages=10, early_stopping=False, n_iter_no_change=None, random_state=0, **params,
+        max_stages=10, early_stopping=False, n_iter_no_change=None, random_state=0,
+        **{"preset": "paper", **params},
     ).fit(X, y)  # fmt: skip
 
 
@@ -84,7 +87,8 @@ def test_first_order_stage_is_the_kernel_smoother_the_step_applied(case):
     params = CASES[case]
     est = _one_step_run(params, X, y)
     rates = [
-        params["learning_rate"] * learning_rate_factor(s, est.n_steps_, est.lr_schedule)
+        params["learning_rate"]
+        * learning_rate_factor(s, est.n_steps_, est.resolved_params_["lr_schedule"])
         for s in range(1, est.n_steps_ + 1)
     ]
     for k, stage in enumerate(est.stages_):

@@ -76,6 +76,7 @@ def test_linear_model_first_order_equals_exact():
         max_iter=10,
         early_stopping=False,
         random_state=0,
+        preset="paper",
     ).fit(X, y)
     for stage in est.stages_:
         np.testing.assert_allclose(stage.predict(X, linear=True), stage.predict(X), atol=1e-9)
@@ -84,7 +85,7 @@ def test_linear_model_first_order_equals_exact():
 def test_linear_model_kernel_is_analytic():
     X, y = make_regression(n_samples=60, n_features=4, random_state=1)
     est = TelescopingMLPRegressor(
-        hidden_layer_sizes=(), max_iter=3, early_stopping=False, random_state=0
+        hidden_layer_sizes=(), max_iter=3, early_stopping=False, random_state=0, preset="paper"
     ).fit(X, y)
     Xs = (X - X.mean(0)) / X.std(0)
     expected = Xs[:10] @ Xs[20:35].T + 1.0
@@ -95,7 +96,7 @@ def test_mlp_first_order_is_close_for_small_steps(regression_data):
     X, y = regression_data
     est = TelescopingMLPRegressor(
         hidden_layer_sizes=(32,), optimizer="sgd", learning_rate=1e-3, max_iter=5,
-        stage_every=1, early_stopping=False, random_state=0,
+        stage_every=1, early_stopping=False, random_state=0, preset="paper"
     ).fit(X, y)  # fmt: skip
     stage = est.stages_[3]
     exact, linear = stage.predict(X), stage.predict(X, linear=True)

@@ -183,9 +183,9 @@ def test_biases_are_not_decayed_with_weight_decay_biases_false(optimizer):
     lam, lr = 0.5, 0.01
     params = dict(BASE, optimizer=optimizer, learning_rate=lr, weight_decay=lam, momentum=0.0,
                   batch_size=None, max_iter=1)  # fmt: skip
-    skip = TelescopingMLPRegressor(**params, weight_decay_biases=False).fit(X, y)
-    both = TelescopingMLPRegressor(**params, weight_decay_biases=True).fit(X, y)
-    plain = TelescopingMLPRegressor(**dict(params, weight_decay=0.0)).fit(X, y)
+    skip = TelescopingMLPRegressor(**params, weight_decay_biases=False, preset="paper").fit(X, y)
+    both = TelescopingMLPRegressor(**params, weight_decay_biases=True, preset="paper").fit(X, y)
+    plain = TelescopingMLPRegressor(**dict(params, weight_decay=0.0), preset="paper").fit(X, y)
     theta0 = skip.run_.checkpoints.flats[0]
     assert torch.equal(theta0, plain.run_.checkpoints.flats[0])
     biases = _bias_mask(skip.module_)
@@ -239,7 +239,7 @@ def test_warm_start_continues_across_a_change_of_parameter_groups():
 def test_warm_start_refuses_a_new_input_scaling_or_label_smoothing(cls, name, value):
     """The run keeps the first fit's scaling and loss: a change would be silently ignored."""
     X, y = _regression() if cls is TelescopingMLPRegressor else _classification(2)
-    est = cls(**BASE, warm_start=True).fit(X, y)
+    est = cls(**BASE, preset="paper", warm_start=True).fit(X, y)
     with pytest.raises(ValueError, match=f"{name} changed"):
         est.set_params(**{name: value}).fit(X, y)
 
@@ -332,8 +332,8 @@ def test_smoothed_squared_error_links_back_to_probabilities():
 
 def test_label_smoothing_zero_is_the_plain_classifier_bit_for_bit():
     X, y = _classification(3)
-    plain = TelescopingMLPClassifier(**BASE).fit(X, y)
-    zero = TelescopingMLPClassifier(**BASE, label_smoothing=0.0).fit(X, y)
+    plain = TelescopingMLPClassifier(**BASE, preset="paper").fit(X, y)  # "auto": 0.0
+    zero = TelescopingMLPClassifier(**BASE, preset="paper", label_smoothing=0.0).fit(X, y)
     assert torch.equal(plain.run_.final_parameters, zero.run_.final_parameters)
     with pytest.raises(ValueError, match="label_smoothing"):
         TelescopingMLPClassifier(label_smoothing=1.0).fit(X, y)
@@ -344,17 +344,19 @@ def test_label_smoothing_zero_is_the_plain_classifier_bit_for_bit():
 def test_the_estimator_hands_its_settings_over_under_their_own_names():
     est = TelescopingMLPRegressor(optimizer="sgd", beta_2=0.95, max_iter=7, momentum=0.5,
                                   weight_decay_biases=False, lr_schedule="coslog4")  # fmt: skip
-    config = est._train_config()
+    resolved = est.get_resolved_params()  # max_iter 7 set, beta_2 set, the rest from the preset
+    config = TrainConfig.from_params(resolved)
     names = {f for f in TrainConfig.__dataclass_fields__}
     assert names <= set(est.get_params())  # every setting is an estimator parameter
-    assert all(getattr(config, n) == est.get_params()[n] for n in names)
+    assert all(getattr(config, n) == resolved[n] for n in names)
+    assert (config.max_iter, config.beta_2, config.lr_schedule) == (7, 0.95, "coslog4")
 
 
 def test_the_tables_are_what_the_estimators_accept():
     X, y = _regression()
     constraints = TelescopingMLPRegressor._parameter_constraints
     assert constraints["optimizer"][0].options == set(OPTIMIZERS)
-    assert constraints["lr_schedule"][0].options == set(SCHEDULES)
+    assert constraints["lr_schedule"][0].options == {*SCHEDULES, "auto"}  # "auto": the preset's
     with pytest.raises(ValueError, match="lr_schedule"):
         TelescopingMLPRegressor(lr_schedule="step").fit(X, y)
     assert math.isclose(learning_rate_factor(50, 100, "coslog4"), _coslog4_reference(0.5))

@@ -41,6 +41,13 @@ from sktelescope._mlp._network_options import (
     embedding_inputs,
     network_architecture,
 )
+from sktelescope._mlp._presets import (
+    AUTO_OPTION,
+    PRESET_PARAMETERS,
+    PRESETS,
+    early_stopping_min_samples,
+    resolve_params,
+)
 from sktelescope._mlp._run import FeatureSpec, Scaling, TrainingRun
 from sktelescope._mlp._scaling import INPUT_SCALINGS, fit_input_scaling
 from sktelescope._mlp._stages import Stage
@@ -57,24 +64,25 @@ class BaseTelescopingMLP(BaseEstimator):
     :class:`TelescopingMLPClassifier`; see their docstrings for the parameters."""
 
     _parameter_constraints: dict = {
-        "hidden_layer_sizes": ["array-like"],
-        "activation": [StrOptions(set(ACTIVATIONS))],
+        "hidden_layer_sizes": ["array-like", AUTO_OPTION],
+        "activation": [StrOptions(set(ACTIVATIONS) | {"auto"})],
+        "preset": [StrOptions(set(PRESETS))],
         "loss": [StrOptions({"auto", "squared_error", "log_loss"})],
         "optimizer": [StrOptions(set(OPTIMIZERS))],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "momentum": [Interval(Real, 0, 1, closed="left")],
         "nesterov": ["boolean"],
         "beta_1": [Interval(Real, 0, 1, closed="left")],
-        "beta_2": [Interval(Real, 0, 1, closed="left")],
+        "beta_2": [Interval(Real, 0, 1, closed="left"), AUTO_OPTION],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "weight_decay_biases": ["boolean"],
-        "lr_schedule": [StrOptions(set(SCHEDULES))],
+        "lr_schedule": [StrOptions(set(SCHEDULES) | {"auto"})],
         "warmup_steps": [Interval(Integral, 0, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left"), None],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left"), AUTO_OPTION],
         "early_stopping": ["boolean", StrOptions({"auto"})],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), None],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), None, AUTO_OPTION],
         "tol": [Interval(Real, 0, None, closed="left")],
         "init_scale": [Interval(Real, 0, None, closed="neither")],
         "input_scaling": [StrOptions(set(INPUT_SCALINGS))],
@@ -92,8 +100,9 @@ class BaseTelescopingMLP(BaseEstimator):
         **NETWORK_OPTION_CONSTRAINTS,
     }
 
-    #: Training rows from which ``early_stopping="auto"`` holds out a validation split.
-    _auto_early_stopping_min_samples = 1_000
+    #: The task whose column of :data:`~sktelescope._mlp._presets.PRESETS` the ``"auto"``
+    #: settings read.
+    _task = "regression"
 
     _doc_link_module = "sktelescope"
     _doc_link_template = (
@@ -103,25 +112,26 @@ class BaseTelescopingMLP(BaseEstimator):
 
     def __init__(
         self,
-        hidden_layer_sizes=(256, 256),
-        activation="relu",
+        hidden_layer_sizes="auto",
+        activation="auto",
         *,
+        preset="tabular",
         loss="auto",
         optimizer="adam",
         learning_rate=1e-3,
         momentum=0.9,
         nesterov=False,
         beta_1=0.9,
-        beta_2=0.999,
+        beta_2="auto",
         weight_decay=0.0,
         weight_decay_biases=True,
-        lr_schedule="constant",
+        lr_schedule="auto",
         warmup_steps=0,
         batch_size=256,
-        max_iter=200,
+        max_iter="auto",
         early_stopping="auto",
         validation_fraction=0.1,
-        n_iter_no_change=20,
+        n_iter_no_change="auto",
         tol=1e-4,
         init_scale=1.0,
         input_scaling="standard",
@@ -132,18 +142,19 @@ class BaseTelescopingMLP(BaseEstimator):
         random_state=None,
         device="cpu",
         verbose=0,
-        numerical_embedding=None,
+        numerical_embedding="auto",
         embedding_dim=None,
         embedding_frequencies=16,
         embedding_sigma=0.1,
         embedding_bins=48,
         embedding_lr_factor=0.1,
-        feature_scaling=False,
+        feature_scaling="auto",
         feature_scaling_lr_factor=6.0,
-        dropout=0.0,
+        dropout="auto",
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
+        self.preset = preset
         self.loss = loss
         self.optimizer = optimizer
         self.learning_rate = learning_rate
@@ -188,7 +199,8 @@ class BaseTelescopingMLP(BaseEstimator):
         """What the training targets ``y`` are (a ``ValueTargets`` or ``ClassTargets``)."""
         raise NotImplementedError
 
-    def _make_loss(self, targets):
+    def _make_loss(self, targets, params: dict):
+        """The loss object for ``targets`` under the resolved ``params``."""
         raise NotImplementedError
 
     def _stratify(self, indices, targets) -> np.ndarray | None:
@@ -245,10 +257,50 @@ class BaseTelescopingMLP(BaseEstimator):
             raise
         return self
 
+    def get_resolved_params(self, n_samples: int | None = None) -> dict:
+        """The settings a fit uses: ``get_params(deep=False)`` with every ``"auto"`` setting
+        that ``preset`` fills replaced by its value.
+
+        Parameters
+        ----------
+        n_samples : int, optional
+            Training rows: ``early_stopping="auto"`` is then resolved too (to the bool
+            ``fit`` uses when no ``X_val`` is given).
+
+        Returns
+        -------
+        params : dict
+
+        Examples
+        --------
+        >>> from sktelescope import TelescopingMLPRegressor
+        >>> params = TelescopingMLPRegressor().get_resolved_params(n_samples=500)
+        >>> params["numerical_embedding"], params["max_iter"], params["early_stopping"]
+        ('pbld', 64, True)
+        >>> TelescopingMLPRegressor(preset="paper").get_resolved_params()["max_iter"]
+        200
+        """
+        self._validate_params()
+        if n_samples is not None and (
+            not isinstance(n_samples, Integral) or isinstance(n_samples, bool) or n_samples < 0
+        ):
+            raise ValueError(
+                f"n_samples must be a non-negative integer or None, got {n_samples!r}."
+            )
+        params = self._resolved_params()
+        if n_samples is not None:
+            params["early_stopping"] = self._use_early_stopping(int(n_samples), params)
+        return params
+
+    def _resolved_params(self) -> dict:
+        """``get_params(deep=False)`` with every ``"auto"`` setting the preset's value."""
+        return resolve_params(self.get_params(deep=False), self._task)
+
     def _fit(self, X, y, sample_weight, X_val, y_val, monitors) -> None:
+        params = self._resolved_params()
         continuing = bool(self.warm_start) and hasattr(self, "run_")
         if continuing:
-            self._check_continuation()
+            self._check_continuation(params)
         X, y = validate_data(
             self, X, y, dtype=np.float64, reset=not continuing, **self._validate_y_kwargs()
         )
@@ -257,46 +309,50 @@ class BaseTelescopingMLP(BaseEstimator):
         indices = targets.indices(y)
         seed = self.run_.seed if continuing else _integer_seed(self.random_state)
         rng = np.random.RandomState(seed)
-        split = self._split_validation(X, indices, weights, X_val, y_val, rng, targets)
+        split = self._split_validation(X, indices, weights, X_val, y_val, rng, targets, params)
         rows = split.train_rows
         train = (X[rows], indices[rows], weights[rows])
         if continuing:
-            run = self.run_.resume(self._train_config())
+            run = self.run_.resume(TrainConfig.from_params(params))
         else:
-            run = self._new_run(train, targets, seed, rng)
+            run = self._new_run(train, targets, seed, rng, params)
         digest = DataDigest.of(X, y, weights)
         run.remember_rows(digest, rows)
         first_step = run.checkpoints.steps[-1] if run.checkpoints.steps else 0
-        trainer, result, stopping, recorder = self._train(run, train, split.validation, monitors)
+        trainer, result, stopping, recorder = self._train(
+            run, train, split.validation, monitors, params
+        )
         record = FitRecord(
             seed, self.get_params(deep=False), digest, rows, split.kind, split.key,
             first_step=first_step, last_step=recorder.store.steps[-1],
         )  # fmt: skip
         run.finish(trainer, stopping, record, recorder.every)
         self._keep(run, result, stopping, continuing)
+        self.resolved_params_ = {name: params[name] for name in PRESET_PARAMETERS if name in params}
 
-    def _check_continuation(self) -> None:
-        """Refuse a ``warm_start`` fit whose changed settings the fitted network cannot honour."""
-        fitted = self.run_.fits[-1].params
-        now = self.get_params(deep=False)
+    def _check_continuation(self, now: dict) -> None:
+        """Refuse a ``warm_start`` fit whose changed settings (``now``, resolved) the fitted
+        network cannot honour."""
+        fitted = resolve_params(self.run_.fits[-1].params, self._task)
         for name in _ARCHITECTURE:
             old, new = fitted.get(name), now.get(name)
             if name == "hidden_layer_sizes":
                 old, new = tuple(np.ravel(old).tolist()), tuple(np.ravel(new).tolist())
             if old != new:
+                source = f' (from preset="{self.preset}")' if getattr(self, name) == "auto" else ""
                 raise ValueError(
                     f"warm_start=True continues the fitted network, but {name} changed from "
-                    f"{old!r} to {new!r} since it was fitted, which the fitted network cannot "
-                    f"honour. Set warm_start=False to train a new network with {name}={new!r}, "
-                    f"or set {name} back to {old!r} to continue."
+                    f"{old!r} to {new!r}{source} since it was fitted, which the fitted network "
+                    f"cannot honour. Set warm_start=False to train a new network with "
+                    f"{name}={new!r}, or set {name} back to {old!r} to continue."
                 )
 
-    def _use_early_stopping(self, n_samples: int) -> bool:
+    def _use_early_stopping(self, n_samples: int, params: dict) -> bool:
         if self.early_stopping == "auto":
-            return n_samples >= self._auto_early_stopping_min_samples
+            return n_samples >= early_stopping_min_samples(params, self._task)
         return bool(self.early_stopping)
 
-    def _split_validation(self, X, indices, weights, X_val, y_val, rng, targets) -> _Split:
+    def _split_validation(self, X, indices, weights, X_val, y_val, rng, targets, params) -> _Split:
         """The training rows of ``X`` and the validation data (a split of ``X``, ``X_val``, or
         none), drawn from ``rng``."""
         if (X_val is None) != (y_val is None):
@@ -308,7 +364,7 @@ class BaseTelescopingMLP(BaseEstimator):
             val = (X_val, targets.indices(y_val, name="y_val"), np.ones(len(X_val)))
             key = DataDigest.of(X_val, y_val, val[2]).key
             return _Split(every_row, val, "given", key)
-        if not self._use_early_stopping(len(X)):
+        if not self._use_early_stopping(len(X), params):
             return _Split(every_row, None, "none")
         if len(X) < 2:
             raise ValueError(
@@ -331,12 +387,12 @@ class BaseTelescopingMLP(BaseEstimator):
         return _Split(train, val, "split")
 
     # ---------------------------------------------------------------- a new run
-    def _new_run(self, train, targets, seed: int, rng) -> TrainingRun:
+    def _new_run(self, train, targets, seed: int, rng, params: dict) -> TrainingRun:
         X = train[0]
-        loss = self._make_loss(targets)
+        loss = self._make_loss(targets, params)
         t_mean, t_scale = self._target_scaling(loss.encode(train[1]))
-        sizes = checks.check_hidden_layer_sizes(self.hidden_layer_sizes)
-        architecture = network_architecture(self)
+        sizes = checks.check_hidden_layer_sizes(params["hidden_layer_sizes"])
+        architecture = network_architecture(params)
         n_params = count_mlp_parameters(X.shape[1], sizes, loss.n_outputs, architecture)
         adaptive = OPTIMIZERS[self.optimizer].adaptive
         checks.check_network_memory(n_params, 2 * self.max_stages + 2, adaptive)
@@ -344,23 +400,24 @@ class BaseTelescopingMLP(BaseEstimator):
         generator_seed = int(rng.randint(np.iinfo(np.int32).max))
         generator = torch.Generator().manual_seed(generator_seed)
         input_scaling = fit_input_scaling(X, self.input_scaling)
-        module = build_mlp(X.shape[1], sizes, loss.n_outputs, self.activation, self.init_scale,
+        module = build_mlp(X.shape[1], sizes, loss.n_outputs, params["activation"], self.init_scale,
                            generator, architecture=architecture,
                            inputs=embedding_inputs(architecture, X, input_scaling),
                            ).to(device)  # fmt: skip
         features = FeatureSpec(X.shape[1], getattr(self, "feature_names_in_", None),
                                type(self).__name__)  # fmt: skip
         scaling = Scaling(input_scaling, t_mean, t_scale)
-        run = TrainingRun(module, loss, self._train_config(), scaling, features, targets, seed)
+        config = TrainConfig.from_params(params)
+        run = TrainingRun(module, loss, config, scaling, features, targets, seed)
         run.generator_state = generator.get_state()
         return run
 
-    def _train(self, run, train, val, monitors):
+    def _train(self, run, train, val, monitors, params: dict):
         to_tensors = _TensorMaker(run)
         train_tensors = to_tensors(*train)
         val_tensors = None if val is None else to_tensors(*val)
         n_train = len(train_tensors[0])
-        stopping = EarlyStopping(self.n_iter_no_change, self.tol, val_tensors)
+        stopping = EarlyStopping(params["n_iter_no_change"], self.tol, val_tensors)
         recorder = self._stage_recorder(run, n_train, stopping)
         generator = torch.Generator()
         generator.set_state(run.generator_state)
@@ -373,7 +430,7 @@ class BaseTelescopingMLP(BaseEstimator):
             trainer.resume_optimizer(run.optimizer_state)
         work = run.config.batch(n_train) * run.final_parameters.numel()
         with torch_threads(resolve_threads(self.n_jobs, work)):
-            result = self._run_trainer(trainer, train_tensors)
+            result = self._run_trainer(trainer, train_tensors, params)
         return trainer, result, stopping, recorder
 
     def _stage_recorder(self, run, n_train: int, stopping) -> StageRecorder:
@@ -381,7 +438,7 @@ class BaseTelescopingMLP(BaseEstimator):
             return StageRecorder(run.checkpoints, self.max_stages, run.stage_interval,
                                  thinning=True, early_stopping=stopping)  # fmt: skip
         done = run.checkpoints.steps[-1] if run.checkpoints.steps else 0
-        planned = done + self.max_iter * run.config.steps_per_epoch(n_train)
+        planned = done + run.config.max_iter * run.config.steps_per_epoch(n_train)
         n_stages = math.ceil(planned / self.stage_every)
         if n_stages > self.max_stages:
             raise ValueError(
@@ -393,7 +450,7 @@ class BaseTelescopingMLP(BaseEstimator):
         return StageRecorder(run.checkpoints, self.max_stages, self.stage_every,
                              thinning=False, early_stopping=stopping)  # fmt: skip
 
-    def _run_trainer(self, trainer: Trainer, train_tensors) -> TrainResult:
+    def _run_trainer(self, trainer: Trainer, train_tensors, params: dict) -> TrainResult:
         try:
             result = trainer.fit(*train_tensors)
         except DivergenceError as exc:
@@ -408,9 +465,9 @@ class BaseTelescopingMLP(BaseEstimator):
                 FitInterruptedWarning,
                 stacklevel=user_stacklevel(),
             )
-        elif result.stop_reason == "max_epochs" and self.n_iter_no_change is not None:
+        elif result.stop_reason == "max_epochs" and params["n_iter_no_change"] is not None:
             warnings.warn(
-                f"Maximum iterations ({self.max_iter}) reached and the optimization "
+                f"Maximum iterations ({params['max_iter']}) reached and the optimization "
                 "hasn't converged yet.",
                 ConvergenceWarning,
                 stacklevel=user_stacklevel(),
@@ -443,9 +500,6 @@ class BaseTelescopingMLP(BaseEstimator):
             self.__dict__.pop("validation_score_", None)
         else:
             self.validation_score_ = scores
-
-    def _train_config(self) -> TrainConfig:
-        return TrainConfig.from_params(self.get_params(deep=False))
 
     # ---------------------------------------------------------------- evaluation
     def _fitted_run(self) -> TrainingRun:
@@ -529,7 +583,7 @@ class _Split:
 #: Settings a ``warm_start`` continuation cannot change: they define the fitted network.
 _ARCHITECTURE = (
     "hidden_layer_sizes", "activation", "loss", "optimizer", "init_scale", "device",
-    "input_scaling", "label_smoothing",
+    "input_scaling", "label_smoothing", *NETWORK_OPTION_CONSTRAINTS,
 )  # fmt: skip
 
 

@@ -14,6 +14,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sktelescope._core.losses import classification_loss
 from sktelescope._mlp._base import BaseTelescopingMLP
 from sktelescope._mlp._docs import document_parameters
+from sktelescope._mlp._presets import AUTO_OPTION, preset_choices
 from sktelescope._mlp._targets import ClassTargets
 
 __all__ = ["TelescopingMLPClassifier"]
@@ -29,13 +30,14 @@ loss : {"auto", "log_loss", "squared_error"}, default="auto"
     ``predict_proba`` (clipped outputs)."""
 
 _LABEL_SMOOTHING = """\
-label_smoothing : float in [0, 1), default=0.0
+label_smoothing : float in [0, 1) or "auto", default="auto"
     Train on ``1 - label_smoothing`` times the one-hot target plus
     ``label_smoothing / n_classes`` on every class (RealMLP uses 0.1). With
     ``loss="squared_error"`` the regression targets themselves are smoothed (±1 becomes
     ±(1 - label_smoothing)), so the lens's smoother acts on them, and ``predict_proba``
     maps them back; with "log_loss" ``predict_proba`` is the model's sigmoid/softmax,
-    pulled towards uniform: keep 0 where calibrated probabilities matter."""
+    pulled towards uniform: keep 0 where calibrated probabilities matter.
+    """ + preset_choices("label_smoothing")
 
 _EARLY_STOPPING = """\
 early_stopping : "auto" or bool, default="auto"
@@ -106,22 +108,24 @@ class TelescopingMLPClassifier(ClassifierMixin, BaseTelescopingMLP):
     _parameter_constraints = {
         **BaseTelescopingMLP._parameter_constraints,
         "loss": [StrOptions({"auto", "log_loss", "squared_error"})],
-        "label_smoothing": [Interval(Real, 0, 1, closed="left")],
+        "label_smoothing": [Interval(Real, 0, 1, closed="left"), AUTO_OPTION],
     }
+
+    _task = "classification"
 
     # Every parameter of BaseTelescopingMLP, plus label_smoothing (tests/test_docs.py checks
     # that the two signatures agree).
     def __init__(
-        self, hidden_layer_sizes=(256, 256), activation="relu", *, loss="auto",
-        label_smoothing=0.0, optimizer="adam", learning_rate=1e-3, momentum=0.9,
-        nesterov=False, beta_1=0.9, beta_2=0.999, weight_decay=0.0, weight_decay_biases=True,
-        lr_schedule="constant", warmup_steps=0, batch_size=256, max_iter=200,
-        early_stopping="auto", validation_fraction=0.1, n_iter_no_change=20, tol=1e-4,
+        self, hidden_layer_sizes="auto", activation="auto", *, preset="tabular", loss="auto",
+        label_smoothing="auto", optimizer="adam", learning_rate=1e-3, momentum=0.9,
+        nesterov=False, beta_1=0.9, beta_2="auto", weight_decay=0.0, weight_decay_biases=True,
+        lr_schedule="auto", warmup_steps=0, batch_size=256, max_iter="auto",
+        early_stopping="auto", validation_fraction=0.1, n_iter_no_change="auto", tol=1e-4,
         init_scale=1.0, input_scaling="standard", max_stages=50, stage_every=None,
         warm_start=False, n_jobs=None, random_state=None, device="cpu", verbose=0,
-        numerical_embedding=None, embedding_dim=None, embedding_frequencies=16,
+        numerical_embedding="auto", embedding_dim=None, embedding_frequencies=16,
         embedding_sigma=0.1, embedding_bins=48, embedding_lr_factor=0.1,
-        feature_scaling=False, feature_scaling_lr_factor=6.0, dropout=0.0,
+        feature_scaling="auto", feature_scaling_lr_factor=6.0, dropout="auto",
     ):  # fmt: skip
         shared = {k: v for k, v in locals().items() if k not in _OWN_LOCALS}
         super().__init__(**shared)
@@ -140,9 +144,9 @@ class TelescopingMLPClassifier(ClassifierMixin, BaseTelescopingMLP):
     def _fitted_target_attributes(self, targets) -> dict:
         return {"classes_": targets.classes}
 
-    def _make_loss(self, targets):
+    def _make_loss(self, targets, params: dict):
         name = "log_loss" if self.loss == "auto" else self.loss
-        return classification_loss(name, len(targets.classes), self.label_smoothing)
+        return classification_loss(name, len(targets.classes), params["label_smoothing"])
 
     def _stratify(self, indices, targets) -> np.ndarray | None:
         counts = np.bincount(indices, minlength=len(targets.classes))

@@ -15,6 +15,7 @@ import textwrap
 
 from sktelescope._core.network import ACTIVATIONS
 from sktelescope._core.optim import SCHEDULES
+from sktelescope._mlp._presets import PRESETS, preset_choices
 from sktelescope._mlp._scaling import INPUT_SCALINGS
 
 __all__ = ["SHARED_PARAMETERS", "document_parameters"]
@@ -29,14 +30,26 @@ def _options(names) -> str:
 #: numpydoc entries (``name : type, default=...`` then the description indented by 4) of
 #: the parameters both estimators have.
 SHARED_PARAMETERS: dict[str, str] = {
-    "hidden_layer_sizes": """\
-hidden_layer_sizes : tuple of int, default=(256, 256)
+    "hidden_layer_sizes": f"""\
+hidden_layer_sizes : tuple of int or "auto", default="auto"
     Width of each hidden layer; ``()`` gives a linear model, for which the
-    telescoping model is exact.""",
+    telescoping model is exact. {preset_choices("hidden_layer_sizes")}""",
     "activation": f"""\
-activation : {_options(ACTIVATIONS)}, default="relu"
+activation : {_options(ACTIVATIONS)} or "auto", default="auto"
     Activation after each hidden layer (RealMLP-TD uses ``"selu"`` for
-    classification and ``"mish"`` for regression).""",
+    classification and ``"mish"`` for regression). {preset_choices("activation")}""",
+    "preset": f"""\
+preset : {_options(PRESETS)}, default="tabular"
+    Where every setting left at ``"auto"`` takes its value (a value set explicitly
+    always wins; ``resolved_params_`` shows what a fit used). "tabular" is the
+    network chosen by measurement on the 20 core datasets of the benchmark
+    (``benchmarks/defaults.py core``): RealMLP's periodic embeddings and feature
+    scale, Adam with ``beta_2=0.95``, dropout 0.15, a flat-then-cosine schedule over
+    64 epochs keeping the best validation epoch, and for the classifier SELU, three
+    layers and label smoothing; it ranks with RealMLP-TD at about 1/12 of its fit
+    time. "paper" is the plain ReLU network of the paper (and the package's default
+    until 2026-12-07): no embedding, constant learning rate, early stopping at
+    patience 20.""",
     "optimizer": """\
 optimizer : {"adam", "adamw", "sgd"}, default="adam"
     The torch optimizer (fused implementation where available).""",
@@ -52,9 +65,10 @@ nesterov : bool, default=False
     "beta_1": """\
 beta_1 : float, default=0.9
     Adam/AdamW first-moment decay.""",
-    "beta_2": """\
-beta_2 : float, default=0.999
-    Adam/AdamW second-moment decay (the paper's AdamW runs use 0.99, RealMLP 0.95).""",
+    "beta_2": f"""\
+beta_2 : float or "auto", default="auto"
+    Adam/AdamW second-moment decay (the paper's AdamW runs use 0.99, RealMLP 0.95).
+    {preset_choices("beta_2")}""",
     "weight_decay": """\
 weight_decay : float, default=0.0
     Coupled L2 penalty for "sgd"/"adam", decoupled decay for "adamw".""",
@@ -64,37 +78,41 @@ weight_decay_biases : bool, default=True
     (as scikit-learn's MLP and RealMLP do): the optimizer then has one parameter group
     for the weights and one for the biases, and the lens replays both exactly.""",
     "lr_schedule": f"""\
-lr_schedule : {_options(SCHEDULES)}, default="constant"
+lr_schedule : {_options(SCHEDULES)} or "auto", default="auto"
     Factor of the learning rate after warm-up, over the planned steps: constant, a
     linear or cosine decay to 0, "flat_cosine" (constant for the first half, then a
     cosine to 0: RealMLP's "flat_cos") or "coslog4" (RealMLP's multi-cycle schedule:
     four cosine cycles, each rising from 0 to 1 and back, of lengths 1, 2, 4 and 8
-    fifteenths of the run).""",
+    fifteenths of the run). {preset_choices("lr_schedule")}""",
     "warmup_steps": """\
 warmup_steps : int, default=0
     Optimizer steps of linear learning-rate warm-up.""",
     "batch_size": """\
 batch_size : int or None, default=256
     Mini-batch size; ``None`` trains full batch.""",
-    "max_iter": """\
-max_iter : int, default=200
-    Maximum number of epochs (passes over the training data).""",
+    "max_iter": f"""\
+max_iter : int or "auto", default="auto"
+    Maximum number of epochs (passes over the training data).
+    {preset_choices("max_iter")}""",
     "validation_fraction": """\
 validation_fraction : float, default=0.1
     Share of the training data held out for early stopping.""",
-    "n_iter_no_change": """\
-n_iter_no_change : int or None, default=20
+    "n_iter_no_change": f"""\
+n_iter_no_change : int, None or "auto", default="auto"
     Epochs without an improvement of more than ``tol`` (validation loss with early
     stopping, training loss without) before training stops; ``None`` trains
-    ``max_iter`` epochs. 20 rather than scikit-learn's 10: on the 20 core datasets of
-    the benchmark it ranked ahead on 11, tied on 5 and was never worse by more than one
-    split-std (``benchmarks/defaults.py``), for about 1.4x the fit time.""",
+    ``max_iter`` epochs (and still keeps the best validation epoch with early
+    stopping). {preset_choices("n_iter_no_change")} For the paper's network, 20
+    rather than scikit-learn's 10: on the 20 core datasets of the benchmark it ranked
+    ahead on 11, tied on 5 and was never worse by more than one split-std
+    (``benchmarks/defaults.py``), for about 1.4x the fit time.""",
     "tol": """\
 tol : float, default=1e-4
     Smallest improvement of the loss that counts, in the network's units.""",
     "init_scale": """\
 init_scale : float, default=1.0
-    Multiplies the initial weights and biases (the paper's ``α`` for grokking).""",
+    Multiplies the initial weights and biases of the linear layers (the paper's ``α``
+    for grokking; the embedding and the feature scale keep their own initialisation).""",
     "input_scaling": f"""\
 input_scaling : {_options(INPUT_SCALINGS)}, default="standard"
     How the features are scaled for the network, learnt on the training inputs:
@@ -128,9 +146,11 @@ warm_start : bool, default=False
     are kept; the data may differ, and each fit's data, seed and settings are recorded
     (``run_.fits``) so the lens replays every part. The learning-rate schedule is
     re-planned over all steps, and every other optimizer setting is the continued fit's;
-    a changed architecture, activation, loss, optimizer, ``init_scale``, ``device``,
-    ``input_scaling`` or ``label_smoothing`` is refused. A continuation that fails
-    (bad input, divergence, an interrupt) leaves the fitted model as it was.""",
+    a changed architecture (layer sizes, activation, embedding and its settings, feature
+    scale, dropout), loss, optimizer, ``init_scale``, ``device``, ``input_scaling`` or
+    ``label_smoothing`` is refused, whether set directly or through ``preset``. A
+    continuation that fails (bad input, divergence, an interrupt) leaves the fitted model
+    as it was.""",
     "n_jobs": """\
 n_jobs : int or None, default=None
     The torch threads while fitting. ``None``: one thread for networks whose per-step work
@@ -151,15 +171,16 @@ device : str, default="cpu"
     "verbose": """\
 verbose : int, default=0
     ``1`` shows a progress bar over epochs with the training loss.""",
-    "numerical_embedding": """\
-numerical_embedding : {None, "pbld", "plr", "ple"}, default=None
+    "numerical_embedding": f"""\
+numerical_embedding : {None, "pbld", "plr", "ple", "auto"}, default="auto"
     A small learned embedding of each (standardised) feature before the first linear
     layer; ``None`` is the plain network. "pbld" (RealMLP's): ``embedding_dim − 1``
     values ``W_j cos(2π c_j x_j + φ_j) + b_j`` and ``x_j`` itself; "plr" (Gorishniy et
     al. 2022): ``ReLU(W_j [cos(2π c_j x_j), sin(2π c_j x_j)] + b_j)``; "ple":
     piecewise-linear encoding over ``embedding_bins`` quantile bins of the training
     inputs, then a per-feature linear layer. Every embedding is a layer of the tangent
-    kernel (stages, kernels, the lens and its monitors see through it).""",
+    kernel (stages, kernels, the lens and its monitors see through it).
+    {preset_choices("numerical_embedding")}""",
     "embedding_dim": """\
 embedding_dim : int or None, default=None
     Outputs per feature: ``None`` is 4 for "pbld" (including ``x_j``), 16 for "plr"
@@ -183,22 +204,24 @@ embedding_lr_factor : float, default=0.1
     depend on the gradient's scale) and its square root for SGD; so the optimizer has
     one learning rate and the lens's kernels and preconditioners, taken in the
     optimizer's coordinates, stay exact.""",
-    "feature_scaling": """\
-feature_scaling : bool, default=False
+    "feature_scaling": f"""\
+feature_scaling : bool or "auto", default="auto"
     A learnable diagonal scale ``s ⊙ h`` (``s = 1`` at initialisation) on the first
-    linear layer's input, after the embedding (RealMLP's front scale layer).""",
+    linear layer's input, after the embedding (RealMLP's front scale layer).
+    {preset_choices("feature_scaling")}""",
     "feature_scaling_lr_factor": """\
 feature_scaling_lr_factor : float, default=6.0
     Learning-rate factor of the scale (RealMLP's), a parametrisation as for
     ``embedding_lr_factor``.""",
-    "dropout": """\
-dropout : float, default=0.0
+    "dropout": f"""\
+dropout : float or "auto", default="auto"
     Dropout probability after every hidden activation. Masks come from the run's own
     generators (a fit replays bit for bit) and act in training steps only; every
     prediction, stage and stage kernel is the evaluation network's. A step's own
     kernel uses its masks on the batch side (``∇f(x)·∇f_mask(x_i)``): the kernel
     extremity and smoother monitors take it so, and the one-step identity holds with
-    it (see :func:`sktelescope.lens.tangent_kernel`'s ``dropout_masks``).""",
+    it (see :func:`sktelescope.lens.tangent_kernel`'s ``dropout_masks``).
+    {preset_choices("dropout")}""",
 }
 
 

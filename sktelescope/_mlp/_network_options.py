@@ -8,6 +8,7 @@ the piecewise-linear embedding fits its bins on live here.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from numbers import Integral, Real
 
 import numpy as np
@@ -17,47 +18,50 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sktelescope._core.architecture import Architecture
 from sktelescope._core.layers import lr_scale
 from sktelescope._core.optim import OPTIMIZERS
+from sktelescope._mlp._presets import AUTO_OPTION
 from sktelescope._mlp._scaling import InputScaling
 
 __all__ = ["NETWORK_OPTION_CONSTRAINTS", "embedding_inputs", "network_architecture"]
 
 NETWORK_OPTION_CONSTRAINTS: dict = {
-    "numerical_embedding": [StrOptions({"plr", "pbld", "ple"}), None],
+    "numerical_embedding": [StrOptions({"plr", "pbld", "ple", "auto"}), None],
     "embedding_dim": [Interval(Integral, 1, None, closed="left"), None],
     "embedding_frequencies": [Interval(Integral, 1, None, closed="left")],
     "embedding_sigma": [Interval(Real, 0, None, closed="neither")],
     "embedding_bins": [Interval(Integral, 1, None, closed="left")],
     "embedding_lr_factor": [Interval(Real, 0, None, closed="neither")],
-    "feature_scaling": ["boolean"],
+    "feature_scaling": ["boolean", AUTO_OPTION],
     "feature_scaling_lr_factor": [Interval(Real, 0, None, closed="neither")],
-    "dropout": [Interval(Real, 0, 1, closed="left")],
+    "dropout": [Interval(Real, 0, 1, closed="left"), AUTO_OPTION],
 }
 
 
-def network_architecture(est) -> Architecture:
-    """The :class:`Architecture` an estimator's parameters ask for.
+def network_architecture(params: Mapping) -> Architecture:
+    """The :class:`Architecture` an estimator's resolved parameters ask for (its
+    ``get_params()`` with the preset's ``"auto"`` values filled in).
 
     Examples
     --------
     >>> from sktelescope import TelescopingMLPRegressor
-    >>> network_architecture(TelescopingMLPRegressor()).is_plain
-    True
+    >>> paper = TelescopingMLPRegressor(preset="paper").get_resolved_params()
+    >>> network_architecture(paper).is_plain, network_architecture(paper).dropout
+    (True, 0.0)
     >>> sgd = TelescopingMLPRegressor(optimizer="sgd", feature_scaling=True,
     ...                               feature_scaling_lr_factor=4.0)
-    >>> network_architecture(sgd).scaling_lr_scale  # SGD moves a scaled parameter α² as far
+    >>> network_architecture(sgd.get_resolved_params()).scaling_lr_scale  # SGD: α² as far
     2.0
     """
-    adaptive = OPTIMIZERS[est.optimizer].adaptive
+    adaptive = OPTIMIZERS[params["optimizer"]].adaptive
     return Architecture(
-        embedding=est.numerical_embedding,
-        embedding_dim=est.embedding_dim,
-        n_frequencies=est.embedding_frequencies,
-        sigma=est.embedding_sigma,
-        n_bins=est.embedding_bins,
-        embedding_lr_scale=lr_scale(est.embedding_lr_factor, adaptive),
-        feature_scaling=bool(est.feature_scaling),
-        scaling_lr_scale=lr_scale(est.feature_scaling_lr_factor, adaptive),
-        dropout=float(est.dropout),
+        embedding=params["numerical_embedding"],
+        embedding_dim=params["embedding_dim"],
+        n_frequencies=params["embedding_frequencies"],
+        sigma=params["embedding_sigma"],
+        n_bins=params["embedding_bins"],
+        embedding_lr_scale=lr_scale(params["embedding_lr_factor"], adaptive),
+        feature_scaling=bool(params["feature_scaling"]),
+        scaling_lr_scale=lr_scale(params["feature_scaling_lr_factor"], adaptive),
+        dropout=float(params["dropout"]),
     )
 
 

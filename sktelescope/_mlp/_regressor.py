@@ -91,8 +91,6 @@ class TelescopingMLPRegressor(RegressorMixin, BaseTelescopingMLP):
     True
     """
 
-    _auto_early_stopping_min_samples = 20
-
     _parameter_constraints = {
         **BaseTelescopingMLP._parameter_constraints,
         "loss": [StrOptions({"auto", "squared_error"})],
@@ -107,7 +105,7 @@ class TelescopingMLPRegressor(RegressorMixin, BaseTelescopingMLP):
     def _fitted_target_attributes(self, targets) -> dict:
         return {"n_outputs_": targets.n_outputs}
 
-    def _make_loss(self, targets) -> SquaredError:
+    def _make_loss(self, targets, params: dict) -> SquaredError:
         return SquaredError(targets.n_outputs)
 
     def _target_scaling(self, encoded: np.ndarray):

@@ -264,14 +264,18 @@ def _sample_telescoping(rng):
 
 
 #: The paper's Case 2 network (every configuration, the default included): three hidden
-#: layers of 64 ReLU units, batch 128, Adam (the paper does not name its optimizer).
-PAPER_NETWORK = {"hidden_layer_sizes": (64, 64, 64), "activation": "relu", "batch_size": 128,
-                 "optimizer": "adam"}  # fmt: skip
+#: layers of 64 ReLU units, batch 128, Adam (the paper does not name its optimizer), the
+#: rest the paper preset's.
+PAPER_NETWORK = {"preset": "paper", "hidden_layer_sizes": (64, 64, 64), "activation": "relu",
+                 "batch_size": 128, "optimizer": "adam"}  # fmt: skip
 
+#: The plain network: ``telescoping_mlp``'s space on the estimators' paper preset (no
+#: embedding, constant learning rate, early stopping at patience 20).
+PLAIN_NETWORK = {"preset": "paper"}
 
-#: The embedded network's fixed options: each numeric feature through RealMLP's periodic
-#: (PBLD) embedding, then a learnable diagonal scale; the rest is ``telescoping_mlp``'s.
-EMBEDDED_NETWORK = {"numerical_embedding": "pbld", "feature_scaling": True}
+#: The embedded network's fixed options: the plain network with each numeric feature
+#: through RealMLP's periodic (PBLD) embedding, then a learnable diagonal scale.
+EMBEDDED_NETWORK = {**PLAIN_NETWORK, "numerical_embedding": "pbld", "feature_scaling": True}
 
 
 def _sample_paper_mlp(rng):
@@ -496,15 +500,28 @@ MODELS: dict[str, ModelSpec] = {
             fixed=PAPER_NETWORK,
         ),
         ModelSpec(
+            "plain_mlp",
+            "network",
+            "TelescopingMLP on the paper preset (the plain network)",
+            _build_telescoping,
+            _sample_telescoping,
+            {"max_iter": 5},
+            ("torch",),
+            # The plain network beside the default one, when named (issue 18):
+            # --models ...,plain_mlp,embedded_mlp --lens-network plain_mlp,embedded_mlp.
+            in_default=False,
+            fixed=PLAIN_NETWORK,
+        ),
+        ModelSpec(
             "embedded_mlp",
             "network",
-            "TelescopingMLP with RealMLP's PBLD embeddings and feature scaling",
+            "TelescopingMLP, the plain network with RealMLP's PBLD embeddings and feature scaling",
             _build_telescoping,
             _sample_telescoping,
             {"max_iter": 5},
             ("torch",),
             # The plain network's space with the embeddings on (issue 18), when named:
-            # --models ...,embedded_mlp --lens-network telescoping_mlp,embedded_mlp.
+            # --models ...,plain_mlp,embedded_mlp --lens-network plain_mlp,embedded_mlp.
             in_default=False,
             fixed=EMBEDDED_NETWORK,
         ),

@@ -255,8 +255,8 @@ def run_benchmark(
     lens_networks : list of str, default=None
         The telescoping networks the lens measures, each among ``models``: the verdict is
         the first one's, and ``summary.md`` shows the others' effects beside it, measured
-        the same way (``["telescoping_mlp", "embedded_mlp"]``: the plain network and the
-        one with RealMLP's embeddings). ``None``: ``telescoping_mlp`` (``paper_mlp`` under
+        the same way (``["plain_mlp", "embedded_mlp"]``: the plain network and the one
+        with RealMLP's embeddings). ``None``: ``telescoping_mlp`` (``paper_mlp`` under
         the paper protocol).
 
     Returns

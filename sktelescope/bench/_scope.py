@@ -146,7 +146,7 @@ class RunScope:
         What the scope's resolution decided that a reader should know (datasets left out).
     compared : tuple of LensSettings
         Further networks measured like ``lens.network`` (same trees, kernel and sets), shown
-        beside its verdict (``--lens-network telescoping_mlp,embedded_mlp``).
+        beside its verdict (``--lens-network plain_mlp,embedded_mlp``).
 
     Examples
     --------
@@ -378,8 +378,8 @@ def resolve_lens_networks(
     if isinstance(names, str) or not names:
         raise ValueError(
             f"lens_networks (--lens-network) must be a non-empty list of model names; got "
-            f"{names!r}. Pass e.g. ['telescoping_mlp', 'embedded_mlp'] "
-            "(--lens-network telescoping_mlp,embedded_mlp)."
+            f"{names!r}. Pass e.g. ['plain_mlp', 'embedded_mlp'] "
+            "(--lens-network plain_mlp,embedded_mlp)."
         )
     lensable = [m for m in models if is_telescoping(m)]
     for name in names:

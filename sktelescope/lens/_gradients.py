@@ -180,8 +180,8 @@ def gradient_change(
     >>> from sklearn.datasets import make_regression
     >>> from sktelescope import TelescopingMLPRegressor
     >>> X, y = make_regression(n_samples=60, n_features=3, random_state=0)
-    >>> est = TelescopingMLPRegressor(hidden_layer_sizes=(8,), max_iter=4, max_stages=4,
-    ...                               random_state=0).fit(X, y)
+    >>> est = TelescopingMLPRegressor(hidden_layer_sizes=(8,), preset="paper", max_iter=4,
+    ...                               max_stages=4, random_state=0).fit(X, y)
     >>> res = gradient_change(est, X, y, X[:16])
     >>> res.values.shape, res.layers
     ((4, 2), ['layer 0 (3->8)', 'layer 1 (8->1)'])

@@ -107,8 +107,8 @@ class SmootherMonitor(Observer):
     >>> from sktelescope import TelescopingMLPRegressor
     >>> X = np.random.default_rng(0).normal(size=(32, 3)); y = X[:, 0]
     >>> mon = SmootherMonitor(X_eval=X[:5] + 0.1)
-    >>> est = TelescopingMLPRegressor((8,), optimizer="adam", batch_size=8, max_iter=2,
-    ...                               random_state=0)
+    >>> est = TelescopingMLPRegressor((8,), preset="paper", optimizer="adam", batch_size=8,
+    ...                               max_iter=2, random_state=0)
     >>> _ = est.fit(X, y, monitors=[mon])  # early stopping holds out 4 of the 32 rows
     >>> mon.S_.shape, mon.s_eval_.shape, mon.channels_.S.shape
     ((28, 28), (5, 28), torch.Size([41, 28]))
