@@ -28,13 +28,18 @@ Run::
     python benchmarks/load.py --fast             # a smoke run: --quick, 1 split, budget 1
 
 Each run's output goes to ``OUT/<phase>/bench.log`` (default ``OUT``: a new temporary
-folder); the timings to ``OUT/load.json`` as each phase finishes.
+folder); the timings to ``OUT/load.json`` as each phase finishes. Then it prints the ratio of
+the summed fit seconds (is the excess in the fits or around them?) and a floor: the same kind
+of fits (scikit-learn's GradientBoosting, a default TelescopingMLP; one thread) in one warm
+process per core outside the bench, idle and beside the same busy processes (``--no-floor``
+skips it): what the machine itself gives such fits.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import csv
 import json
 import os
 import subprocess
@@ -91,6 +96,52 @@ def run_main_job(out: Path, extra: list[str]) -> dict:
             "command": " ".join(["sktelescope", *command[3:]])}  # fmt: skip
 
 
+#: The floor's worker: warm up (imports, one fit), wait for a line on stdin, then time the
+#: same fits the main job makes (one thread each) and print their seconds.
+FLOOR_WORKER = """
+import sys, time, warnings
+warnings.simplefilter("ignore")
+import torch
+from threadpoolctl import threadpool_limits
+from sklearn.datasets import load_diabetes
+from sklearn.ensemble import GradientBoostingRegressor
+from sktelescope import TelescopingMLPRegressor
+torch.set_num_threads(1)
+threadpool_limits(1)
+X, y = load_diabetes(return_X_y=True)
+def fits():
+    for seed in range(2):
+        GradientBoostingRegressor(n_estimators=300, random_state=seed).fit(X, y)
+        TelescopingMLPRegressor(random_state=seed, n_jobs=1).fit(X, y)
+fits()
+sys.stdin.readline()
+start = time.perf_counter()
+fits()
+print(time.perf_counter() - start, flush=True)
+"""
+
+
+def fit_seconds(results: Path) -> float:
+    """The summed fit and predict seconds of a bench results folder's ``results.csv``."""
+    with open(results / "results.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    return sum(float(r["fit_seconds"] or 0) + float(r["predict_seconds"] or 0) for r in rows)
+
+
+def floor_seconds(n_workers: int) -> float:
+    """Mean seconds of the floor's fits in ``n_workers`` processes started together."""
+    procs = [
+        subprocess.Popen([sys.executable, "-c", FLOOR_WORKER], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, text=True)
+        for _ in range(n_workers)
+    ]  # fmt: skip
+    time.sleep(20.0)  # every worker warmed up and waiting (a warm-up takes a few seconds)
+    for proc in procs:
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+    return sum(float(proc.communicate()[0]) for proc in procs) / n_workers
+
+
 def minutes(seconds: float) -> str:
     return f"{int(seconds // 60)} min {seconds % 60:.0f} s"
 
@@ -103,6 +154,9 @@ def main(argv=None) -> dict:
     parser.add_argument("--out", type=Path, default=None, help="folder for both runs (new)")
     parser.add_argument(
         "--fast", action="store_true", help="smoke run: --quick --splits 1 --budget 1"
+    )
+    parser.add_argument(
+        "--no-floor", action="store_true", help="skip the floor (the same fits outside the bench)"
     )
     args = parser.parse_args(argv)
     out = args.out or Path(tempfile.mkdtemp(prefix="sktelescope-load-"))
@@ -127,6 +181,19 @@ def main(argv=None) -> dict:
     ratio = phases[f"{args.busy} busy"]["seconds"] / phases["idle"]["seconds"]
     verdict = "met" if ratio <= 2.0 else "NOT met"
     print(f"ratio {args.busy} busy / idle: {ratio:.2f}x (target <= 2x: {verdict})")
+    fits = fit_seconds(out / "busy" / "results") / fit_seconds(out / "idle" / "results")
+    print(f"summed fit seconds, {args.busy} busy / idle: {fits:.2f}x (the rest of the wall time: "
+          "start-up, dispatch, lens, report)")  # fmt: skip
+    if not args.no_floor:
+        cores = available_cores()
+        idle = floor_seconds(cores)
+        with busy_processes(args.busy):
+            busy = floor_seconds(cores)
+        phases["floor"] = {"idle": round(idle, 2), "busy": round(busy, 2)}
+        (out / "load.json").write_text(json.dumps(phases, indent=1))
+        print(f"floor: the same kind of fits (GradientBoosting, TelescopingMLP; one thread) in "
+              f"{cores} warm processes outside the bench: {idle:.1f} s idle, {busy:.1f} s beside "
+              f"{args.busy} busy, {busy / idle:.2f}x")  # fmt: skip
     print(f"command: {phases['idle']['command']}")
     return phases
 
