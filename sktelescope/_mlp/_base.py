@@ -339,7 +339,9 @@ class BaseTelescopingMLP(BaseEstimator):
             if name == "hidden_layer_sizes":
                 old, new = tuple(np.ravel(old).tolist()), tuple(np.ravel(new).tolist())
             if old != new:
-                source = f' (from preset="{self.preset}")' if getattr(self, name) == "auto" else ""
+                raw = getattr(self, name)
+                by_preset = name in PRESET_PARAMETERS and isinstance(raw, str) and raw == "auto"
+                source = f' (from preset="{self.preset}")' if by_preset else ""
                 raise ValueError(
                     f"warm_start=True continues the fitted network, but {name} changed from "
                     f"{old!r} to {new!r}{source} since it was fitted, which the fitted network "

@@ -82,6 +82,9 @@ class TelescopingMLPClassifier(ClassifierMixin, BaseTelescopingMLP):
         Mean training loss per epoch.
     validation_score_ : ndarray
         Negative validation loss per epoch (only with early stopping).
+    resolved_params_ : dict
+        The value each setting that ``preset`` can fill took in the last fit (the preset's
+        for those left at ``"auto"``); ``get_resolved_params()`` gives them before a fit.
     n_features_in_ : int
         Number of features seen during ``fit``.
     feature_names_in_ : ndarray of str

@@ -46,7 +46,7 @@ preset : {_options(PRESETS)}, default="tabular"
     (``benchmarks/defaults.py core``): RealMLP's periodic embeddings and feature
     scale, Adam with ``beta_2=0.95``, dropout 0.15, a flat-then-cosine schedule over
     64 epochs keeping the best validation epoch, and for the classifier SELU, three
-    layers and label smoothing; it ranks with RealMLP-TD at about 1/12 of its fit
+    layers and label smoothing; it ranks with RealMLP-TD at about a tenth of its fit
     time. "paper" is the plain ReLU network of the paper (and the package's default
     until 2026-12-07): no embedding, constant learning rate, early stopping at
     patience 20.""",

@@ -1,12 +1,13 @@
 """The two presets the estimators' ``"auto"`` settings come from: "tabular" and "paper".
 
 ``preset="tabular"`` (the default) is the network chosen by measurement on the 20 core
-datasets (``benchmarks/defaults.py core``, issue 18: RealMLP-TD's mean rank at 1/12 of its
-fit time); ``preset="paper"`` is the plain network of the paper, and the package's default
-until 2026-12-07. Every parameter named in :data:`PRESETS` defaults to ``"auto"``, which takes the
-preset's value; a value set explicitly always wins. :func:`resolve_params` is the one place
-that reads the table: training, the network's architecture, the loss, the ``warm_start``
-check and the lens's replay all see the resolved settings.
+datasets (``benchmarks/defaults.py core``, issue 18: RealMLP-TD's mean rank at about a
+tenth of its fit time); ``preset="paper"`` is the plain network of the paper, and the
+package's default until 2026-12-07. Every parameter named in :data:`PRESETS` defaults to
+``"auto"``, which takes the preset's value; a value set explicitly always wins.
+:func:`resolve_params` is the one place that reads the table: training, the network's
+architecture, the loss, the ``warm_start`` check and the lens's replay all see the
+resolved settings.
 """
 
 from __future__ import annotations

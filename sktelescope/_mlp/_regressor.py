@@ -64,6 +64,9 @@ class TelescopingMLPRegressor(RegressorMixin, BaseTelescopingMLP):
         Mean training loss (standardised units) per epoch.
     validation_score_ : ndarray
         Negative validation loss per epoch (only with early stopping).
+    resolved_params_ : dict
+        The value each setting that ``preset`` can fill took in the last fit (the preset's
+        for those left at ``"auto"``); ``get_resolved_params()`` gives them before a fit.
     n_outputs_ : int
         Number of targets.
     n_features_in_ : int
