@@ -37,6 +37,12 @@ Issue 18 (RealMLP's ingredients against RealMLP-TD, 5,000 training rows; the tab
         --candidates pbld-scale,td-like,td-64,td-64-act,td-64-act-3x256,td-64-coslog4,\
     td-64-clf-selu,td-64-clf-3x256,td-64-clf-selu-3x256
     python benchmarks/defaults.py embedded --candidates td-64,td-like  # -> defaults_embedded_td64
+    python benchmarks/defaults.py embedded --candidates td-64-clf-selu-3x256  # -> ..._td64_clf
+    # the chosen candidate became the "tabular" preset, the defaults: its rows must be the
+    # candidate's on every split (the committed defaults_core_5000.md)
+    python benchmarks/defaults.py core --splits 3 --max-train 5000 --peers realmlp,sklearn-mlp \
+        --candidates tabular,pbld-scale,td-like,td-64,td-64-act,td-64-act-3x256,td-64-coslog4,\
+    td-64-clf-selu,td-64-clf-3x256,td-64-clf-selu-3x256
 
 Outputs (tables as Markdown, raw rows as CSV) go to ``benchmarks/output/``.
 """
