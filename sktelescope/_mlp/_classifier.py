@@ -37,7 +37,7 @@ label_smoothing : float in [0, 1) or "auto", default="auto"
     ±(1 - label_smoothing)), so the lens's smoother acts on them, and ``predict_proba``
     maps them back; with "log_loss" ``predict_proba`` is the model's sigmoid/softmax,
     pulled towards uniform: keep 0 where calibrated probabilities matter.
-    """ + preset_choices("label_smoothing")
+    """ + preset_choices("label_smoothing")  # fmt: skip
 
 _EARLY_STOPPING = """\
 early_stopping : "auto" or bool, default="auto"

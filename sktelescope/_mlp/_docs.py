@@ -33,11 +33,13 @@ SHARED_PARAMETERS: dict[str, str] = {
     "hidden_layer_sizes": f"""\
 hidden_layer_sizes : tuple of int or "auto", default="auto"
     Width of each hidden layer; ``()`` gives a linear model, for which the
-    telescoping model is exact. {preset_choices("hidden_layer_sizes")}""",
+    telescoping model is exact.
+    {preset_choices("hidden_layer_sizes")}""",
     "activation": f"""\
 activation : {_options(ACTIVATIONS)} or "auto", default="auto"
     Activation after each hidden layer (RealMLP-TD uses ``"selu"`` for
-    classification and ``"mish"`` for regression). {preset_choices("activation")}""",
+    classification and ``"mish"`` for regression).
+    {preset_choices("activation")}""",
     "preset": f"""\
 preset : {_options(PRESETS)}, default="tabular"
     Where every setting left at ``"auto"`` takes its value (a value set explicitly
@@ -83,7 +85,8 @@ lr_schedule : {_options(SCHEDULES)} or "auto", default="auto"
     linear or cosine decay to 0, "flat_cosine" (constant for the first half, then a
     cosine to 0: RealMLP's "flat_cos") or "coslog4" (RealMLP's multi-cycle schedule:
     four cosine cycles, each rising from 0 to 1 and back, of lengths 1, 2, 4 and 8
-    fifteenths of the run). {preset_choices("lr_schedule")}""",
+    fifteenths of the run).
+    {preset_choices("lr_schedule")}""",
     "warmup_steps": """\
 warmup_steps : int, default=0
     Optimizer steps of linear learning-rate warm-up.""",
@@ -102,10 +105,11 @@ n_iter_no_change : int, None or "auto", default="auto"
     Epochs without an improvement of more than ``tol`` (validation loss with early
     stopping, training loss without) before training stops; ``None`` trains
     ``max_iter`` epochs (and still keeps the best validation epoch with early
-    stopping). {preset_choices("n_iter_no_change")} For the paper's network, 20
-    rather than scikit-learn's 10: on the 20 core datasets of the benchmark it ranked
-    ahead on 11, tied on 5 and was never worse by more than one split-std
-    (``benchmarks/defaults.py``), for about 1.4x the fit time.""",
+    stopping). For the paper's network, 20 rather than scikit-learn's 10: on the 20
+    core datasets of the benchmark it ranked ahead on 11, tied on 5 and was never worse
+    by more than one split-std (``benchmarks/defaults.py``), for about 1.4x the fit
+    time.
+    {preset_choices("n_iter_no_change")}""",
     "tol": """\
 tol : float, default=1e-4
     Smallest improvement of the loss that counts, in the network's units.""",
@@ -172,7 +176,7 @@ device : str, default="cpu"
 verbose : int, default=0
     ``1`` shows a progress bar over epochs with the training loss.""",
     "numerical_embedding": f"""\
-numerical_embedding : {None, "pbld", "plr", "ple", "auto"}, default="auto"
+numerical_embedding : {{None, "pbld", "plr", "ple", "auto"}}, default="auto"
     A small learned embedding of each (standardised) feature before the first linear
     layer; ``None`` is the plain network. "pbld" (RealMLP's): ``embedding_dim − 1``
     values ``W_j cos(2π c_j x_j + φ_j) + b_j`` and ``x_j`` itself; "plr" (Gorishniy et

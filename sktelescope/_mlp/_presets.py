@@ -12,6 +12,7 @@ resolved settings.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping
 
 from sklearn.utils._param_validation import StrOptions
@@ -127,15 +128,16 @@ def early_stopping_min_samples(params: Mapping, task: str) -> int:
 
 
 def preset_choices(name: str, task: str | None = None) -> str:
-    """The values ``"auto"`` takes for ``name`` under each preset, for its parameter doc.
+    """The values ``"auto"`` takes for ``name`` under each preset, for its parameter doc
+    (wrapped, continuation lines indented as in a numpydoc entry).
 
     Examples
     --------
     >>> preset_choices("dropout")
     '``"auto"``: 0.15 with ``preset="tabular"``, 0.0 with ``preset="paper"``.'
-    >>> preset_choices("activation")  # doctest: +NORMALIZE_WHITESPACE
-    '``"auto"``: "relu" (regressor) / "selu" (classifier) with ``preset="tabular"``,
-    "relu" with ``preset="paper"``.'
+    >>> print(preset_choices("activation"))
+    ``"auto"``: "relu" (regressor) / "selu" (classifier) with ``preset="tabular"``,
+        "relu" with ``preset="paper"``.
     """
     parts = []
     for preset, by_task in PRESETS.items():
@@ -148,7 +150,8 @@ def preset_choices(name: str, task: str | None = None) -> str:
                 f"{v!r} ({_ESTIMATOR[t]})".replace("'", '"') for t, v in zip(tasks, values)
             )
         parts.append(f'{shown} with ``preset="{preset}"``')
-    return '``"auto"``: ' + ", ".join(parts) + "."
+    text = '``"auto"``: ' + ", ".join(parts) + "."
+    return textwrap.fill(text, width=84, subsequent_indent="    ", break_on_hyphens=False)
 
 
 _ESTIMATOR = {"regression": "regressor", "classification": "classifier"}

@@ -481,7 +481,7 @@ MODELS: dict[str, ModelSpec] = {
         ModelSpec(
             "telescoping_mlp",
             "network",
-            "sktelescope's TelescopingMLP (this project)",
+            "sktelescope's TelescopingMLP (this project) at its defaults: the tabular preset",
             _build_telescoping,
             _sample_telescoping,
             {"max_iter": 5},
