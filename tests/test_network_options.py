@@ -54,6 +54,9 @@ OPTIONS = {
     "ple": dict(numerical_embedding="ple", embedding_bins=6, embedding_dim=3),
     "feature_scaling": dict(feature_scaling=True),
     "dropout": dict(dropout=0.2),
+    # the default network: PBLD, the feature scale and dropout (at the dropout option's rate)
+    # with beta_2 0.95 and a flat-then-cosine schedule, whose last planned step has rate 0
+    "tabular": dict(preset="tabular", embedding_frequencies=4, dropout=0.2),
 }
 NAMES = sorted(OPTIONS)
 
@@ -61,16 +64,17 @@ NAMES = sorted(OPTIONS)
 def _regressor(name, **kwargs):
     params = dict(hidden_layer_sizes=(8,), batch_size=16, max_iter=3, early_stopping=False,
                   n_iter_no_change=None, max_stages=6, random_state=0)  # fmt: skip
-    return TelescopingMLPRegressor(**{**params, **OPTIONS[name], **kwargs}, preset="paper")
+    return TelescopingMLPRegressor(**{"preset": "paper", **params, **OPTIONS[name], **kwargs})
 
 
 class _MaskRecorder(Observer):
     """Each step's batch and dropout masks (what the step's gradient was taken with)."""
 
     def on_train_begin(self, trainer):
-        self.batches, self.masks = [], []
+        self.batches, self.masks, self.rates = [], [], []
 
     def on_step(self, step):
+        self.rates.append(step.learning_rate)
         self.batches.append(step.batch.clone())
         masks = dropout_masks(step.module)
         self.masks.append(None if masks is None else {k: v.clone() for k, v in masks.items()})
@@ -93,7 +97,7 @@ def test_the_option_is_in_the_network(name):
     kinds = {type(m).__name__ for m in est.module_}
     expected = {"plr": "PeriodicEmbedding", "pbld": "PeriodicEmbedding",
                 "ple": "PiecewiseLinearEmbedding", "feature_scaling": "FeatureScale",
-                "dropout": "SeededDropout"}[name]  # fmt: skip
+                "dropout": "SeededDropout", "tabular": "PeriodicEmbedding"}[name]  # fmt: skip
     assert expected in kinds
 
 
@@ -115,7 +119,7 @@ def test_classifier_telescope_sums_to_decision_function(name):
     X, y = make_classification(80, 5, n_informative=3, n_classes=3, random_state=0)
     params = dict(hidden_layer_sizes=(8,), batch_size=16, max_iter=3, early_stopping=False,
                   n_iter_no_change=None, max_stages=6, random_state=0)  # fmt: skip
-    est = TelescopingMLPClassifier(**params, **OPTIONS[name], preset="paper").fit(X, y)
+    est = TelescopingMLPClassifier(**{"preset": "paper", **params, **OPTIONS[name]}).fit(X, y)
     parts = est.telescope(X)
     np.testing.assert_allclose(parts.sum(axis=1), est.decision_function(X), atol=1e-5)
     assert est.stages_[0].kernel(X[:4], X[:6]).shape == (3, 4, 6)
@@ -171,10 +175,11 @@ def test_first_order_stage_is_the_kernel_smoother_the_step_applied(
     est = _regressor(name, optimizer=optimizer, learning_rate=lr, momentum=0.0, beta_1=0.0,
                      weight_decay=weight_decay, batch_size=None, max_iter=6, stage_every=1,
                      max_stages=10).fit(X, y, monitors=[recorder])  # fmt: skip
-    assert (recorder.masks[0] is not None) == (name == "dropout")
+    assert (recorder.masks[0] is not None) == (name in ("dropout", "tabular"))
     for k, stage in enumerate(est.stages_):
         linear = stage.predict(X, linear=True)
-        expected = _one_step_step(est, recorder, k, X, y, lr, weight_decay, optimizer != "sgd")
+        rate = recorder.rates[k]  # the step's scheduled rate (flat then cosine for "tabular")
+        expected = _one_step_step(est, recorder, k, X, y, rate, weight_decay, optimizer != "sgd")
         np.testing.assert_allclose(expected, linear, rtol=0, atol=1e-4 * np.abs(linear).max())
 
 
@@ -299,7 +304,7 @@ def test_kernel_extremity_monitor_takes_each_steps_kernel(name):
     with torch.no_grad():
         K = tangent_kernel(run.module, theta, run.inputs(X_test, torch.float32), Xt[batch], 0,
                            pre, dropout_masks=masks)  # fmt: skip
-    expected = (K * (1e-3 / len(batch))).pow(2).sum(1).sqrt().max()
+    expected = (K * (recorder.rates[k] / len(batch))).pow(2).sum(1).sqrt().max()
     np.testing.assert_allclose(monitor.test_max_[-1, 0], float(expected), rtol=1e-4)
 
 
@@ -312,7 +317,10 @@ def test_gradient_change_names_every_block(name):
     assert len(res.layers) == 2 + extra and res.values.shape == (est.n_stages_, len(res.layers))
     fan_in = next(m for m in est.module_ if isinstance(m, torch.nn.Linear)).in_features
     assert res.layers[-2:] == [f"layer 0 ({fan_in}->8)", "layer 1 (8->1)"]
-    assert np.all(np.isfinite(res.values)) and np.all(res.values > 0)
+    flats = est.run_.checkpoints.flats  # a stage whose steps had rate 0 (a schedule's end)
+    moved = np.array([not torch.equal(flats[k], flats[k + 1]) for k in range(est.n_stages_)])
+    assert np.all(np.isfinite(res.values)) and moved.any()
+    assert np.all(res.values[moved] > 0) and np.all(res.values[~moved] == 0)
 
 
 def test_option_parameters_are_validated():
