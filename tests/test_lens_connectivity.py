@@ -224,6 +224,19 @@ def test_spawn_from_a_default_fit_with_early_stopping():
     assert torch.equal(flatten_parameters(point.module), est.run_.checkpoints.flats[k])
 
 
+def test_spawn_after_an_epoch_that_early_stopping_does_not_keep():
+    """When the replay ends, early stopping restores its best epoch into the trainer: the
+    spawn point must still be the parent at the spawn step (seed 1: the best epoch before
+    step 8 ended at step 6, and children used to start from there)."""
+    est, X, y = _regressor(random_state=1, early_stopping=True, n_iter_no_change=2)
+    k = est.run_.checkpoints.steps.index(8)
+    point = _point(est, X, y, 8)
+    assert point.step == 8 and point.module.training
+    assert torch.equal(flatten_parameters(point.module), est.run_.checkpoints.flats[k])
+    res = spawn_children(est, X, y, spawn_step=8)
+    assert torch.equal(res.spawn_parameters, est.run_.checkpoints.flats[k])
+
+
 def test_spawn_refuses_what_it_cannot_replay():
     est, X, y = _regressor()
     with pytest.raises(ValueError, match="spawn_step"):

@@ -306,19 +306,35 @@ def _stack_thetas(thetas) -> torch.Tensor:
 # ------------------------------------------------------------------- spawning
 class _SpawnAt(Observer):
     """Replay observer that keeps the trainer at the spawn point: after optimizer step
-    ``step`` (the replay stops there), it is exactly the parent's (parameters, optimizer
-    state, step count, schedule, training tensors); children branch from it."""
+    ``step`` (the replay stops there), a copy of the parent's trainer (parameters, optimizer
+    state, dropout generators, step count, schedule, training tensors); children branch
+    from it.
+
+    A copy, taken at the step itself: when the replayed fit ends, early stopping restores
+    its best epoch into the trainer's own module, which is not the spawn point whenever that
+    epoch ended before the spawn step.
+    """
 
     def __init__(self, step: int) -> None:
         self.step = step
         self.trainer = None
 
     def on_train_begin(self, trainer) -> None:
-        self.trainer = trainer
+        if self.step == 0:
+            self.trainer = _snapshot(trainer)
 
     def on_step(self, step) -> None:
         if step.step == self.step:
-            self.trainer = step.trainer
+            self.trainer = _snapshot(step.trainer)
+
+
+def _snapshot(trainer: Trainer) -> Trainer:
+    """A frozen copy of ``trainer`` as it is now (its batch generator's state included)."""
+    generator = torch.Generator(device=trainer.generator.device)
+    generator.set_state(trainer.generator.get_state())
+    copy = trainer.branch(generator)
+    copy.train_data = trainer.train_data
+    return copy
 
 
 def _replay_to(subject, X, y, step: int, sample_weight, fit_params, progress=None) -> Trainer:
