@@ -247,7 +247,7 @@ class BaseTelescopingMLP(BaseEstimator):
         self : object
             The fitted estimator.
         """
-        monitors = _checked_monitors(monitors)
+        monitors = checks.check_monitors(monitors)
         before = dict(self.__dict__)
         try:
             self._fit(X, y, sample_weight, X_val, y_val, monitors)
@@ -596,25 +596,3 @@ def _integer_seed(random_state) -> int:
     if isinstance(random_state, Integral) and not isinstance(random_state, bool):
         return int(random_state)
     return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
-
-
-def _checked_monitors(monitors) -> list:
-    """``monitors`` (one observer or a sequence of them) as a list of observers."""
-    if monitors is None:
-        return []
-    single = all(hasattr(monitors, hook) for hook in _HOOKS)
-    monitors = [monitors] if single else monitors
-    try:
-        monitors = list(monitors)
-    except TypeError:
-        monitors = [monitors]
-    for m in monitors:
-        if not all(hasattr(m, hook) for hook in _HOOKS):
-            raise TypeError(
-                f"monitors must be training observers (subclasses of "
-                f"sktelescope.lens.Observer) or a list of them, got {type(m).__name__}."
-            )
-    return monitors
-
-
-_HOOKS = ("on_train_begin", "on_step", "on_epoch_end", "on_train_end")

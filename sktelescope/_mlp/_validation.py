@@ -1,6 +1,6 @@
 """Checks an estimator runs before it allocates or trains anything: its architecture, the
-memory its network would need, the device. Generic input checks are in
-:mod:`sktelescope._checks`."""
+memory its network would need, the device, the monitors given to ``fit``. Generic input
+checks are in :mod:`sktelescope._checks`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import torch
 
 from sktelescope._checks import physical_memory
 
-__all__ = ["check_hidden_layer_sizes", "check_network_memory", "resolve_device"]
+__all__ = ["check_hidden_layer_sizes", "check_monitors", "check_network_memory", "resolve_device"]
 
 
 def check_hidden_layer_sizes(sizes) -> tuple[int, ...]:
@@ -77,3 +77,33 @@ def resolve_device(device: str) -> torch.device:
     if resolved.type == "meta":
         raise ValueError("device='meta' holds no data; use 'cpu' or a GPU device.")
     return resolved
+
+
+def check_monitors(monitors) -> list:
+    """``monitors`` (one observer or a sequence of them) as a list of observers, or a
+    TypeError naming what is not one.
+
+    Examples
+    --------
+    >>> check_monitors(None)
+    []
+    """
+    if monitors is None:
+        return []
+    single = all(hasattr(monitors, hook) for hook in HOOKS)
+    monitors = [monitors] if single else monitors
+    try:
+        monitors = list(monitors)
+    except TypeError:
+        monitors = [monitors]
+    for m in monitors:
+        if not all(hasattr(m, hook) for hook in HOOKS):
+            raise TypeError(
+                f"monitors must be training observers (subclasses of "
+                f"sktelescope.lens.Observer) or a list of them, got {type(m).__name__}."
+            )
+    return monitors
+
+
+#: The methods a training observer has.
+HOOKS = ("on_train_begin", "on_step", "on_epoch_end", "on_train_end")
