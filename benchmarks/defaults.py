@@ -88,7 +88,10 @@ TD_LIKE = {**PBLD_SCALE, "beta_2": 0.95, "lr_schedule": "flat_cosine", "dropout"
 TD_FULL = {**TD_LIKE, "early_stopping": True, "max_iter": 64, "n_iter_no_change": 64}
 TD_ACT = {"activation": {"regression": "mish", "classification": "selu"}}
 
-#: name -> parameter overrides of the paper preset; the first is the preset itself.
+#: What every candidate's overrides apply to (the defaults before this script chose "tabular").
+BASE = {"preset": "paper"}
+
+#: name -> parameter overrides of :data:`BASE`; the first is the preset itself.
 CANDIDATES = {
     "paper": {},
     # Today's defaults (issue 18): td-64-clf-selu-3x256 below, as the "tabular" preset; its
@@ -149,8 +152,7 @@ PEERS = ("sklearn-mlp", "realmlp", "xgboost", "hgb")
 def network(task: str, overrides: dict, seed: int, n_train: int):
     """A telescoping network with ``overrides`` on one torch thread, for ``n_train`` rows."""
     cls = TelescopingMLPRegressor if task == "regression" else TelescopingMLPClassifier
-    params = {"preset": "paper", **resolve(overrides, task, n_train)}
-    return cls(random_state=seed, n_jobs=1, **params)
+    return cls(random_state=seed, n_jobs=1, **{**BASE, **resolve(overrides, task, n_train)})
 
 
 def resolve(overrides: dict, task: str, n_train: int) -> dict:
@@ -225,7 +227,7 @@ def effective_key(overrides: dict, task: str, n_train: int) -> str:
     threshold) share one result.
     """
     cls = TelescopingMLPRegressor if task == "regression" else TelescopingMLPClassifier
-    params = cls(**{"preset": "paper", **overrides}).get_resolved_params(n_samples=n_train)
+    params = cls(**{**BASE, **overrides}).get_resolved_params(n_samples=n_train)
     # The preset is spelt out in the values it gave (rows cached before presets match).
     del params["preset"]
     # Every parameter, not the difference from the defaults: the defaults change over time

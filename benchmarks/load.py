@@ -96,8 +96,8 @@ def run_main_job(out: Path, extra: list[str]) -> dict:
             "command": " ".join(["sktelescope", *command[3:]])}  # fmt: skip
 
 
-#: The floor's worker: warm up (imports, one fit), wait for a line on stdin, then time the
-#: same fits the main job makes (one thread each) and print their seconds.
+#: The floor's worker: warm up (imports, one fit), say so, wait for a line on stdin, then time
+#: the same fits the main job makes (one thread each) and print their seconds.
 FLOOR_WORKER = """
 import sys, time, warnings
 warnings.simplefilter("ignore")
@@ -114,6 +114,7 @@ def fits():
         GradientBoostingRegressor(n_estimators=300, random_state=seed).fit(X, y)
         TelescopingMLPRegressor(random_state=seed, n_jobs=1).fit(X, y)
 fits()
+print("ready", flush=True)
 sys.stdin.readline()
 start = time.perf_counter()
 fits()
@@ -135,7 +136,8 @@ def floor_seconds(n_workers: int) -> float:
                          stdout=subprocess.PIPE, text=True)
         for _ in range(n_workers)
     ]  # fmt: skip
-    time.sleep(20.0)  # every worker warmed up and waiting (a warm-up takes a few seconds)
+    for proc in procs:  # every worker warmed up and waiting before any starts
+        proc.stdout.readline()
     for proc in procs:
         proc.stdin.write("go\n")
         proc.stdin.flush()

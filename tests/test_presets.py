@@ -83,9 +83,9 @@ def test_get_resolved_params_resolves_early_stopping_at_a_number_of_rows(preset,
     )
 
 
-@pytest.mark.parametrize("bad", [-1, 2.5, True, "100"])
+@pytest.mark.parametrize("bad", [0, -1, 2.5, True, "100"])
 def test_get_resolved_params_validates_its_argument_and_the_parameters(bad):
-    with pytest.raises(ValueError, match="n_samples must be a non-negative integer"):
+    with pytest.raises(ValueError, match="n_samples must be a positive integer"):
         TelescopingMLPRegressor().get_resolved_params(n_samples=bad)
     with pytest.raises(ValueError, match="'preset' parameter"):
         TelescopingMLPRegressor(preset="fast").get_resolved_params()

@@ -29,6 +29,7 @@ from sktelescope._checks import (
     check_fitted_features,
     check_targets,
     checked_sample_weight,
+    positive_int,
     user_stacklevel,
 )
 from sktelescope._core.network import ACTIVATIONS, build_mlp, count_mlp_parameters
@@ -42,6 +43,7 @@ from sktelescope._mlp._network_options import (
     network_architecture,
 )
 from sktelescope._mlp._presets import (
+    AUTO,
     AUTO_OPTION,
     PRESET_PARAMETERS,
     PRESETS,
@@ -65,7 +67,7 @@ class BaseTelescopingMLP(BaseEstimator):
 
     _parameter_constraints: dict = {
         "hidden_layer_sizes": ["array-like", AUTO_OPTION],
-        "activation": [StrOptions(set(ACTIVATIONS) | {"auto"})],
+        "activation": [StrOptions({*ACTIVATIONS, AUTO})],
         "preset": [StrOptions(set(PRESETS))],
         "loss": [StrOptions({"auto", "squared_error", "log_loss"})],
         "optimizer": [StrOptions(set(OPTIMIZERS))],
@@ -76,7 +78,7 @@ class BaseTelescopingMLP(BaseEstimator):
         "beta_2": [Interval(Real, 0, 1, closed="left"), AUTO_OPTION],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "weight_decay_biases": ["boolean"],
-        "lr_schedule": [StrOptions(set(SCHEDULES) | {"auto"})],
+        "lr_schedule": [StrOptions({*SCHEDULES, AUTO})],
         "warmup_steps": [Interval(Integral, 0, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left"), None],
         "max_iter": [Interval(Integral, 1, None, closed="left"), AUTO_OPTION],
@@ -281,15 +283,10 @@ class BaseTelescopingMLP(BaseEstimator):
         200
         """
         self._validate_params()
-        if n_samples is not None and (
-            not isinstance(n_samples, Integral) or isinstance(n_samples, bool) or n_samples < 0
-        ):
-            raise ValueError(
-                f"n_samples must be a non-negative integer or None, got {n_samples!r}."
-            )
         params = self._resolved_params()
         if n_samples is not None:
-            params["early_stopping"] = self._use_early_stopping(int(n_samples), params)
+            rows = positive_int(n_samples, "n_samples")
+            params["early_stopping"] = self._use_early_stopping(rows, params)
         return params
 
     def _resolved_params(self) -> dict:
@@ -340,7 +337,7 @@ class BaseTelescopingMLP(BaseEstimator):
                 old, new = tuple(np.ravel(old).tolist()), tuple(np.ravel(new).tolist())
             if old != new:
                 raw = getattr(self, name)
-                by_preset = name in PRESET_PARAMETERS and isinstance(raw, str) and raw == "auto"
+                by_preset = name in PRESET_PARAMETERS and isinstance(raw, str) and raw == AUTO
                 source = f' (from preset="{self.preset}")' if by_preset else ""
                 raise ValueError(
                     f"warm_start=True continues the fitted network, but {name} changed from "

@@ -18,13 +18,13 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sktelescope._core.architecture import Architecture
 from sktelescope._core.layers import lr_scale
 from sktelescope._core.optim import OPTIMIZERS
-from sktelescope._mlp._presets import AUTO_OPTION
+from sktelescope._mlp._presets import AUTO, AUTO_OPTION
 from sktelescope._mlp._scaling import InputScaling
 
 __all__ = ["NETWORK_OPTION_CONSTRAINTS", "embedding_inputs", "network_architecture"]
 
 NETWORK_OPTION_CONSTRAINTS: dict = {
-    "numerical_embedding": [StrOptions({"plr", "pbld", "ple", "auto"}), None],
+    "numerical_embedding": [StrOptions({"plr", "pbld", "ple", AUTO}), None],
     "embedding_dim": [Interval(Integral, 1, None, closed="left"), None],
     "embedding_frequencies": [Interval(Integral, 1, None, closed="left")],
     "embedding_sigma": [Interval(Real, 0, None, closed="neither")],

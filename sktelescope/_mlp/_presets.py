@@ -127,7 +127,7 @@ def early_stopping_min_samples(params: Mapping, task: str) -> int:
     return PRESETS[params.get("preset", "paper")][task]["early_stopping_min_samples"]
 
 
-def preset_choices(name: str, task: str | None = None) -> str:
+def preset_choices(name: str) -> str:
     """The values ``"auto"`` takes for ``name`` under each preset, for its parameter doc
     (wrapped, continuation lines indented as in a numpydoc entry).
 
@@ -141,7 +141,7 @@ def preset_choices(name: str, task: str | None = None) -> str:
     """
     parts = []
     for preset, by_task in PRESETS.items():
-        tasks = [task] if task else [t for t in by_task if name in by_task[t]]
+        tasks = [t for t in by_task if name in by_task[t]]
         values = [by_task[t][name] for t in tasks]
         if len(set(map(repr, values))) == 1:
             shown = repr(values[0]).replace("'", '"')
